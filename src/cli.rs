@@ -1,0 +1,264 @@
+//! The command line (`clap` derive): `sluice list`, `sluice run`, `sluice gen`, and the mesh
+//! flags `-w/-n/-p/--hostfile`, parsed here and turned into library types — never passed on to
+//! timely's own argument parser.
+
+use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
+use crate::source::file::DEFAULT_MAX_RECORD_BYTES;
+use crate::source::nexmark::{GeneratorConfig, DEFAULT_BASE_TIME};
+use crate::source::{GeneratorSpec, IngestConfig};
+use crate::time::{parse_timestamp, WatermarkPolicy};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Sluice: event-time stream processing on timely dataflow.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the registered queries.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a query.
+    Run(Box<RunArgs>),
+    /// Write Nexmark events as Flink-format JSON lines.
+    Gen(GenArgs),
+}
+
+/// How the report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// Generator flags shared by `run` and `gen`.
+#[derive(Debug, Clone, Args)]
+pub struct GeneratorArgs {
+    /// Total events to generate, over all workers.
+    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    pub events: u64,
+    /// Generate until stopped (overrides --events).
+    #[arg(long)]
+    pub unbounded: bool,
+    /// Events per second of event time (the inter-event delay is 1e6/R µs).
+    #[arg(long, default_value_t = 10_000, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: u64,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Event time of the first event: epoch ms, a "yyyy-MM-dd HH:mm:ss.SSS" UTC time, or `now`.
+    #[arg(long, value_name = "TIME", value_parser = parse_base_time)]
+    pub base_time: Option<u64>,
+}
+
+impl GeneratorArgs {
+    /// The generator configuration.
+    pub fn config(&self) -> GeneratorConfig {
+        GeneratorConfig {
+            seed: self.seed,
+            rate: self.rate,
+            base_time: self.base_time.unwrap_or(DEFAULT_BASE_TIME),
+        }
+    }
+
+    /// Total events, `None` when unbounded.
+    pub fn total(&self) -> Option<u64> {
+        (!self.unbounded).then_some(self.events)
+    }
+}
+
+/// Mesh flags, as timely's examples spell them.
+#[derive(Debug, Clone, Args)]
+pub struct MeshArgs {
+    /// Worker threads per process.
+    #[arg(short = 'w', long = "workers", default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+    /// Processes in the mesh. Without -p, all of them are started here on loopback.
+    #[arg(short = 'n', long = "processes", default_value_t = 1, value_name = "N")]
+    pub processes: usize,
+    /// This process's index in the mesh (0-based).
+    #[arg(short = 'p', long = "process", value_name = "I")]
+    pub process: Option<usize>,
+    /// File of `host:port` lines, one per process (default: 127.0.0.1 from --port).
+    #[arg(long, value_name = "FILE")]
+    pub hostfile: Option<PathBuf>,
+    /// First port of a loopback mesh (process i listens on PORT + i).
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// How long to wait for the other processes of the mesh.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
+    pub connect_timeout: Duration,
+}
+
+impl MeshArgs {
+    /// The mesh of process `process`.
+    pub fn mesh(&self, process: usize) -> Result<Mesh, MeshError> {
+        Mesh::from_flags(
+            self.workers,
+            self.processes,
+            process,
+            self.hostfile.as_deref(),
+            self.port,
+            self.connect_timeout,
+        )
+    }
+}
+
+/// `sluice run` flags.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The query to run (see `sluice list`).
+    pub query: String,
+    /// Where events come from: `nexmark` (built-in generator) or `file:PATH` (`file:-` = stdin).
+    #[arg(long, default_value = "nexmark")]
+    pub source: String,
+    /// Where rows go: `stdout`, `file:PATH` or `null` (count only).
+    #[arg(long, default_value = "stdout")]
+    pub sink: String,
+    #[command(flatten)]
+    /// Generator settings.
+    pub generator: GeneratorArgs,
+    /// Emit generated events at their scheduled wall-clock time (open loop) instead of as fast
+    /// as possible.
+    #[arg(long)]
+    pub paced: bool,
+    /// Allowed out-of-orderness: the watermark is max event time seen minus this.
+    #[arg(long, default_value = "4s", value_parser = parse_duration, value_name = "DURATION")]
+    pub watermark_delay: Duration,
+    /// Records are stamped at their event time rounded down to this (never below the watermark).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub stamp_granularity: Duration,
+    /// Write rejected and late records here, one JSON line each.
+    #[arg(long, value_name = "PATH")]
+    pub dead_letter: Option<PathBuf>,
+    /// Records longer than this many bytes are dead-lettered.
+    #[arg(long, default_value_t = DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES")]
+    pub max_record_bytes: usize,
+    /// Most records a worker reads per step.
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: u64,
+    /// Report format (printed on stderr at the end of the run).
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub report: ReportFormat,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "PATH")]
+    pub report_file: Option<PathBuf>,
+    /// Write the processing-latency CCDF (TSV: latency_ns, fraction ≥) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub histogram: Option<PathBuf>,
+    #[command(flatten)]
+    /// Mesh settings.
+    pub mesh: MeshArgs,
+}
+
+impl RunArgs {
+    /// The generator source settings.
+    pub fn generator_spec(&self) -> GeneratorSpec {
+        GeneratorSpec {
+            config: self.generator.config(),
+            events: self.generator.total(),
+            paced: self.paced,
+        }
+    }
+
+    /// The ingest settings.
+    pub fn ingest(&self) -> IngestConfig {
+        IngestConfig {
+            policy: WatermarkPolicy {
+                delay_ms: self.watermark_delay.as_millis() as u64,
+                granularity_ms: (self.stamp_granularity.as_millis() as u64).max(1),
+            },
+            batch: self.batch as usize,
+            ..IngestConfig::default()
+        }
+    }
+}
+
+/// `sluice gen` flags.
+#[derive(Debug, Clone, Args)]
+pub struct GenArgs {
+    #[command(flatten)]
+    /// Generator settings.
+    pub generator: GeneratorArgs,
+    /// Output file (`-` for stdout).
+    #[arg(long, short = 'o', default_value = "-", value_name = "PATH")]
+    pub out: PathBuf,
+}
+
+/// Parses `250ms`, `4s`, `2m`, or plain milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 250ms, 4s, 2m"))?;
+    match unit.trim() {
+        "" | "ms" => Ok(Duration::from_millis(value)),
+        "s" => Ok(Duration::from_secs(value)),
+        "m" | "min" => Ok(Duration::from_secs(value * 60)),
+        other => Err(format!(
+            "invalid duration unit {other:?} in {text:?}: use ms, s or m"
+        )),
+    }
+}
+
+fn parse_base_time(text: &str) -> Result<u64, String> {
+    if text == "now" {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|e| e.to_string())?;
+        return Ok(now.as_millis() as u64);
+    }
+    parse_timestamp(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1500"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("4h").is_err());
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn mesh_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "sluice", "run", "q1", "-w", "2", "-n", "2", "-p", "1", "--sink", "null",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(args.mesh.workers, 2);
+        assert_eq!(args.mesh.process, Some(1));
+        assert_eq!(args.mesh.mesh(1).unwrap().peers(), 4);
+        assert_eq!(args.ingest().policy.delay_ms, 4000);
+    }
+}

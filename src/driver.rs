@@ -1,0 +1,196 @@
+//! Running a query: the per-worker loop and the process-level `run` that merges the report.
+//!
+//! Each worker builds the same dataflow — ingest → query → sink, every output probed — then steps
+//! it (parking while a paced source waits for its schedule) and settles the latency [`Ledger`]
+//! against the probe after every step, until the probe's frontier is empty: every window closed,
+//! every row written. Finally the workers' reports travel through a small second dataflow to
+//! worker 0 of process 0, which merges them, so one report covers the whole mesh.
+
+use crate::launch::{Mesh, MeshError};
+use crate::metrics::{Ledger, RunReport, WorkerReport};
+use crate::query::{Query, QueryContext};
+use crate::sink::{SinkSpec, SinkWriter};
+use crate::source::{ingest, Exhausted, IngestConfig, SourceError, SourceSpec};
+use crate::time::EventTime;
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
+use timely::dataflow::ProbeHandle;
+use timely::worker::Worker;
+
+/// Everything a run needs.
+#[derive(Clone)]
+pub struct RunConfig {
+    /// The query.
+    pub query: &'static Query,
+    /// Where events come from.
+    pub source: SourceSpec,
+    /// Where rows go.
+    pub sink: SinkSpec,
+    /// Where dead letters go (`None`: counted only).
+    pub dead_letter: Option<PathBuf>,
+    /// Ingest settings (watermark, batching, flow control).
+    pub ingest: IngestConfig,
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The mesh could not be formed.
+    #[error(transparent)]
+    Mesh(#[from] MeshError),
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The sink or dead-letter file could not be opened.
+    #[error("cannot open the output")]
+    Open(#[source] std::io::Error),
+    /// Writing to the sink or dead-letter file failed during the run.
+    #[error("writing results")]
+    Sink(#[source] std::io::Error),
+    /// A worker panicked.
+    #[error("worker {worker} failed: {message}")]
+    Worker {
+        /// Local worker index.
+        worker: usize,
+        /// Panic message.
+        message: String,
+    },
+}
+
+/// The outcome of one process's part in a run.
+pub struct RunOutcome {
+    /// The merged report (on process 0; `None` on other processes).
+    pub report: Option<RunReport>,
+}
+
+/// Runs `config` on this process's share of `mesh`.
+pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
+    config.source.validate()?;
+    let sink = SinkWriter::open(&config.sink).map_err(RunError::Open)?;
+    let dead = match &config.dead_letter {
+        Some(path) => SinkWriter::open(&SinkSpec::File(path.clone())).map_err(RunError::Open)?,
+        None => SinkWriter::null(),
+    };
+    let processes = mesh.processes();
+    let shared = Arc::new((config, sink.clone(), dead.clone(), Instant::now()));
+    let results = mesh.execute(move |worker| {
+        let (config, sink, dead, start) = &*shared;
+        run_worker(
+            worker,
+            config,
+            sink.clone(),
+            dead.clone(),
+            *start,
+            processes,
+        )
+    })?;
+    let mut report = None;
+    let mut first_error = None;
+    for (worker, result) in results.into_iter().enumerate() {
+        match result {
+            Ok(Ok(r)) => report = report.or(r),
+            Ok(Err(e)) => {
+                first_error.get_or_insert(e);
+            }
+            Err(message) => {
+                first_error.get_or_insert(RunError::Worker { worker, message });
+            }
+        }
+    }
+    sink.finish().map_err(RunError::Sink)?;
+    dead.finish().map_err(RunError::Sink)?;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(RunOutcome { report }),
+    }
+}
+
+/// One worker's run; returns the merged report on global worker 0.
+fn run_worker(
+    worker: &mut Worker,
+    config: &RunConfig,
+    sink: SinkWriter,
+    dead: SinkWriter,
+    start: Instant,
+    processes: usize,
+) -> Result<Option<RunReport>, RunError> {
+    let index = worker.index();
+    let peers = worker.peers();
+    let ledger = Rc::new(RefCell::new(Ledger::default()));
+    let error = Rc::new(RefCell::new(None));
+    // Every worker must build the same dataflows: one that cannot open its share of the source
+    // still takes part, with no input, and reports the error at the end.
+    let reader = config.source.open(index, peers, start).unwrap_or_else(|e| {
+        *error.borrow_mut() = Some(e);
+        Box::new(Exhausted)
+    });
+    let probe = ProbeHandle::<EventTime>::new();
+
+    worker.dataflow::<EventTime, _, _>(|scope| {
+        let name = format!("{}.ingest", config.query.name);
+        let (events, bad) = ingest(
+            scope,
+            &name,
+            reader,
+            config.ingest,
+            Rc::clone(&ledger),
+            Rc::clone(&error),
+        );
+        let mut ctx = QueryContext::new(
+            scope,
+            config.query.name,
+            config.ingest.policy,
+            probe.clone(),
+            sink,
+            dead,
+            Rc::clone(&ledger),
+        );
+        ctx.dead_letter(bad);
+        (config.query.build)(events, &mut ctx);
+    });
+
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(100)));
+        ledger.borrow_mut().settle(&probe, Instant::now());
+    }
+    ledger.borrow_mut().settle(&probe, Instant::now());
+    let mine = WorkerReport::from_ledger(index, &ledger.borrow(), Instant::now());
+    let reports = gather(worker, mine);
+    if let Some(e) = error.borrow_mut().take() {
+        return Err(e.into());
+    }
+    Ok((index == 0).then(|| {
+        RunReport::merge(
+            config.query.name,
+            &config.source.label(),
+            processes,
+            reports,
+        )
+    }))
+}
+
+/// Sends every worker's report to global worker 0; returns them there (empty elsewhere).
+fn gather(worker: &mut Worker, mine: WorkerReport) -> Vec<WorkerReport> {
+    let collected = Rc::new(RefCell::new(Vec::new()));
+    let sink = Rc::clone(&collected);
+    let (mut input, probe) = worker.dataflow::<u64, _, _>(|scope| {
+        let (input, stream) = scope.new_input::<Vec<WorkerReport>>();
+        let probe = stream
+            .exchange(|_| 0)
+            .inspect(move |r: &WorkerReport| sink.borrow_mut().push(r.clone()))
+            .probe();
+        (input, probe.0)
+    });
+    input.send(mine);
+    input.advance_to(1);
+    drop(input);
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(100)));
+    }
+    let out = collected.borrow_mut().drain(..).collect();
+    out
+}

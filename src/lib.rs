@@ -1,0 +1,35 @@
+//! # Sluice
+//!
+//! A distributed stream processor on [timely dataflow]: event-time pipelines whose frontier is
+//! the watermark, run on one thread, many threads, or a mesh of processes over TCP, with honest
+//! latency reports.
+//!
+//! The pieces, in the order data meets them:
+//! - [`model`] — the Nexmark events and their Flink JSON form; [`time`] — event time, the
+//!   timestamp text form, the watermark policy.
+//! - [`source`] — readers (generator, file) and the ingest operator that stamps records, holds
+//!   the watermark capability and routes bad records to [`deadletter`].
+//! - [`query`] and [`queries`] — what a query is, and the registry of queries (one file each
+//!   under `queries/`).
+//! - [`sink`] — JSON lines to stdout or a file, or `null`.
+//! - [`metrics`] — the latency ledger and the run report.
+//! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
+//!   [`cli`] — the command line.
+//!
+//! [timely dataflow]: https://github.com/TimelyDataflow/timely-dataflow
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod cli;
+pub mod deadletter;
+pub mod driver;
+pub mod launch;
+pub mod local;
+pub mod metrics;
+pub mod model;
+#[path = "../queries/mod.rs"]
+pub mod queries;
+pub mod query;
+pub mod sink;
+pub mod source;
+pub mod time;

@@ -1,0 +1,168 @@
+//! The per-worker ledger: what a source released and when, settled against the output frontier.
+//!
+//! *Processing latency* of an event is the wall-clock time from when the source **released** it
+//! — advanced its watermark past the event's stamp, on the reference clock below — until the
+//! output probe's frontier passed that stamp (every output the event can cause has been written).
+//! The reference clock is the event's **scheduled** arrival when the source is paced (so queueing
+//! in front of a slow dataflow counts: no coordinated omission), else the instant it was read.
+//! The watermark's allowed delay is not part of this figure: it is a choice of the user, shown by
+//! the second measure.
+//!
+//! *Event-time lag* (paced sources) is the wall-clock time from the instant an event time
+//! "happened" on the source's schedule until the output frontier passed it: processing latency
+//! plus the watermark delay, i.e. how far results trail real time.
+
+use crate::deadletter::{DeadLetterCounts, Reason};
+use crate::time::EventTime;
+use hdrhistogram::Histogram;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+use timely::dataflow::ProbeHandle;
+
+/// A watermark advance whose events wait for the output frontier.
+struct Release {
+    /// Events stamped below this time are covered; `None` is end of input.
+    upto: Option<EventTime>,
+    /// The reference instant latency is measured from.
+    reference: Instant,
+    /// Events released.
+    events: u64,
+    /// The wall-clock instant of `upto` on a paced source's schedule.
+    wall_of_upto: Option<Instant>,
+}
+
+/// The largest latency a histogram tracks exactly: one hour, in ns (larger samples are clamped).
+pub const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
+
+/// A latency histogram in nanoseconds: 1 ns to one hour, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    // Fixed, valid bounds and precision: construction cannot fail.
+    Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3)
+        .unwrap_or_else(|_| unreachable!("1 ns .. 1 h at 3 significant figures is valid"))
+}
+
+/// Counters and histograms of one worker.
+pub struct Ledger {
+    pending: BTreeMap<EventTime, u64>,
+    releases: VecDeque<Release>,
+    /// Events read from the source (excludes dead letters).
+    pub events: u64,
+    /// Events that arrived behind the watermark (still processed by stateless queries).
+    pub late: u64,
+    /// Dead letters by reason.
+    pub dead: DeadLetterCounts,
+    /// Rows written to the sink.
+    pub rows: u64,
+    /// Processing latency, ns, one sample per event.
+    pub latency: Histogram<u64>,
+    /// Event-time lag, ns, one sample per event (paced sources only).
+    pub lag: Histogram<u64>,
+    /// The furthest a paced source fell behind its schedule.
+    pub max_behind: Duration,
+    /// When the worker started and finished reading.
+    pub first_read: Option<Instant>,
+    /// When the last release settled.
+    pub finished: Option<Instant>,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger {
+            pending: BTreeMap::new(),
+            releases: VecDeque::new(),
+            events: 0,
+            late: 0,
+            dead: DeadLetterCounts::default(),
+            rows: 0,
+            latency: new_histogram(),
+            lag: new_histogram(),
+            max_behind: Duration::ZERO,
+            first_read: None,
+            finished: None,
+        }
+    }
+}
+
+impl Ledger {
+    /// Notes `count` events emitted at `stamp`.
+    pub fn emitted(&mut self, stamp: EventTime, count: u64) {
+        *self.pending.entry(stamp).or_insert(0) += count;
+        self.events += count;
+    }
+
+    /// Notes a dead letter.
+    pub fn dead_letter(&mut self, reason: Reason) {
+        self.dead.add(reason);
+    }
+
+    /// The source advanced its watermark to `upto` (`None`: input ended) at `reference`.
+    pub fn release(
+        &mut self,
+        upto: Option<EventTime>,
+        reference: Instant,
+        wall_of_upto: Option<Instant>,
+    ) {
+        let events = match upto {
+            Some(t) => {
+                let keep = self.pending.split_off(&t);
+                let gone = std::mem::replace(&mut self.pending, keep);
+                gone.values().sum()
+            }
+            None => std::mem::take(&mut self.pending).values().sum(),
+        };
+        self.releases.push_back(Release {
+            upto,
+            reference,
+            events,
+            wall_of_upto,
+        });
+    }
+
+    /// Releases not yet reflected at the output: the source's measure of backlog.
+    pub fn outstanding(&self) -> usize {
+        self.releases.len()
+    }
+
+    /// Records every release the output frontier has passed, as of `now`.
+    pub fn settle(&mut self, probe: &ProbeHandle<EventTime>, now: Instant) {
+        while let Some(r) = self.releases.front() {
+            let complete = match r.upto {
+                Some(t) => !probe.less_than(&t),
+                None => probe.done(),
+            };
+            if !complete {
+                break;
+            }
+            if r.events > 0 {
+                let ns = now.saturating_duration_since(r.reference).as_nanos() as u64;
+                self.latency.saturating_record_n(ns.max(1), r.events);
+                if let Some(wall) = r.wall_of_upto {
+                    let ns = now.saturating_duration_since(wall).as_nanos() as u64;
+                    self.lag.saturating_record_n(ns.max(1), r.events);
+                }
+            }
+            self.finished = Some(now);
+            self.releases.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_count_events_below_the_watermark() {
+        let mut ledger = Ledger::default();
+        ledger.emitted(100, 3);
+        ledger.emitted(200, 4);
+        ledger.emitted(300, 5);
+        let t0 = Instant::now();
+        ledger.release(Some(250), t0, None);
+        ledger.release(None, t0, None);
+        assert_eq!(ledger.outstanding(), 2);
+        assert_eq!(ledger.releases[0].events, 7);
+        assert_eq!(ledger.releases[1].events, 5);
+        assert_eq!(ledger.events, 12);
+    }
+}

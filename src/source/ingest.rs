@@ -1,0 +1,166 @@
+//! The ingest operator: runs one worker's [`Reader`] inside the dataflow.
+//!
+//! Each activation it reads a batch, stamps every event ([`WatermarkPolicy::stamp`]: at its event
+//! time, rounded to the stamping granularity, never below the watermark), emits runs of equal
+//! stamps as single messages, sends unreadable records to the dead-letter output, and then
+//! downgrades its capability to the new watermark `max event time seen − allowed delay`. Timely's
+//! progress tracking combines the workers' capabilities, so every frontier downstream is the
+//! global watermark. At end of input the capability is dropped and every window can close.
+//!
+//! Events behind the watermark are *late*: they are stamped at the watermark (so a record's stamp
+//! exceeds its event time exactly when it was late), counted, and passed on; event-time operators
+//! decide whether their window is still open.
+//!
+//! Flow control: while more than `max_outstanding` watermark advances of this worker have not yet
+//! reached the output, the operator reads nothing (it stays scheduled), so a slow dataflow makes
+//! the source lag rather than memory grow.
+
+use super::{Ingest, ReadStatus, Reader};
+use crate::deadletter::DeadLetter;
+use crate::metrics::{Ledger, KEPT_UP_MS};
+use crate::model::Event;
+use crate::time::{EventTime, WatermarkPolicy};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::{Scope, StreamVec};
+
+/// Settings of the ingest operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IngestConfig {
+    /// Watermark delay and stamping granularity.
+    pub policy: WatermarkPolicy,
+    /// Most records read per activation.
+    pub batch: usize,
+    /// Most watermark advances in flight (not yet at the output) before reading pauses.
+    pub max_outstanding: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            policy: WatermarkPolicy::default(),
+            batch: 4096,
+            max_outstanding: 16,
+        }
+    }
+}
+
+/// Runs `reader` as a timely source; returns the event stream and the dead-letter stream.
+/// A reader error is stored in `error` and ends the input.
+pub fn ingest<'s>(
+    scope: Scope<'s, EventTime>,
+    name: &str,
+    mut reader: Box<dyn Reader>,
+    config: IngestConfig,
+    ledger: Rc<RefCell<Ledger>>,
+    error: Rc<RefCell<Option<super::SourceError>>>,
+) -> (
+    StreamVec<'s, EventTime, Event>,
+    StreamVec<'s, EventTime, DeadLetter>,
+) {
+    let mut builder = OperatorBuilder::new(name.to_owned(), scope);
+    let info = builder.operator_info();
+    let activator = scope.activator_for(info.address);
+    let (events_out, events) = builder.new_output::<Vec<Event>>();
+    let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
+    let mut dead_out =
+        OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
+    let policy = config.policy;
+
+    builder.build(move |mut caps| {
+        let mut dead_cap = caps.pop();
+        let mut event_cap = caps.pop();
+        let mut buf = Ingest::default();
+        let mut max_seen: Option<EventTime> = None;
+        let mut warned_behind = false;
+
+        move |_frontiers| {
+            let (Some(cap), Some(dcap)) = (event_cap.as_mut(), dead_cap.as_mut()) else {
+                return;
+            };
+            if ledger.borrow().outstanding() >= config.max_outstanding {
+                activator.activate();
+                return;
+            }
+            let now = Instant::now();
+            ledger.borrow_mut().first_read.get_or_insert(now);
+            buf.clear();
+            let status = match reader.read(now, config.batch, &mut buf) {
+                Ok(status) => status,
+                Err(e) => {
+                    tracing::error!("source failed: {e}");
+                    *error.borrow_mut() = Some(e);
+                    ReadStatus::Done
+                }
+            };
+            let watermark = *cap.time();
+            let stamp = |e: &Event| policy.stamp(e.event_time(), watermark);
+
+            {
+                let mut ledger = ledger.borrow_mut();
+                let mut late = 0;
+                for e in &buf.events {
+                    let t = e.event_time();
+                    late += u64::from(t < watermark);
+                    max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
+                }
+                ledger.late += late;
+                ledger.max_behind = ledger.max_behind.max(buf.behind);
+                if !buf.events.is_sorted_by_key(stamp) {
+                    buf.events.sort_by_key(stamp);
+                }
+                let mut output = events_out.activate();
+                let mut events = buf.events.drain(..).peekable();
+                while let Some(first) = events.next() {
+                    let at = stamp(&first);
+                    let run_cap = cap.delayed(&at);
+                    let mut session = output.session(&run_cap);
+                    session.give(first);
+                    let mut count = 1;
+                    while let Some(next) = events.next_if(|e| stamp(e) == at) {
+                        session.give(next);
+                        count += 1;
+                    }
+                    ledger.emitted(at, count);
+                }
+            }
+            if !buf.dead.is_empty() {
+                dead_out.activate().session(&*dcap).give_iterator(buf.dead.drain(..));
+            }
+
+            if buf.behind > Duration::from_millis(KEPT_UP_MS) && !warned_behind {
+                warned_behind = true;
+                tracing::warn!(
+                    "paced source is {} ms behind schedule: the dataflow cannot sustain the requested rate",
+                    buf.behind.as_millis()
+                );
+            }
+            let reference = buf.scheduled.unwrap_or(now);
+            match status {
+                ReadStatus::Done => {
+                    ledger.borrow_mut().release(None, reference, None);
+                    event_cap = None;
+                    dead_cap = None;
+                    return;
+                }
+                ReadStatus::More => activator.activate(),
+                ReadStatus::WaitUntil(due) => activator.activate_after(due.saturating_duration_since(now)),
+            }
+            let next = max_seen.map_or(watermark, |m| policy.watermark(m).max(watermark));
+            if next > watermark {
+                cap.downgrade(&next);
+                dcap.downgrade(&next);
+                ledger
+                    .borrow_mut()
+                    .release(Some(next), reference, reader.wall_clock_of(next));
+            }
+        }
+    });
+
+    (events, dead)
+}
