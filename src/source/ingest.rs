@@ -2,7 +2,7 @@
 //!
 //! Each activation it reads a batch, stamps every event ([`WatermarkPolicy::stamp`]: at its event
 //! time, rounded to the stamping granularity, never below the watermark), emits runs of equal
-//! stamps as single messages, sends unreadable records to the dead-letter output, and then
+//! stamps as single containers, sends unreadable records to the dead-letter output, and then
 //! downgrades its capability to the new watermark `max event time seen − allowed delay`. Timely's
 //! progress tracking combines the workers' capabilities, so every frontier downstream is the
 //! global watermark. At end of input the capability is dropped and every window can close.
@@ -114,19 +114,19 @@ pub fn ingest<'s>(
                 if !buf.events.is_sorted_by_key(stamp) {
                     buf.events.sort_by_key(stamp);
                 }
+                // Each run of equal stamps leaves as one whole container (no per-record copy).
                 let mut output = events_out.activate();
-                let mut events = buf.events.drain(..).peekable();
-                while let Some(first) = events.next() {
-                    let at = stamp(&first);
-                    let run_cap = cap.delayed(&at);
-                    let mut session = output.session(&run_cap);
-                    session.give(first);
-                    let mut count = 1;
-                    while let Some(next) = events.next_if(|e| stamp(e) == at) {
-                        session.give(next);
-                        count += 1;
-                    }
-                    ledger.emitted(at, count);
+                let mut events = std::mem::take(&mut buf.events);
+                while let Some(last) = events.last() {
+                    let at = stamp(last);
+                    let start = events.partition_point(|e| stamp(e) < at);
+                    let mut run = if start == 0 {
+                        std::mem::take(&mut events)
+                    } else {
+                        events.split_off(start)
+                    };
+                    ledger.emitted(at, run.len() as u64);
+                    output.session(&cap.delayed(&at)).give_container(&mut run);
                 }
             }
             if !buf.dead.is_empty() {
