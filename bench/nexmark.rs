@@ -1,1 +1,191 @@
-fn main() {}
+//! Nexmark benchmarks: `cargo bench --bench nexmark -- [options]`.
+//!
+//! Runs queries through the same driver and metrics code as `sluice run` (no second
+//! implementation) and prints a table plus a JSON file of every figure:
+//! - **throughput at saturation**: the in-process generator as fast as possible, `--sink null`;
+//!   median (min–max) events/s and events/s per worker over `--runs` runs;
+//! - **open-loop latency** at fixed rates: the generator paced to the wall clock, latency measured
+//!   from each event's *scheduled* time (no coordinated omission); p50/p90/p99/p99.9/max of the
+//!   processing latency, and whether the rate was sustained.
+//!
+//! Options: `--queries q0,q1,q2` `--workers 2` `--runs 5` `--events 10000000`
+//! `--rates 1000000` `--seconds 10` `--out target/bench/nexmark.json`.
+
+use sluice::driver::{run, RunConfig};
+use sluice::launch::Mesh;
+use sluice::metrics::{RunReport, KEPT_UP_MS};
+use sluice::sink::SinkSpec;
+use sluice::source::nexmark::GeneratorConfig;
+use sluice::source::{GeneratorSpec, IngestConfig, SourceSpec};
+use std::path::PathBuf;
+
+struct Options {
+    queries: Vec<String>,
+    workers: usize,
+    runs: usize,
+    events: u64,
+    rates: Vec<u64>,
+    seconds: u64,
+    out: PathBuf,
+}
+
+fn parse_options() -> Result<Options, String> {
+    let mut o = Options {
+        queries: vec!["q0".into(), "q1".into(), "q2".into()],
+        workers: 2,
+        runs: 5,
+        events: 10_000_000,
+        rates: vec![1_000_000],
+        seconds: 10,
+        out: PathBuf::from("target/bench/nexmark.json"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        // `cargo bench` passes `--bench`; ignore it.
+        if flag == "--bench" {
+            continue;
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let list = |v: &str| v.split(',').map(str::to_string).collect::<Vec<_>>();
+        let num = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--queries" => o.queries = list(&value),
+            "--workers" => o.workers = num(&value)? as usize,
+            "--runs" => o.runs = num(&value)? as usize,
+            "--events" => o.events = num(&value)?,
+            "--rates" => {
+                o.rates = list(&value)
+                    .iter()
+                    .map(|v| num(v))
+                    .collect::<Result<_, _>>()?
+            }
+            "--seconds" => o.seconds = num(&value)?,
+            "--out" => o.out = PathBuf::from(value),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn run_once(
+    query: &str,
+    workers: usize,
+    events: u64,
+    rate: Option<u64>,
+) -> Result<RunReport, String> {
+    let config = RunConfig {
+        query: sluice::queries::find(query).ok_or_else(|| format!("unknown query {query}"))?,
+        source: SourceSpec::Nexmark(GeneratorSpec {
+            config: GeneratorConfig {
+                rate: rate.unwrap_or(GeneratorConfig::default().rate),
+                ..GeneratorConfig::default()
+            },
+            events: Some(events),
+            paced: rate.is_some(),
+        }),
+        sink: SinkSpec::Null,
+        dead_letter: None,
+        ingest: IngestConfig::default(),
+    };
+    let outcome = run(config, &Mesh::local(workers)).map_err(|e| e.to_string())?;
+    outcome.report.ok_or_else(|| "no report".to_string())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let o = match parse_options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("nexmark bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut results = Vec::new();
+    println!(
+        "## Throughput at saturation (generator, sink null, -w {}, {} events, {} runs)",
+        o.workers, o.events, o.runs
+    );
+    println!("| query | events/s (median) | min | max | events/s per worker |");
+    println!("|---|---|---|---|---|");
+    for q in &o.queries {
+        let mut rates = Vec::new();
+        for _ in 0..o.runs {
+            match run_once(q, o.workers, o.events, None) {
+                Ok(r) => rates.push(r.events_per_second),
+                Err(e) => eprintln!("{q}: {e}"),
+            }
+        }
+        if rates.is_empty() {
+            continue;
+        }
+        let (min, max) = rates
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
+        let med = median(rates.clone());
+        println!(
+            "| {q} | {:.2} M | {:.2} M | {:.2} M | {:.2} M |",
+            med / 1e6,
+            min / 1e6,
+            max / 1e6,
+            med / 1e6 / o.workers as f64
+        );
+        results.push(serde_json::json!({
+            "kind": "throughput", "query": q, "workers": o.workers, "events": o.events,
+            "runs": rates, "median": med, "median_per_worker": med / o.workers as f64,
+        }));
+    }
+    println!();
+    println!(
+        "## Open-loop latency (generator paced to the wall clock, -w {}, {} s per rate)",
+        o.workers, o.seconds
+    );
+    println!("| query | rate | p50 | p90 | p99 | p99.9 | max | kept up |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for q in &o.queries {
+        for &rate in &o.rates {
+            match run_once(q, o.workers, rate * o.seconds, Some(rate)) {
+                Ok(r) => {
+                    let p = r.processing_latency.clone();
+                    let kept_up = r.max_behind_ms <= KEPT_UP_MS;
+                    if let Some(p) = &p {
+                        println!(
+                            "| {q} | {:.0} K/s | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {} |",
+                            rate as f64 / 1e3,
+                            p.p50_us,
+                            p.p90_us,
+                            p.p99_us,
+                            p.p999_us,
+                            p.max_us,
+                            if kept_up { "yes" } else { "NO" }
+                        );
+                    }
+                    results.push(serde_json::json!({
+                        "kind": "latency", "query": q, "workers": o.workers, "rate": rate,
+                        "processing_latency": p, "event_time_lag": r.event_time_lag,
+                        "max_behind_ms": r.max_behind_ms, "kept_up": kept_up,
+                    }));
+                }
+                Err(e) => eprintln!("{q} at {rate}/s: {e}"),
+            }
+        }
+    }
+    if let Some(dir) = o.out.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match std::fs::write(
+        &o.out,
+        serde_json::to_string_pretty(&results).unwrap_or_default(),
+    ) {
+        Ok(()) => eprintln!("wrote {}", o.out.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", o.out.display()),
+    }
+}

@@ -17,11 +17,6 @@ use sluice::source::{SourceError, SourceSpec};
 use std::io::Write;
 use std::process::ExitCode;
 
-/// mimalloc: the dataflow allocates and frees many small strings per event; glibc's allocator
-/// spent ~40 % of q0's time on them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// An error with the exit code it maps to.
 struct Failure {
     code: u8,

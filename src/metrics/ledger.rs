@@ -29,6 +29,8 @@ struct Release {
     events: u64,
     /// The wall-clock instant of `upto` on a paced source's schedule.
     wall_of_upto: Option<Instant>,
+    /// Whether its latency goes into the histograms.
+    sampled: bool,
 }
 
 /// The largest latency a histogram tracks exactly: one hour, in ns (larger samples are clamped).
@@ -57,6 +59,9 @@ pub struct Ledger {
     pub latency: Histogram<u64>,
     /// Event-time lag, ns, one sample per event (paced sources only).
     pub lag: Histogram<u64>,
+    /// Events whose latency was not sampled: released by the end of a paced input (a
+    /// cool-down artifact: they waited for no watermark) rather than by the watermark.
+    pub unsampled: u64,
     /// The furthest a paced source fell behind its schedule.
     pub max_behind: Duration,
     /// When the worker started and finished reading.
@@ -76,6 +81,7 @@ impl Default for Ledger {
             rows: 0,
             latency: new_histogram(),
             lag: new_histogram(),
+            unsampled: 0,
             max_behind: Duration::ZERO,
             first_read: None,
             finished: None,
@@ -96,11 +102,13 @@ impl Ledger {
     }
 
     /// The source advanced its watermark to `upto` (`None`: input ended) at `reference`.
+    /// Unless `sampled`, the released events are counted but their latency is not recorded.
     pub fn release(
         &mut self,
         upto: Option<EventTime>,
         reference: Instant,
         wall_of_upto: Option<Instant>,
+        sampled: bool,
     ) {
         let events = match upto {
             Some(t) => {
@@ -115,6 +123,7 @@ impl Ledger {
             reference,
             events,
             wall_of_upto,
+            sampled,
         });
     }
 
@@ -133,7 +142,9 @@ impl Ledger {
             if !complete {
                 break;
             }
-            if r.events > 0 {
+            if !r.sampled {
+                self.unsampled += r.events;
+            } else if r.events > 0 {
                 let ns = now.saturating_duration_since(r.reference).as_nanos() as u64;
                 self.latency.saturating_record_n(ns.max(1), r.events);
                 if let Some(wall) = r.wall_of_upto {
@@ -158,8 +169,8 @@ mod tests {
         ledger.emitted(200, 4);
         ledger.emitted(300, 5);
         let t0 = Instant::now();
-        ledger.release(Some(250), t0, None);
-        ledger.release(None, t0, None);
+        ledger.release(Some(250), t0, None, true);
+        ledger.release(None, t0, None, false);
         assert_eq!(ledger.outstanding(), 2);
         assert_eq!(ledger.releases[0].events, 7);
         assert_eq!(ledger.releases[1].events, 5);

@@ -143,7 +143,10 @@ pub fn ingest<'s>(
             let reference = buf.scheduled.unwrap_or(now);
             match status {
                 ReadStatus::Done => {
-                    ledger.borrow_mut().release(None, reference, None);
+                    // A paced input's last events are released by its end, not by the watermark:
+                    // a cool-down artifact that would skew the latency figures.
+                    let sampled = !reader.paced();
+                    ledger.borrow_mut().release(None, reference, None, sampled);
                     event_cap = None;
                     dead_cap = None;
                     return;
@@ -157,7 +160,7 @@ pub fn ingest<'s>(
                 dcap.downgrade(&next);
                 ledger
                     .borrow_mut()
-                    .release(Some(next), reference, reader.wall_clock_of(next));
+                    .release(Some(next), reference, reader.wall_clock_of(next), true);
             }
         }
     });

@@ -70,6 +70,11 @@ pub trait Reader {
     fn wall_clock_of(&self, _t: EventTime) -> Option<Instant> {
         None
     }
+
+    /// Whether records arrive on a wall-clock schedule (open loop).
+    fn paced(&self) -> bool {
+        false
+    }
 }
 
 /// A reader with nothing to read.
@@ -251,6 +256,10 @@ impl Reader for GeneratorReader {
             out.behind = now.saturating_duration_since(due);
         }
         Ok(ReadStatus::More)
+    }
+
+    fn paced(&self) -> bool {
+        self.pace.is_some()
     }
 
     fn wall_clock_of(&self, t: EventTime) -> Option<Instant> {
