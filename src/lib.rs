@@ -11,6 +11,7 @@
 //!   the watermark capability and routes bad records to [`deadletter`].
 //! - [`query`] and [`queries`] — what a query is, and the registry of queries (one file each
 //!   under `queries/`).
+//! - [`operators`] — reusable event-time operators (windows fired by the frontier, aggregations).
 //! - [`sink`] — JSON lines to stdout or a file, or `null`.
 //! - [`metrics`] — the latency ledger and the run report.
 //! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
@@ -32,6 +33,7 @@ pub mod launch;
 pub mod local;
 pub mod metrics;
 pub mod model;
+pub mod operators;
 #[path = "../queries/mod.rs"]
 pub mod queries;
 pub mod query;

@@ -1,0 +1,91 @@
+//! Aggregations that window operators fold records into: an accumulator that can absorb a value,
+//! merge with another (panes of a sliding window), and produce a result.
+//!
+//! Queries implement [`Aggregate`] for their own accumulators (e.g. several counters and distinct
+//! sets at once); [`Count`], [`Sum`] and [`Max`] cover the common cases.
+
+use timely::ExchangeData;
+
+/// A mergeable aggregation.
+pub trait Aggregate: 'static {
+    /// What each record contributes.
+    type In;
+    /// The running state.
+    type Acc: Clone + 'static;
+    /// The result.
+    type Out: ExchangeData;
+    /// The state of no records.
+    fn empty(&self) -> Self::Acc;
+    /// Absorbs one record's value.
+    fn add(&self, acc: &mut Self::Acc, value: Self::In);
+    /// Absorbs another state (of disjoint records).
+    fn merge(&self, acc: &mut Self::Acc, other: &Self::Acc);
+    /// The result of a state.
+    fn finish(&self, acc: &Self::Acc) -> Self::Out;
+}
+
+/// The number of records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Count;
+
+impl Aggregate for Count {
+    type In = ();
+    type Acc = u64;
+    type Out = u64;
+    fn empty(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, _: ()) {
+        *acc += 1;
+    }
+    fn merge(&self, acc: &mut u64, other: &u64) {
+        *acc += other;
+    }
+    fn finish(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
+/// The sum of `u64` values.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sum;
+
+impl Aggregate for Sum {
+    type In = u64;
+    type Acc = u64;
+    type Out = u64;
+    fn empty(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, value: u64) {
+        *acc += value;
+    }
+    fn merge(&self, acc: &mut u64, other: &u64) {
+        *acc += other;
+    }
+    fn finish(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
+
+/// The largest value.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Max;
+
+impl Aggregate for Max {
+    type In = u64;
+    type Acc = u64;
+    type Out = u64;
+    fn empty(&self) -> u64 {
+        0
+    }
+    fn add(&self, acc: &mut u64, value: u64) {
+        *acc = (*acc).max(value);
+    }
+    fn merge(&self, acc: &mut u64, other: &u64) {
+        *acc = (*acc).max(*other);
+    }
+    fn finish(&self, acc: &u64) -> u64 {
+        *acc
+    }
+}
