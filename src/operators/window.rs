@@ -207,6 +207,12 @@ impl<K: Hash + Eq + Clone, Acc: Clone> PaneState<K, Acc> {
     }
 }
 
+/// The results of a window operator and the dead letters of records that came too late.
+pub type WindowStreams<'s, K, O> = (
+    StreamVec<'s, EventTime, WindowResult<K, O>>,
+    StreamVec<'s, EventTime, DeadLetter>,
+);
+
 /// Windowed aggregation of a stream of records.
 pub trait WindowAggregate<'s, R> {
     /// Folds `value(r)` into per-key (`key(r)`) windows by the event time `time(r)`; returns the
@@ -221,10 +227,7 @@ pub trait WindowAggregate<'s, R> {
         time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
-    ) -> (
-        StreamVec<'s, EventTime, WindowResult<K, G::Out>>,
-        StreamVec<'s, EventTime, DeadLetter>,
-    )
+    ) -> WindowStreams<'s, K, G::Out>
     where
         K: ExchangeData + Hash + Eq + Clone,
         G: Aggregate;
@@ -243,10 +246,7 @@ where
         time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
-    ) -> (
-        StreamVec<'s, EventTime, WindowResult<K, G::Out>>,
-        StreamVec<'s, EventTime, DeadLetter>,
-    )
+    ) -> WindowStreams<'s, K, G::Out>
     where
         K: ExchangeData + Hash + Eq + Clone,
         G: Aggregate,
