@@ -2,23 +2,25 @@
 //!
 //! Each query lives in its own file under `queries/<family>/`, with a banner saying what it asks
 //! and what it illustrates, and exports one [`Query`] constant. [`ALL`] lists them; the CLI finds
-//! queries only through [`find`] and [`ALL`], so adding a query is one file and one line here.
+//! queries only through [`find`] and [`ALL`], so adding a query is one file and one name in the
+//! `registry!` list below.
 
 use crate::query::Query;
 
-/// Nexmark queries (see `shared/design/nexmark.md`).
-pub mod nexmark {
-    pub mod q0;
-    pub mod q1;
-    pub mod q2;
+/// Declares each query's module and lists it in [`ALL`], from one list of names.
+macro_rules! registry {
+    ($family:ident: $($query:ident),* $(,)?) => {
+        /// Nexmark queries (see `shared/design/nexmark.md`).
+        pub mod $family {
+            $(pub mod $query;)*
+        }
+
+        /// Every registered query, in `sluice list` order.
+        pub static ALL: &[&Query] = &[$(&$family::$query::QUERY),*];
+    };
 }
 
-/// Every registered query, in `sluice list` order.
-pub static ALL: &[&Query] = &[
-    &nexmark::q0::QUERY,
-    &nexmark::q1::QUERY,
-    &nexmark::q2::QUERY,
-];
+registry!(nexmark: q0, q1, q2, q5, q7, q8, q13, q14, q21, q22);
 
 /// The query called `name`.
 pub fn find(name: &str) -> Option<&'static Query> {

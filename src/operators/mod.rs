@@ -3,7 +3,9 @@
 //! fold records into.
 
 pub mod aggregate;
+pub mod gather;
 pub mod window;
 
 pub use aggregate::{Aggregate, Count, Max, Sum};
-pub use window::{Window, WindowAggregate, WindowResult, Windows};
+pub use gather::GatherWindows;
+pub use window::{Window, WindowAggregate, WindowResult, WindowStreams, Windows};

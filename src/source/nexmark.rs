@@ -360,9 +360,8 @@ fn base_url_bytes(rng: &mut Rng) -> Vec<u8> {
     let mut url = Vec::with_capacity(96);
     url.extend_from_slice(b"https://www.nexmark.com/");
     for _ in 0..3 {
-        let len = 3 + rng.below(2) as usize;
         let from = url.len();
-        rng.push_letters(&mut url, len);
+        rng.push_letters(&mut url, 5);
         for b in &mut url[from..] {
             if *b == b' ' {
                 *b = b'_';

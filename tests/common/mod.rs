@@ -197,3 +197,195 @@ pub fn free_port_pair() -> u16 {
         }
     }
 }
+
+/// The person, auction and bid objects of event lines, with their event times (ms).
+pub fn payloads(lines: &[String], kind: &str) -> Vec<(Value, u64)> {
+    lines
+        .iter()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter_map(|v| {
+            let p = v.get(kind).filter(|p| !p.is_null())?.clone();
+            let t = sluice::time::parse_timestamp(p["dateTime"].as_str().unwrap()).unwrap();
+            Some((p, t))
+        })
+        .collect()
+}
+
+/// Reference q5: per 10 s window sliding by 2 s, the auctions with the most bids.
+pub fn reference_q5(lines: &[String]) -> Vec<Value> {
+    use std::collections::BTreeMap;
+    let mut counts: BTreeMap<(u64, u64), u64> = BTreeMap::new();
+    for (b, t) in payloads(lines, "bid") {
+        // Windows [s, s + 10 s) with s a multiple of 2 s and s <= t < s + 10 s.
+        let mut s = t - t % 2000;
+        loop {
+            *counts
+                .entry((s, b["auction"].as_u64().unwrap()))
+                .or_default() += 1;
+            if s < 2000 || s + 10_000 <= t + 2000 {
+                break;
+            }
+            s -= 2000;
+        }
+    }
+    let mut max: BTreeMap<u64, u64> = BTreeMap::new();
+    for ((s, _), n) in &counts {
+        let m = max.entry(*s).or_default();
+        *m = (*m).max(*n);
+    }
+    counts
+        .into_iter()
+        .filter(|((s, _), n)| *n == max[s])
+        .map(|((s, a), n)| serde_json::json!({"auction": a, "num": n, "window_start": s, "window_end": s + 10_000}))
+        .collect()
+}
+
+/// Reference q7: bids at the maximum price of each 10 s tumbling window, with Flink's
+/// inclusive end (`dateTime BETWEEN window_end - 10 s AND window_end`).
+pub fn reference_q7(lines: &[String]) -> Vec<Value> {
+    use std::collections::BTreeMap;
+    let bids = payloads(lines, "bid");
+    let mut max: BTreeMap<u64, u64> = BTreeMap::new();
+    for (b, t) in &bids {
+        let m = max.entry(t - t % 10_000).or_default();
+        *m = (*m).max(b["price"].as_u64().unwrap());
+    }
+    let mut rows = Vec::new();
+    for (s, m) in &max {
+        for (b, t) in &bids {
+            if *t >= *s && *t <= s + 10_000 && b["price"].as_u64().unwrap() == *m {
+                rows.push(serde_json::json!({
+                    "auction": b["auction"], "bidder": b["bidder"], "price": b["price"],
+                    "dateTime": b["dateTime"], "extra": b["extra"], "window_start": s, "window_end": s + 10_000,
+                }));
+            }
+        }
+    }
+    rows
+}
+
+/// Reference q8: people who registered and sold in the same 10 s tumbling window.
+pub fn reference_q8(lines: &[String]) -> Vec<Value> {
+    use std::collections::BTreeSet;
+    let sellers: BTreeSet<(u64, u64)> = payloads(lines, "auction")
+        .into_iter()
+        .map(|(a, t)| (a["seller"].as_u64().unwrap(), t - t % 10_000))
+        .collect();
+    let people: BTreeSet<(u64, String, u64)> = payloads(lines, "person")
+        .into_iter()
+        .map(|(p, t)| {
+            (
+                p["id"].as_u64().unwrap(),
+                p["name"].as_str().unwrap().to_string(),
+                t - t % 10_000,
+            )
+        })
+        .collect();
+    people
+        .into_iter()
+        .filter(|(id, _, s)| sellers.contains(&(*id, *s)))
+        .map(|(id, name, s)| {
+            serde_json::json!({"id": id, "name": name, "stime": sluice::time::format_timestamp(s),
+                "window_start": s, "window_end": s + 10_000})
+        })
+        .collect()
+}
+
+/// Reference q13: every bid with the side table's value for `auction % 10000` (`i,i` lines).
+pub fn reference_q13(lines: &[String]) -> Vec<Value> {
+    bids(lines)
+        .into_iter()
+        .map(|b| {
+            let key = b["auction"].as_u64().unwrap() % 10_000;
+            serde_json::json!({"auction": b["auction"], "bidder": b["bidder"], "price": b["price"],
+                "dateTime": b["dateTime"], "value": key.to_string()})
+        })
+        .collect()
+}
+
+/// Reference q14 as comparable tuples: (auction, bidder, price × 908, label, dateTime, c count).
+pub fn reference_q14(lines: &[String]) -> Vec<(u64, u64, u64, String, String, u64)> {
+    let mut v: Vec<_> = bids(lines)
+        .into_iter()
+        .filter(|b| {
+            let p = b["price"].as_u64().unwrap() as f64 * 0.908;
+            p > 1_000_000.0 && p < 50_000_000.0
+        })
+        .map(|b| {
+            let time = b["dateTime"].as_str().unwrap().to_string();
+            let hour: u32 = time[11..13].parse().unwrap();
+            let label = if (8..=18).contains(&hour) {
+                "dayTime"
+            } else if hour <= 6 || hour >= 20 {
+                "nightTime"
+            } else {
+                "otherTime"
+            };
+            let extra = b["extra"].as_str().unwrap();
+            (
+                b["auction"].as_u64().unwrap(),
+                b["bidder"].as_u64().unwrap(),
+                b["price"].as_u64().unwrap() * 908,
+                label.to_string(),
+                time,
+                extra.matches('c').count() as u64,
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// q14 output rows in the shape of [`reference_q14`].
+pub fn q14_tuples(rows: &[Value]) -> Vec<(u64, u64, u64, String, String, u64)> {
+    let mut v: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["auction"].as_u64().unwrap(),
+                r["bidder"].as_u64().unwrap(),
+                (r["price"].as_f64().unwrap() * 1000.0).round() as u64,
+                r["bidTimeType"].as_str().unwrap().to_string(),
+                r["dateTime"].as_str().unwrap().to_string(),
+                r["c_counts"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Reference q21: channel ids from the name or the url's `channel_id` parameter.
+pub fn reference_q21(lines: &[String]) -> Vec<Value> {
+    bids(lines)
+        .into_iter()
+        .filter_map(|b| {
+            let channel = b["channel"].as_str().unwrap();
+            let url = b["url"].as_str().unwrap();
+            let id = match channel.to_lowercase().as_str() {
+                "apple" => Some("0".to_string()),
+                "google" => Some("1".to_string()),
+                "facebook" => Some("2".to_string()),
+                "baidu" => Some("3".to_string()),
+                _ => url
+                    .split(['?', '&'])
+                    .skip(1)
+                    .find_map(|kv| kv.strip_prefix("channel_id=").map(str::to_string)),
+            }?;
+            Some(serde_json::json!({"auction": b["auction"], "bidder": b["bidder"], "price": b["price"],
+                "channel": channel, "channel_id": id}))
+        })
+        .collect()
+}
+
+/// Reference q22: the url's path segments 3, 4 and 5 (split on '/').
+pub fn reference_q22(lines: &[String]) -> Vec<Value> {
+    bids(lines)
+        .into_iter()
+        .map(|b| {
+            let parts: Vec<&str> = b["url"].as_str().unwrap().split('/').collect();
+            serde_json::json!({"auction": b["auction"], "bidder": b["bidder"], "price": b["price"],
+                "channel": b["channel"], "dir1": parts.get(3), "dir2": parts.get(4), "dir3": parts.get(5)})
+        })
+        .collect()
+}

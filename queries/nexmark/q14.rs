@@ -1,0 +1,78 @@
+//! # Nexmark q14 — calculation
+//!
+//! **Asks:** bids whose euro price (`price × 0.908`) is strictly between 1,000,000 and
+//! 50,000,000, with a label by the bid's UTC hour (`dayTime` 8–18, `nightTime` ≤ 6 or ≥ 20,
+//! else `otherTime`) and the number of `c` characters in `extra`:
+//! `auction, bidder, price, bidTimeType, dateTime, extra, c_counts`.
+//!
+//! **Illustrates:** per-record computation with a user-defined function (Flink's `count_char`
+//! UDF). No windows; stateless, so late bids are processed as well.
+
+use crate::model::Event;
+use crate::query::{Query, QueryContext};
+use crate::time::{Civil, EventTime, Timestamp};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::StreamVec;
+
+use super::q1::to_euros;
+
+/// One output row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Row {
+    /// Auction id.
+    pub auction: u64,
+    /// Bidder id.
+    pub bidder: u64,
+    /// Price in euro cents (three decimals).
+    pub price: f64,
+    /// `dayTime`, `nightTime` or `otherTime`.
+    pub bid_time_type: String,
+    /// Bid time.
+    pub date_time: Timestamp,
+    /// Padding.
+    pub extra: String,
+    /// Number of `c` characters in `extra`.
+    #[serde(rename = "c_counts")]
+    pub c_counts: u64,
+}
+
+/// The hour label of Flink's `CASE` expression.
+pub fn bid_time_type(hour: u32) -> &'static str {
+    match hour {
+        8..=18 => "dayTime",
+        0..=6 | 20..=23 => "nightTime",
+        _ => "otherTime",
+    }
+}
+
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+    ctx.emit(events.flat_map(|e| {
+        let b = e.into_bid()?;
+        // 0.908 × price in thousandths of a cent: exact bounds, both exclusive.
+        let thousandths = b.price * 908;
+        if thousandths <= 1_000_000_000 || thousandths >= 50_000_000_000 {
+            return None;
+        }
+        let hour = Civil::from_millis(b.date_time.0).hour;
+        Some(Row {
+            auction: b.auction,
+            bidder: b.bidder,
+            price: to_euros(b.price),
+            bid_time_type: bid_time_type(hour).to_string(),
+            date_time: b.date_time,
+            c_counts: b.extra.bytes().filter(|c| *c == b'c').count() as u64,
+            extra: b.extra,
+        })
+    }));
+}
+
+/// Registry entry.
+pub const QUERY: Query = Query {
+    name: "q14",
+    family: "nexmark",
+    description: "calculation: mid-priced bids with an hour label and a count of 'c' in extra",
+    columns: &["auction", "bidder", "price", "bidTimeType", "dateTime", "extra", "c_counts"],
+    build,
+};

@@ -1,0 +1,78 @@
+//! # Nexmark q5 — hot items
+//!
+//! **Asks:** in every 10 s window sliding by 2 s, which auctions received the most bids? All
+//! auctions tied at the maximum are reported: `auction, num, window_start, window_end`.
+//!
+//! **Illustrates:** sliding windows on shared 2 s panes (a bid is counted once, in its pane, not
+//! copied into five windows), then a second stage that sees a whole window at once.
+//!
+//! **Operators:** timely, not differential: the per-auction counts are a
+//! [`window_aggregate`](crate::operators::WindowAggregate) (exchanged by auction), and the
+//! per-window maximum a [`gather_windows`](crate::operators::GatherWindows) (one worker per
+//! window). Results are final when the watermark passes the window end: append-only.
+
+use crate::model::Event;
+use crate::operators::{Count, GatherWindows, WindowAggregate, WindowResult, Windows};
+use crate::query::{Query, QueryContext};
+use crate::time::EventTime;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::StreamVec;
+
+/// Window length, ms.
+pub const SIZE_MS: u64 = 10_000;
+/// Window slide, ms.
+pub const SLIDE_MS: u64 = 2_000;
+
+/// One output row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Row {
+    /// Auction id.
+    pub auction: u64,
+    /// Its bid count in the window.
+    pub num: u64,
+    /// Window start, epoch ms.
+    pub window_start: EventTime,
+    /// Window end, epoch ms.
+    pub window_end: EventTime,
+}
+
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+    let bids = events.flat_map(Event::into_bid);
+    let (counts, late) = bids.window_aggregate(
+        "q5.bids_per_auction",
+        Windows::sliding(SIZE_MS, SLIDE_MS),
+        0,
+        |b| b.auction,
+        |b| b.date_time.0,
+        |_| (),
+        Count,
+    );
+    ctx.dead_letter(late);
+    let hot = counts.gather_windows(
+        "q5.hottest_per_window",
+        |r: &WindowResult<u64, u64>| r.window.end,
+        |_end, results| {
+            let max = results.iter().map(|r| r.value).max().unwrap_or(0);
+            results
+                .into_iter()
+                .filter(move |r| r.value >= max)
+                .map(|r| Row {
+                    auction: r.key,
+                    num: r.value,
+                    window_start: r.window.start,
+                    window_end: r.window.end,
+                })
+        },
+    );
+    ctx.emit(hot);
+}
+
+/// Registry entry.
+pub const QUERY: Query = Query {
+    name: "q5",
+    family: "nexmark",
+    description: "hot items: auctions with the most bids per 10 s window sliding by 2 s (ties all reported)",
+    columns: &["auction", "num", "window_start", "window_end"],
+    build,
+};
