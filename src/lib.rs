@@ -12,6 +12,8 @@
 //! - [`query`] and [`queries`] — what a query is, and the registry of queries (one file each
 //!   under `queries/`).
 //! - [`operators`] — reusable event-time operators (windows fired by the frontier, aggregations).
+//! - [`state`] — incremental state on differential dataflow (collections of updates, rows
+//!   with a `diff`).
 //! - [`sink`] — JSON lines to stdout or a file, or `null`.
 //! - [`metrics`] — the latency ledger and the run report.
 //! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
@@ -39,4 +41,5 @@ pub mod queries;
 pub mod query;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod time;

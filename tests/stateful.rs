@@ -151,3 +151,22 @@ fn two_processes_equal_one() {
         &rows,
     );
 }
+
+#[test]
+fn updating_queries_converge_to_the_batch_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GeneratorConfig::default();
+    let events = 120_000;
+    let lines = generated_lines(events, &config);
+    let path = write_lines(dir.path(), "disordered.jsonl", &disorder(&lines, 3000, 5));
+    for (query, want) in [("q3", reference_q3(&lines)), ("q4", reference_q4(&lines))] {
+        assert!(!want.is_empty());
+        for workers in [1, 2] {
+            for source in [generator_source(events, config.clone()), file_source(&path)] {
+                let (rows, _) =
+                    run_query(query, source, workers, IngestConfig::default(), dir.path());
+                assert_eq!(consolidate(&rows), canonical(&want), "{query} -w {workers}");
+            }
+        }
+    }
+}

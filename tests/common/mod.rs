@@ -389,3 +389,83 @@ pub fn reference_q22(lines: &[String]) -> Vec<Value> {
         })
         .collect()
 }
+
+/// The net rows of an update stream: each row (without its `diff`) with the sum of its diffs,
+/// keeping only non-zero sums; panics if any row's running sum goes negative.
+pub fn consolidate(rows: &[Value]) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let mut net: BTreeMap<String, i64> = BTreeMap::new();
+    for r in rows {
+        let mut r = r.clone();
+        let diff = r
+            .as_object_mut()
+            .unwrap()
+            .remove("diff")
+            .unwrap()
+            .as_i64()
+            .unwrap();
+        *net.entry(r.to_string()).or_default() += diff;
+    }
+    let mut out = Vec::new();
+    for (row, n) in net {
+        assert!(n >= 0, "row {row} has a negative count {n}");
+        for _ in 0..n {
+            out.push(row.clone());
+        }
+    }
+    out
+}
+
+/// Reference q3: category-10 auctions joined with their sellers in OR, ID or CA.
+pub fn reference_q3(lines: &[String]) -> Vec<Value> {
+    let people: std::collections::HashMap<u64, Value> = payloads(lines, "person")
+        .into_iter()
+        .map(|(p, _)| (p["id"].as_u64().unwrap(), p))
+        .collect();
+    payloads(lines, "auction")
+        .into_iter()
+        .filter(|(a, _)| a["category"] == 10)
+        .filter_map(|(a, _)| {
+            let p = people.get(&a["seller"].as_u64().unwrap())?;
+            ["OR", "ID", "CA"].contains(&p["state"].as_str().unwrap()).then(|| {
+                serde_json::json!({"name": p["name"], "city": p["city"], "state": p["state"], "id": a["id"]})
+            })
+        })
+        .collect()
+}
+
+/// Reference q4: per category, the mean over auctions of their highest bid timed within
+/// `[dateTime, expires]`.
+pub fn reference_q4(lines: &[String]) -> Vec<Value> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut best: HashMap<u64, u64> = HashMap::new();
+    let auctions: HashMap<u64, (u64, u64, u64)> = payloads(lines, "auction")
+        .into_iter()
+        .map(|(a, t)| {
+            let expires = sluice::time::parse_timestamp(a["expires"].as_str().unwrap()).unwrap();
+            (
+                a["id"].as_u64().unwrap(),
+                (a["category"].as_u64().unwrap(), t, expires),
+            )
+        })
+        .collect();
+    for (b, t) in payloads(lines, "bid") {
+        let id = b["auction"].as_u64().unwrap();
+        if let Some(&(_, opened, expires)) = auctions.get(&id) {
+            if opened <= t && t <= expires {
+                let m = best.entry(id).or_default();
+                *m = (*m).max(b["price"].as_u64().unwrap());
+            }
+        }
+    }
+    let mut per_category: BTreeMap<u64, (u128, u128)> = BTreeMap::new();
+    for (id, max) in best {
+        let e = per_category.entry(auctions[&id].0).or_default();
+        e.0 += max as u128;
+        e.1 += 1;
+    }
+    per_category
+        .into_iter()
+        .map(|(c, (s, n))| serde_json::json!({"id": c, "final": s as f64 / n as f64}))
+        .collect()
+}
