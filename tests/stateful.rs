@@ -17,6 +17,7 @@ fn check(query: &str, lines: &[String], rows: &[Value]) {
         "q5" => reference_q5(lines),
         "q7" => reference_q7(lines),
         "q8" => reference_q8(lines),
+        "q11" => reference_q11(lines),
         "q13" => reference_q13(lines),
         "q21" => reference_q21(lines),
         "q22" => reference_q22(lines),
@@ -42,7 +43,7 @@ fn check(query: &str, lines: &[String], rows: &[Value]) {
     }
 }
 
-const QUERIES: [&str; 7] = ["q5", "q7", "q8", "q13", "q14", "q21", "q22"];
+const QUERIES: [&str; 8] = ["q5", "q7", "q8", "q11", "q13", "q14", "q21", "q22"];
 
 #[test]
 fn generator_runs_match_the_batch_reference() {
@@ -168,5 +169,38 @@ fn updating_queries_converge_to_the_batch_reference() {
                 assert_eq!(consolidate(&rows), canonical(&want), "{query} -w {workers}");
             }
         }
+    }
+}
+
+#[test]
+fn processing_time_windows_split_every_bidders_bids_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GeneratorConfig::default();
+    let lines = generated_lines(60_000, &config);
+    let mut want: std::collections::BTreeMap<u64, u64> = Default::default();
+    for b in bids(&lines) {
+        *want.entry(b["bidder"].as_u64().unwrap()).or_default() += 1;
+    }
+    for workers in [1, 2] {
+        let (rows, _) = run_query(
+            "q12",
+            generator_source(60_000, config.clone()),
+            workers,
+            IngestConfig::default(),
+            dir.path(),
+        );
+        let mut got: std::collections::BTreeMap<u64, u64> = Default::default();
+        for r in &rows {
+            *got.entry(r["bidder"].as_u64().unwrap()).or_default() +=
+                r["bid_count"].as_u64().unwrap();
+            let start = sluice::time::parse_timestamp(r["starttime"].as_str().unwrap()).unwrap();
+            let end = sluice::time::parse_timestamp(r["endtime"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                (start % 10_000, end - start),
+                (0, 10_000),
+                "aligned 10 s windows"
+            );
+        }
+        assert_eq!(got, want, "-w {workers}");
     }
 }

@@ -1,11 +1,15 @@
 //! Reusable event-time operators that queries compose, as extension traits on timely streams:
-//! windows fired by the frontier (tumbling, sliding with shared panes), and the aggregations they
-//! fold records into.
+//! windows fired by the frontier (tumbling, sliding with shared panes, sessions), per-window
+//! gathering, processing-time windows, and the aggregations they fold records into.
 
 pub mod aggregate;
 pub mod gather;
+pub mod processing_time;
+pub mod session;
 pub mod window;
 
 pub use aggregate::{Aggregate, Count, Max, Sum};
 pub use gather::GatherWindows;
+pub use processing_time::ProcessingTimeCount;
+pub use session::SessionAggregate;
 pub use window::{Window, WindowAggregate, WindowResult, WindowStreams, Windows};

@@ -469,3 +469,33 @@ pub fn reference_q4(lines: &[String]) -> Vec<Value> {
         .map(|(c, (s, n))| serde_json::json!({"id": c, "final": s as f64 / n as f64}))
         .collect()
 }
+
+/// Reference q11: per bidder, sessions of bids with gaps of at most 10 s (touching merges).
+pub fn reference_q11(lines: &[String]) -> Vec<Value> {
+    use std::collections::BTreeMap;
+    let mut times: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for (b, t) in payloads(lines, "bid") {
+        times
+            .entry(b["bidder"].as_u64().unwrap())
+            .or_default()
+            .push(t);
+    }
+    let mut rows = Vec::new();
+    for (bidder, mut ts) in times {
+        ts.sort();
+        let mut i = 0;
+        while i < ts.len() {
+            let (start, mut last, mut n) = (ts[i], ts[i], 0);
+            while i < ts.len() && ts[i] <= last + 10_000 {
+                last = ts[i];
+                n += 1;
+                i += 1;
+            }
+            let end = last + 10_000;
+            rows.push(serde_json::json!({"bidder": bidder, "bid_count": n,
+                "starttime": sluice::time::format_timestamp(start), "endtime": sluice::time::format_timestamp(end),
+                "window_start": start, "window_end": end}));
+        }
+    }
+    rows
+}
