@@ -270,20 +270,14 @@ mod tests {
     fn a_late_record_bridges_two_sessions() {
         let mut s: SessionState<u64, u64> = SessionState::default();
         let agg = Count;
-        s.add(&agg, 10, 1, 100, ());
-        s.add(&agg, 10, 1, 125, ());
-        s.add(&agg, 10, 1, 112, ()); // touches both: [100, 135)
+        s.add(&agg, 10, 1, 100, ()); // [100, 110)
+        s.add(&agg, 10, 1, 118, ()); // [118, 128): apart
+        s.add(&agg, 10, 1, 109, ()); // [109, 119) touches both: [100, 128)
         let closed = s.close_before(u64::MAX);
-        assert_eq!(
-            closed,
-            vec![(
-                Window {
-                    start: 100,
-                    end: 135
-                },
-                1,
-                3
-            )]
-        );
+        let window = Window {
+            start: 100,
+            end: 128,
+        };
+        assert_eq!(closed, vec![(window, 1, 3)]);
     }
 }
