@@ -8,7 +8,7 @@ use crate::time::{EventTime, Timestamp};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 /// A person registering with the auction site.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Person {
     /// Person id (from 1000).
@@ -30,7 +30,7 @@ pub struct Person {
 }
 
 /// An item put up for auction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Auction {
     /// Auction id (from 1000).
@@ -56,7 +56,7 @@ pub struct Auction {
 }
 
 /// A bid on an auction.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bid {
     /// Auction id.
@@ -77,7 +77,7 @@ pub struct Bid {
 
 /// One Nexmark event. People and auctions (8 % of events) are boxed so that an `Event` is no
 /// larger than a bid: events are moved several times on their way through a dataflow.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Event {
     /// `event_type` 0.
     Person(Box<Person>),

@@ -160,7 +160,15 @@ fn updating_queries_converge_to_the_batch_reference() {
     let events = 120_000;
     let lines = generated_lines(events, &config);
     let path = write_lines(dir.path(), "disordered.jsonl", &disorder(&lines, 3000, 5));
-    for (query, want) in [("q3", reference_q3(&lines)), ("q4", reference_q4(&lines))] {
+    for (query, want) in [
+        ("q3", reference_q3(&lines)),
+        ("q4", reference_q4(&lines)),
+        ("q6", reference_q6(&lines)),
+        ("q9", reference_q9(&lines)),
+        ("q18", reference_q18(&lines)),
+        ("q19", reference_q19(&lines)),
+        ("q20", reference_q20(&lines)),
+    ] {
         assert!(!want.is_empty());
         for workers in [1, 2] {
             for source in [generator_source(events, config.clone()), file_source(&path)] {

@@ -499,3 +499,167 @@ pub fn reference_q11(lines: &[String]) -> Vec<Value> {
     }
     rows
 }
+
+/// A bid's fields in the order `Bid`'s derived `Ord` compares them (for tie-breaks).
+pub fn bid_order(b: &Value) -> (u64, u64, u64, String, String, u64, String) {
+    (
+        b["auction"].as_u64().unwrap(),
+        b["bidder"].as_u64().unwrap(),
+        b["price"].as_u64().unwrap(),
+        b["channel"].as_str().unwrap().to_string(),
+        b["url"].as_str().unwrap().to_string(),
+        sluice::time::parse_timestamp(b["dateTime"].as_str().unwrap()).unwrap(),
+        b["extra"].as_str().unwrap().to_string(),
+    )
+}
+
+fn bid_row(b: &Value) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    for k in [
+        "auction", "bidder", "price", "channel", "url", "dateTime", "extra",
+    ] {
+        m.insert(k.into(), b[k].clone());
+    }
+    m
+}
+
+/// Reference q18: the latest bid of each (bidder, auction), ties to the greatest bid.
+pub fn reference_q18(lines: &[String]) -> Vec<Value> {
+    let mut last: std::collections::HashMap<(u64, u64), (u64, Value)> = Default::default();
+    for (b, t) in payloads(lines, "bid") {
+        let key = (
+            b["bidder"].as_u64().unwrap(),
+            b["auction"].as_u64().unwrap(),
+        );
+        let better = match last.get(&key) {
+            None => true,
+            Some((lt, lb)) => (t, bid_order(&b)) > (*lt, bid_order(lb)),
+        };
+        if better {
+            last.insert(key, (t, b));
+        }
+    }
+    last.into_values()
+        .map(|(_, b)| Value::Object(bid_row(&b)))
+        .collect()
+}
+
+/// Reference q19: per auction, the ten highest bids (then earliest, then least), ranked.
+pub fn reference_q19(lines: &[String]) -> Vec<Value> {
+    let mut per: std::collections::BTreeMap<u64, Vec<(u64, Value)>> = Default::default();
+    for (b, t) in payloads(lines, "bid") {
+        per.entry(b["auction"].as_u64().unwrap())
+            .or_default()
+            .push((t, b));
+    }
+    let mut rows = Vec::new();
+    for (_, mut bids) in per {
+        bids.sort_by(|(ta, a), (tb, b)| {
+            (std::cmp::Reverse(a["price"].as_u64()), ta, bid_order(a)).cmp(&(
+                std::cmp::Reverse(b["price"].as_u64()),
+                tb,
+                bid_order(b),
+            ))
+        });
+        for (rank, (_, b)) in bids.iter().take(10).enumerate() {
+            let mut m = bid_row(b);
+            m.insert("rank_number".into(), (rank as u64 + 1).into());
+            rows.push(Value::Object(m));
+        }
+    }
+    rows
+}
+
+/// Reference q20: bids joined with their category-10 auctions.
+pub fn reference_q20(lines: &[String]) -> Vec<Value> {
+    let auctions: std::collections::HashMap<u64, Value> = payloads(lines, "auction")
+        .into_iter()
+        .filter(|(a, _)| a["category"] == 10)
+        .map(|(a, _)| (a["id"].as_u64().unwrap(), a))
+        .collect();
+    bids(lines)
+        .into_iter()
+        .filter_map(|b| {
+            let a = auctions.get(&b["auction"].as_u64().unwrap())?;
+            Some(serde_json::json!({
+                "auction": b["auction"], "bidder": b["bidder"], "price": b["price"], "channel": b["channel"],
+                "url": b["url"], "bid_dateTime": b["dateTime"], "bid_extra": b["extra"], "itemName": a["itemName"],
+                "description": a["description"], "initialBid": a["initialBid"], "reserve": a["reserve"],
+                "auction_dateTime": a["dateTime"], "expires": a["expires"], "seller": a["seller"],
+                "category": a["category"], "auction_extra": a["extra"],
+            }))
+        })
+        .collect()
+}
+
+/// Winning bid per auction: highest price within `[dateTime, expires]`, then earliest, then
+/// least bid. Returns (auction, bid) pairs.
+pub fn winners(lines: &[String]) -> Vec<(Value, Value)> {
+    let auctions: std::collections::HashMap<u64, (Value, u64, u64)> = payloads(lines, "auction")
+        .into_iter()
+        .map(|(a, t)| {
+            let expires = sluice::time::parse_timestamp(a["expires"].as_str().unwrap()).unwrap();
+            (a["id"].as_u64().unwrap(), (a, t, expires))
+        })
+        .collect();
+    let mut best: std::collections::HashMap<u64, (u64, Value)> = Default::default();
+    for (b, t) in payloads(lines, "bid") {
+        let id = b["auction"].as_u64().unwrap();
+        let Some((_, opened, expires)) = auctions.get(&id) else {
+            continue;
+        };
+        if t < *opened || t > *expires {
+            continue;
+        }
+        let better = match best.get(&id) {
+            None => true,
+            Some((bt, bb)) => {
+                (std::cmp::Reverse(b["price"].as_u64()), t, bid_order(&b))
+                    < (std::cmp::Reverse(bb["price"].as_u64()), *bt, bid_order(bb))
+            }
+        };
+        if better {
+            best.insert(id, (t, b));
+        }
+    }
+    best.into_iter()
+        .map(|(id, (_, b))| (auctions[&id].0.clone(), b))
+        .collect()
+}
+
+/// Reference q9: every auction with its winning bid.
+pub fn reference_q9(lines: &[String]) -> Vec<Value> {
+    winners(lines)
+        .into_iter()
+        .map(|(a, b)| {
+            serde_json::json!({
+                "id": a["id"], "itemName": a["itemName"], "description": a["description"],
+                "initialBid": a["initialBid"], "reserve": a["reserve"], "dateTime": a["dateTime"],
+                "expires": a["expires"], "seller": a["seller"], "category": a["category"], "extra": a["extra"],
+                "auction": b["auction"], "bidder": b["bidder"], "price": b["price"],
+                "bid_dateTime": b["dateTime"], "bid_extra": b["extra"],
+            })
+        })
+        .collect()
+}
+
+/// Reference q6: per seller, the mean winning price of the last 10 auctions by (expires, id).
+pub fn reference_q6(lines: &[String]) -> Vec<Value> {
+    let mut per: std::collections::BTreeMap<u64, Vec<(u64, u64, u64)>> = Default::default();
+    for (a, b) in winners(lines) {
+        let expires = sluice::time::parse_timestamp(a["expires"].as_str().unwrap()).unwrap();
+        per.entry(a["seller"].as_u64().unwrap()).or_default().push((
+            expires,
+            a["id"].as_u64().unwrap(),
+            b["price"].as_u64().unwrap(),
+        ));
+    }
+    per.into_iter()
+        .map(|(seller, mut sales)| {
+            sales.sort();
+            let last: Vec<u64> = sales.iter().rev().take(10).map(|s| s.2).collect();
+            let avg = last.iter().map(|p| *p as u128).sum::<u128>() as f64 / last.len() as f64;
+            serde_json::json!({"seller": seller, "avg_price": avg})
+        })
+        .collect()
+}
