@@ -48,6 +48,9 @@ pub struct Row {
     pub diff: i64,
 }
 
+/// A bid in rank order: highest price first, then the earliest, then the least bid.
+type Ranked = (Reverse<u64>, Timestamp, Bid);
+
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     // Keyed by auction; values ordered by descending price, then ascending time and bid.
     let bids = events
@@ -55,7 +58,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
         .to_updates("q19.bids_in");
     let top = bids.reduce_named(
         "q19.top10_per_auction",
-        |_auction, input: &[(&(Reverse<u64>, Timestamp, Bid), isize)], output: &mut Vec<((u64, Bid), isize)>| {
+        |_auction, input: &[(&Ranked, isize)], output: &mut Vec<((u64, Bid), isize)>| {
             let mut rank = 0;
             for (value, copies) in input {
                 for _ in 0..*copies {

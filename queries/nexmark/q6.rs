@@ -18,7 +18,7 @@ use super::q9::winning_bids;
 use crate::model::Event;
 use crate::query::{Query, QueryContext};
 use crate::state::{DelayUntil, ToRows};
-use crate::time::EventTime;
+use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
 
@@ -36,13 +36,16 @@ pub struct Row {
     pub diff: i64,
 }
 
+/// A closed auction of a seller: ((close time, auction id), winning price).
+type Sale = ((Timestamp, u64), u64);
+
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let closed = winning_bids(events, "q6")
         .delay_until(|(a, _b)| a.expires.0)
         .map(|(a, b)| (a.seller, ((a.expires, a.id), b.price)));
     let averages = closed.reduce_named(
         "q6.last10_per_seller",
-        |_seller, input: &[(&((crate::time::Timestamp, u64), u64), isize)], output: &mut Vec<(u64, isize)>| {
+        |_seller, input: &[(&Sale, isize)], output: &mut Vec<(u64, isize)>| {
             // Sorted ascending by (close time, id): the last ten are the latest.
             let mut prices = Vec::with_capacity(LAST);
             for (value, copies) in input.iter().rev() {

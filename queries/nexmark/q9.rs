@@ -61,6 +61,9 @@ pub struct Row {
     pub diff: i64,
 }
 
+/// A bid in winning order: highest price first, then the earliest, then the least bid.
+type Ranked = (Reverse<u64>, Timestamp, Bid);
+
 /// The winning bid of every auction that has one, as an updating collection: the auction and
 /// its best bid (highest price, then earliest). Shared with q6.
 pub fn winning_bids<'s>(events: StreamVec<'s, EventTime, Event>, name: &str) -> Updates<'s, (Auction, Bid)> {
@@ -83,7 +86,7 @@ pub fn winning_bids<'s>(events: StreamVec<'s, EventTime, Event>, name: &str) -> 
     in_time
         .reduce_named(
             &format!("{name}.winner_per_auction"),
-            |_auction, input: &[(&(Reverse<u64>, Timestamp, Bid), isize)], output: &mut Vec<(Bid, isize)>| {
+            |_auction, input: &[(&Ranked, isize)], output: &mut Vec<(Bid, isize)>| {
                 // Sorted ascending: highest price first, then the earliest, then the least bid.
                 output.push((input[0].0 .2.clone(), 1));
             },
