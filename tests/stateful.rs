@@ -21,6 +21,7 @@ fn check(query: &str, lines: &[String], rows: &[Value]) {
         "q13" => reference_q13(lines),
         "q21" => reference_q21(lines),
         "q22" => reference_q22(lines),
+        "q15" | "q16" | "q17" => reference_daily(query, lines),
         "q14" => {
             assert_eq!(q14_tuples(rows), reference_q14(lines), "q14 rows differ");
             return;
@@ -43,7 +44,9 @@ fn check(query: &str, lines: &[String], rows: &[Value]) {
     }
 }
 
-const QUERIES: [&str; 8] = ["q5", "q7", "q8", "q11", "q13", "q14", "q21", "q22"];
+const QUERIES: [&str; 11] = [
+    "q5", "q7", "q8", "q11", "q13", "q14", "q15", "q16", "q17", "q21", "q22",
+];
 
 #[test]
 fn generator_runs_match_the_batch_reference() {

@@ -663,3 +663,109 @@ pub fn reference_q6(lines: &[String]) -> Vec<Value> {
         })
         .collect()
 }
+
+fn band_of(price: u64) -> usize {
+    if price < 10_000 {
+        1
+    } else if price < 1_000_000 {
+        2
+    } else {
+        3
+    }
+}
+
+/// q15/q16's counts for a set of bids, as JSON fields.
+fn band_fields(bids: &[&Value]) -> serde_json::Map<String, Value> {
+    use std::collections::HashSet;
+    let mut m = serde_json::Map::new();
+    let names = ["total", "rank1", "rank2", "rank3"];
+    for (i, name) in names.iter().enumerate() {
+        let chosen: Vec<&&Value> = bids
+            .iter()
+            .filter(|b| i == 0 || band_of(b["price"].as_u64().unwrap()) == i)
+            .collect();
+        let distinct = |k: &str| {
+            chosen
+                .iter()
+                .map(|b| b[k].as_u64().unwrap())
+                .collect::<HashSet<_>>()
+                .len()
+        };
+        m.insert(format!("{name}_bids"), chosen.len().into());
+        m.insert(format!("{name}_bidders"), distinct("bidder").into());
+        m.insert(format!("{name}_auctions"), distinct("auction").into());
+    }
+    m
+}
+
+/// Reference q15/q16/q17 (all bids of the input fall in one day window).
+pub fn reference_daily(query: &str, lines: &[String]) -> Vec<Value> {
+    use std::collections::BTreeMap;
+    let all = payloads(lines, "bid");
+    let day_start = all[0].1 - all[0].1 % 86_400_000;
+    assert!(
+        all.iter().all(|(_, t)| t - t % 86_400_000 == day_start),
+        "inputs span one day"
+    );
+    let day = sluice::time::format_timestamp(day_start)[..10].to_string();
+    let window = |m: &mut serde_json::Map<String, Value>| {
+        m.insert("day".into(), day.clone().into());
+        m.insert("window_start".into(), day_start.into());
+        m.insert("window_end".into(), (day_start + 86_400_000).into());
+    };
+    match query {
+        "q15" => {
+            let refs: Vec<&Value> = all.iter().map(|(b, _)| b).collect();
+            let mut m = band_fields(&refs);
+            window(&mut m);
+            vec![Value::Object(m)]
+        }
+        "q16" => {
+            let mut per: BTreeMap<String, Vec<(&Value, u64)>> = BTreeMap::new();
+            for (b, t) in &all {
+                per.entry(b["channel"].as_str().unwrap().to_string())
+                    .or_default()
+                    .push((b, *t));
+            }
+            per.into_iter()
+                .map(|(channel, bids)| {
+                    let refs: Vec<&Value> = bids.iter().map(|(b, _)| *b).collect();
+                    let latest = bids.iter().map(|(_, t)| *t).max().unwrap();
+                    let mut m = band_fields(&refs);
+                    window(&mut m);
+                    m.insert("channel".into(), channel.into());
+                    m.insert(
+                        "minute".into(),
+                        sluice::time::format_timestamp(latest)[11..16].into(),
+                    );
+                    Value::Object(m)
+                })
+                .collect()
+        }
+        "q17" => {
+            let mut per: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for (b, _) in &all {
+                per.entry(b["auction"].as_u64().unwrap())
+                    .or_default()
+                    .push(b["price"].as_u64().unwrap());
+            }
+            per.into_iter()
+                .map(|(auction, prices)| {
+                    let count = |band: usize| prices.iter().filter(|p| band_of(**p) == band).count();
+                    let sum: u64 = prices.iter().sum();
+                    let mut m = serde_json::json!({
+                        "auction": auction, "total_bids": prices.len(), "rank1_bids": count(1),
+                        "rank2_bids": count(2), "rank3_bids": count(3), "min_price": prices.iter().min(),
+                        "max_price": prices.iter().max(), "avg_price": sum as f64 / prices.len() as f64,
+                        "sum_price": sum,
+                    });
+                    window(m.as_object_mut().unwrap());
+                    m.as_object_mut().unwrap().remove("day");
+                    m["day"] = day.clone().into();
+                    m
+                })
+                .collect()
+        }
+        other => panic!("{other} is not a daily query"),
+    }
+}

@@ -1,0 +1,166 @@
+//! # Nexmark q15 — bidding statistics report
+//!
+//! **Asks:** per day (`yyyy-MM-dd`, UTC): the number of bids, of distinct bidders and of
+//! distinct auctions, in total and per price band — rank 1 below 10,000 cents, rank 2 from
+//! 10,000 to below 1,000,000, rank 3 from 1,000,000: `day, total_bids, rank1_bids, rank2_bids,
+//! rank3_bids, total_bidders, rank1_bidders, …, total_auctions, …, rank3_auctions`, plus
+//! `window_start`/`window_end`.
+//!
+//! **Illustrates:** many aggregates at once — counts and distinct counts with filters — in one
+//! accumulator per window.
+//!
+//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) over 1-day
+//! tumbling windows (one key per day). Flink runs this as an updating aggregate; Sluice reports
+//! each day once, final, when the watermark passes the day's end (or the input ends).
+
+use crate::model::Event;
+use crate::operators::{Aggregate, WindowAggregate, Windows};
+use crate::query::{Query, QueryContext};
+use crate::time::{format_timestamp, EventTime};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::StreamVec;
+
+/// One day, ms.
+pub const DAY_MS: u64 = 86_400_000;
+
+/// The price band of a bid: 1, 2 or 3.
+pub fn band(price: u64) -> usize {
+    match price {
+        0..10_000 => 1,
+        10_000..1_000_000 => 2,
+        _ => 3,
+    }
+}
+
+/// `yyyy-MM-dd` of an instant.
+pub fn day_of(t: EventTime) -> String {
+    format_timestamp(t)[..10].to_string()
+}
+
+/// Bids, distinct bidders and distinct auctions: in total (index 0) and per band (1–3).
+#[derive(Clone, Debug, Default)]
+pub struct BandAcc {
+    bids: [u64; 4],
+    bidders: [HashSet<u64>; 4],
+    auctions: [HashSet<u64>; 4],
+}
+
+/// The counts of a [`BandAcc`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct BandCounts {
+    /// All bids.
+    pub total_bids: u64,
+    /// Bids below 10,000.
+    pub rank1_bids: u64,
+    /// Bids from 10,000 to below 1,000,000.
+    pub rank2_bids: u64,
+    /// Bids from 1,000,000.
+    pub rank3_bids: u64,
+    /// Distinct bidders.
+    pub total_bidders: u64,
+    /// Distinct bidders of rank-1 bids.
+    pub rank1_bidders: u64,
+    /// Distinct bidders of rank-2 bids.
+    pub rank2_bidders: u64,
+    /// Distinct bidders of rank-3 bids.
+    pub rank3_bidders: u64,
+    /// Distinct auctions.
+    pub total_auctions: u64,
+    /// Distinct auctions of rank-1 bids.
+    pub rank1_auctions: u64,
+    /// Distinct auctions of rank-2 bids.
+    pub rank2_auctions: u64,
+    /// Distinct auctions of rank-3 bids.
+    pub rank3_auctions: u64,
+}
+
+/// Counts per price band of `(bidder, auction, price)` values.
+pub struct BandStats;
+
+impl Aggregate for BandStats {
+    type In = (u64, u64, u64);
+    type Acc = BandAcc;
+    type Out = BandCounts;
+    fn empty(&self) -> BandAcc {
+        BandAcc::default()
+    }
+    fn add(&self, acc: &mut BandAcc, (bidder, auction, price): (u64, u64, u64)) {
+        for i in [0, band(price)] {
+            acc.bids[i] += 1;
+            acc.bidders[i].insert(bidder);
+            acc.auctions[i].insert(auction);
+        }
+    }
+    fn merge(&self, acc: &mut BandAcc, other: &BandAcc) {
+        for i in 0..4 {
+            acc.bids[i] += other.bids[i];
+            acc.bidders[i].extend(&other.bidders[i]);
+            acc.auctions[i].extend(&other.auctions[i]);
+        }
+    }
+    fn finish(&self, acc: &BandAcc) -> BandCounts {
+        let n = |s: &HashSet<u64>| s.len() as u64;
+        BandCounts {
+            total_bids: acc.bids[0],
+            rank1_bids: acc.bids[1],
+            rank2_bids: acc.bids[2],
+            rank3_bids: acc.bids[3],
+            total_bidders: n(&acc.bidders[0]),
+            rank1_bidders: n(&acc.bidders[1]),
+            rank2_bidders: n(&acc.bidders[2]),
+            rank3_bidders: n(&acc.bidders[3]),
+            total_auctions: n(&acc.auctions[0]),
+            rank1_auctions: n(&acc.auctions[1]),
+            rank2_auctions: n(&acc.auctions[2]),
+            rank3_auctions: n(&acc.auctions[3]),
+        }
+    }
+}
+
+/// One output row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Row {
+    /// `yyyy-MM-dd`.
+    pub day: String,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: BandCounts,
+    /// Day start, epoch ms.
+    pub window_start: EventTime,
+    /// Day end, epoch ms.
+    pub window_end: EventTime,
+}
+
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+    let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
+        "q15.stats_per_day",
+        Windows::tumbling(DAY_MS),
+        0,
+        |_| (),
+        |b| b.date_time.0,
+        |b| (b.bidder, b.auction, b.price),
+        BandStats,
+    );
+    ctx.dead_letter(late);
+    ctx.emit(days.map(|r| Row {
+        day: day_of(r.window.start),
+        counts: r.value,
+        window_start: r.window.start,
+        window_end: r.window.end,
+    }));
+}
+
+/// Registry entry.
+pub const QUERY: Query = Query {
+    name: "q15",
+    family: "nexmark",
+    description: "bidding statistics report: bids, bidders and auctions per day and price band",
+    columns: &[
+        "day", "total_bids", "rank1_bids", "rank2_bids", "rank3_bids", "total_bidders", "rank1_bidders",
+        "rank2_bidders", "rank3_bidders", "total_auctions", "rank1_auctions", "rank2_auctions", "rank3_auctions",
+        "window_start", "window_end",
+    ],
+    build,
+};

@@ -1,0 +1,95 @@
+//! # Nexmark q16 — channel statistics report
+//!
+//! **Asks:** q15's statistics per channel and day, with the latest minute (`HH:mm`) seen:
+//! `channel, day, minute, total_bids, …, rank3_auctions`, plus `window_start`/`window_end`.
+//!
+//! **Illustrates:** the same multi-aggregate accumulator keyed by a string, spread over workers
+//! by channel.
+//!
+//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) over 1-day
+//! tumbling windows keyed by channel. Reported once per channel and day, final, when the
+//! watermark passes the day's end (Flink's version is an updating aggregate).
+
+use super::q15::{day_of, BandAcc, BandCounts, BandStats, DAY_MS};
+use crate::model::Event;
+use crate::operators::{Aggregate, WindowAggregate, Windows};
+use crate::query::{Query, QueryContext};
+use crate::time::{format_timestamp, EventTime};
+use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::StreamVec;
+
+/// [`BandStats`] plus the latest bid time.
+struct ChannelStats;
+
+impl Aggregate for ChannelStats {
+    type In = ((u64, u64, u64), EventTime);
+    type Acc = (BandAcc, EventTime);
+    type Out = (BandCounts, EventTime);
+    fn empty(&self) -> Self::Acc {
+        (BandStats.empty(), 0)
+    }
+    fn add(&self, acc: &mut Self::Acc, (bid, t): Self::In) {
+        BandStats.add(&mut acc.0, bid);
+        acc.1 = acc.1.max(t);
+    }
+    fn merge(&self, acc: &mut Self::Acc, other: &Self::Acc) {
+        BandStats.merge(&mut acc.0, &other.0);
+        acc.1 = acc.1.max(other.1);
+    }
+    fn finish(&self, acc: &Self::Acc) -> Self::Out {
+        (BandStats.finish(&acc.0), acc.1)
+    }
+}
+
+/// One output row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Row {
+    /// Channel.
+    pub channel: String,
+    /// `yyyy-MM-dd`.
+    pub day: String,
+    /// `HH:mm` of the latest bid.
+    pub minute: String,
+    /// The counts.
+    #[serde(flatten)]
+    pub counts: BandCounts,
+    /// Day start, epoch ms.
+    pub window_start: EventTime,
+    /// Day end, epoch ms.
+    pub window_end: EventTime,
+}
+
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+    let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
+        "q16.stats_per_channel_day",
+        Windows::tumbling(DAY_MS),
+        0,
+        |b| b.channel.clone(),
+        |b| b.date_time.0,
+        |b| ((b.bidder, b.auction, b.price), b.date_time.0),
+        ChannelStats,
+    );
+    ctx.dead_letter(late);
+    ctx.emit(days.map(|r| Row {
+        channel: r.key,
+        day: day_of(r.window.start),
+        minute: format_timestamp(r.value.1)[11..16].to_string(),
+        counts: r.value.0,
+        window_start: r.window.start,
+        window_end: r.window.end,
+    }));
+}
+
+/// Registry entry.
+pub const QUERY: Query = Query {
+    name: "q16",
+    family: "nexmark",
+    description: "channel statistics report: q15's statistics per channel and day",
+    columns: &[
+        "channel", "day", "minute", "total_bids", "rank1_bids", "rank2_bids", "rank3_bids", "total_bidders",
+        "rank1_bidders", "rank2_bidders", "rank3_bidders", "total_auctions", "rank1_auctions", "rank2_auctions",
+        "rank3_auctions", "window_start", "window_end",
+    ],
+    build,
+};
