@@ -86,6 +86,7 @@ fn run_once(
         sink: SinkSpec::Null,
         dead_letter: None,
         ingest: IngestConfig::default(),
+        output_dir: std::env::temp_dir().join("sluice-bench-out"),
     };
     let outcome = run(config, &Mesh::local(workers)).map_err(|e| e.to_string())?;
     outcome.report.ok_or_else(|| "no report".to_string())

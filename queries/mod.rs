@@ -20,7 +20,7 @@ macro_rules! registry {
     };
 }
 
-registry!(nexmark: q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22);
+registry!(nexmark: q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22);
 
 /// The query called `name`.
 pub fn find(name: &str) -> Option<&'static Query> {

@@ -144,6 +144,9 @@ pub struct RunArgs {
     /// Write rejected and late records here, one JSON line each.
     #[arg(long, value_name = "PATH")]
     pub dead_letter: Option<PathBuf>,
+    /// Directory for queries that write files of their own (q10's partitions).
+    #[arg(long, default_value = "sluice-out", value_name = "DIR")]
+    pub output_dir: PathBuf,
     /// Records longer than this many bytes are dead-lettered.
     #[arg(long, default_value_t = DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES")]
     pub max_record_bytes: usize,

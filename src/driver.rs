@@ -34,6 +34,8 @@ pub struct RunConfig {
     pub dead_letter: Option<PathBuf>,
     /// Ingest settings (watermark, batching, flow control).
     pub ingest: IngestConfig,
+    /// Directory for queries that write files of their own (q10).
+    pub output_dir: PathBuf,
 }
 
 /// Why a run failed.
@@ -148,6 +150,7 @@ fn run_worker(
             sink,
             dead,
             Rc::clone(&ledger),
+            config.output_dir.clone(),
         );
         ctx.dead_letter(bad);
         (config.query.build)(events, &mut ctx);

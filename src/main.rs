@@ -172,6 +172,7 @@ fn run_process(
             .as_deref()
             .map(|p| per_process_path(p, process, n)),
         ingest: args.ingest(),
+        output_dir: args.output_dir.clone(),
     };
     let outcome = run(config, &mesh)?;
     if let Some(report) = outcome.report {

@@ -10,6 +10,7 @@ use crate::sink::{write_json_lines, SinkWriter};
 use crate::time::{EventTime, WatermarkPolicy};
 use serde::Serialize;
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
@@ -40,6 +41,7 @@ pub struct QueryContext<'s> {
     dead_letters: SinkWriter,
     ledger: Rc<RefCell<Ledger>>,
     query: &'static str,
+    output_dir: PathBuf,
 }
 
 impl<'s> QueryContext<'s> {
@@ -52,6 +54,7 @@ impl<'s> QueryContext<'s> {
         sink: SinkWriter,
         dead_letters: SinkWriter,
         ledger: Rc<RefCell<Ledger>>,
+        output_dir: PathBuf,
     ) -> Self {
         QueryContext {
             scope,
@@ -61,7 +64,18 @@ impl<'s> QueryContext<'s> {
             dead_letters,
             ledger,
             query,
+            output_dir,
         }
+    }
+
+    /// Where queries that write files of their own (q10's partitions) put them.
+    pub fn output_dir(&self) -> &Path {
+        &self.output_dir
+    }
+
+    /// Makes the run wait for `stream` too: it ends only when this stream's frontier is empty.
+    pub fn track<D: 'static>(&mut self, stream: StreamVec<'s, EventTime, D>) {
+        stream.probe_with(&self.probe);
     }
 
     /// The dataflow's scope.

@@ -133,27 +133,30 @@ fn late_events_for_closed_windows_are_dead_lettered_exactly() {
 #[test]
 fn two_processes_equal_one() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("q5-{process}.jsonl");
-    let port = free_port_pair().to_string();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args([
-            "run", "q5", "--events", "150000", "-n", "2", "--port", &port, "--sink",
-        ])
-        .arg(format!("file:{}", out.display()))
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-    let mut rows = read_rows(&dir.path().join("q5-0.jsonl"));
-    rows.extend(read_rows(&dir.path().join("q5-1.jsonl")));
-    check(
-        "q5",
-        &generated_lines(150_000, &GeneratorConfig::default()),
-        &rows,
-    );
+    let lines = generated_lines(150_000, &GeneratorConfig::default());
+    for query in ["q5", "q7", "q11", "q4", "q19"] {
+        let out = dir.path().join(format!("{query}-{{process}}.jsonl"));
+        let port = free_port_pair().to_string();
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args([
+                "run", query, "--events", "150000", "-n", "2", "--port", &port, "--sink",
+            ])
+            .arg(format!("file:{}", out.display()))
+            .output()
+            .unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let mut rows = read_rows(&dir.path().join(format!("{query}-0.jsonl")));
+        rows.extend(read_rows(&dir.path().join(format!("{query}-1.jsonl"))));
+        match query {
+            "q4" => assert_eq!(consolidate(&rows), canonical(&reference_q4(&lines))),
+            "q19" => assert_eq!(consolidate(&rows), canonical(&reference_q19(&lines))),
+            _ => check(query, &lines, &rows),
+        }
+    }
 }
 
 #[test]
@@ -213,5 +216,71 @@ fn processing_time_windows_split_every_bidders_bids_exactly_once() {
             );
         }
         assert_eq!(got, want, "-w {workers}");
+    }
+}
+
+#[test]
+fn q10_commits_every_minute_partition_with_all_its_bids() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("partitions");
+    // 130 s of event time: three minute partitions.
+    let events = 1_300_000;
+    let config = GeneratorConfig {
+        rate: 10_000,
+        ..GeneratorConfig::default()
+    };
+    for workers in [1, 2] {
+        let _ = std::fs::remove_dir_all(&out);
+        let run = sluice::driver::RunConfig {
+            query: sluice::queries::find("q10").unwrap(),
+            source: generator_source(events, config.clone()),
+            sink: sluice::sink::SinkSpec::Null,
+            dead_letter: None,
+            ingest: IngestConfig::default(),
+            output_dir: out.clone(),
+        };
+        let report = sluice::driver::run(run, &sluice::launch::Mesh::local(workers))
+            .unwrap()
+            .report
+            .unwrap();
+        let mut rows = 0;
+        let mut partitions = Vec::new();
+        for day in std::fs::read_dir(&out).unwrap() {
+            for minute in std::fs::read_dir(day.unwrap().path()).unwrap() {
+                let minute = minute.unwrap().path();
+                assert!(
+                    minute.join("_SUCCESS").exists(),
+                    "{} committed",
+                    minute.display()
+                );
+                let name = minute.file_name().unwrap().to_string_lossy().into_owned();
+                partitions.push(name.clone());
+                for file in std::fs::read_dir(&minute).unwrap() {
+                    let path = file.unwrap().path();
+                    let fname = path.file_name().unwrap().to_string_lossy().into_owned();
+                    assert!(
+                        !fname.ends_with(".inprogress"),
+                        "no uncommitted file: {fname}"
+                    );
+                    if fname.starts_with("part-") {
+                        for row in read_rows(&path) {
+                            assert_eq!(format!("hm={}", row["hm"].as_str().unwrap()), name);
+                            rows += 1;
+                        }
+                    }
+                }
+            }
+        }
+        partitions.sort();
+        assert_eq!(
+            partitions,
+            vec!["hm=00:00", "hm=00:01", "hm=00:02"],
+            "-w {workers}"
+        );
+        assert_eq!(
+            rows, report.rows,
+            "every bid is in exactly one committed file"
+        );
+        assert_eq!(rows, events * 46 / 50);
     }
 }

@@ -4,12 +4,14 @@
 
 pub mod aggregate;
 pub mod gather;
+pub mod partitioned_files;
 pub mod processing_time;
 pub mod session;
 pub mod window;
 
 pub use aggregate::{Aggregate, Count, Max, Sum};
 pub use gather::GatherWindows;
+pub use partitioned_files::PartitionedFiles;
 pub use processing_time::ProcessingTimeCount;
 pub use session::SessionAggregate;
 pub use window::{Window, WindowAggregate, WindowResult, WindowStreams, Windows};

@@ -191,16 +191,18 @@ where
                 });
                 let mut out = results_out.activate();
                 // A session ending at `end` can still grow by a record at `end`: it is complete
-                // once the frontier is beyond `end`.
+                // once the frontier is beyond `end`. Sessions closing together leave as one
+                // message, stamped at the earliest of their ends.
                 let upto = frontier.unwrap_or(EventTime::MAX);
-                for (window, k, acc) in state.close_before(upto) {
-                    let at = cap.delayed(&window.end.max(*cap.time()));
-                    out.session(&at).give(WindowResult {
+                let closed = state.close_before(upto);
+                if let Some(first_end) = closed.iter().map(|(w, _, _)| w.end).min() {
+                    let at = cap.delayed(&first_end.max(*cap.time()));
+                    out.session(&at).give_iterator(closed.into_iter().map(|(window, k, acc)| WindowResult {
                         window,
                         key: k,
                         value: agg.finish(&acc),
                         diff: 1,
-                    });
+                    }));
                 }
                 match frontier {
                     None => {

@@ -157,15 +157,16 @@ impl<K: Hash + Eq + Clone, Acc: Clone> PaneState<K, Acc> {
         Some(windows.first_end_of_pane(pane).max(after))
     }
 
-    /// Fires every window with `fired_upto < end <= upto` (calling `emit` per key), then drops
-    /// the panes no window can use any more (after `lateness`).
+    /// Fires every window with `fired_upto < end <= upto` (calling `emit` once per window with
+    /// every key's accumulator), then drops the panes no window can use any more (after
+    /// `lateness`).
     fn fire<G>(
         &mut self,
         agg: &G,
         windows: Windows,
         lateness: u64,
         upto: EventTime,
-        mut emit: impl FnMut(Window, K, Acc),
+        mut emit: impl FnMut(Window, HashMap<K, Acc>),
     ) where
         G: Aggregate<Acc = Acc>,
     {
@@ -185,9 +186,7 @@ impl<K: Hash + Eq + Clone, Acc: Clone> PaneState<K, Acc> {
                     }
                 }
             }
-            for (k, acc) in merged {
-                emit(window, k, acc);
-            }
+            emit(window, merged);
             self.fired_upto = end;
             self.evict(windows, lateness);
         }
@@ -319,6 +318,9 @@ where
                             value(&r),
                         );
                         // Corrections for windows that already fired (within the lateness).
+                        if fired.is_empty() {
+                            continue;
+                        }
                         let mut session = out.session(&*cap);
                         for (w, old) in fired.iter().zip(before) {
                             if let Some(old) = old {
@@ -343,14 +345,16 @@ where
 
                 let upto = frontier.unwrap_or(EventTime::MAX);
                 if upto > state.fired_upto {
-                    state.fire(&agg, windows, lateness, upto, |window, k, acc| {
+                    state.fire(&agg, windows, lateness, upto, |window, merged| {
+                        // One message per window: a session per result would allocate a whole
+                        // output buffer for each.
                         let at = cap.delayed(&window.end.max(*cap.time()));
-                        out.session(&at).give(WindowResult {
+                        out.session(&at).give_iterator(merged.into_iter().map(|(k, acc)| WindowResult {
                             window,
                             key: k,
                             value: agg.finish(&acc),
                             diff: 1,
-                        });
+                        }));
                     });
                 }
                 match frontier {
@@ -548,12 +552,12 @@ mod tests {
                     .or_insert(0),
                 (),
             );
-            state.fire(&agg, windows, 0, t.saturating_sub(4000), |_, _, _| {
-                emitted += 1
+            state.fire(&agg, windows, 0, t.saturating_sub(4000), |_, keys| {
+                emitted += keys.len()
             });
             most_panes = most_panes.max(state.panes.len());
         }
-        state.fire(&agg, windows, 0, u64::MAX, |_, _, _| emitted += 1);
+        state.fire(&agg, windows, 0, u64::MAX, |_, keys| emitted += keys.len());
         assert!(
             most_panes <= 8,
             "panes in flight stay bounded: {most_panes}"

@@ -77,6 +77,7 @@ pub fn run_query(
         sink: SinkSpec::File(out.clone()),
         dead_letter: None,
         ingest,
+        output_dir: dir.join(format!("files-{}", unique())),
     };
     let outcome = run(config, &Mesh::local(workers)).unwrap();
     (read_rows(&out), outcome.report.unwrap())
