@@ -8,7 +8,7 @@
 
 use crate::launch::{Mesh, MeshError};
 use crate::metrics::{Ledger, RunReport, WorkerReport};
-use crate::query::{Query, QueryContext};
+use crate::query::{Outputs, Query, QueryContext};
 use crate::sink::{SinkSpec, SinkWriter};
 use crate::source::{ingest, Exhausted, IngestConfig, SourceError, SourceSpec};
 use crate::time::EventTime;
@@ -142,16 +142,14 @@ fn run_worker(
             Rc::clone(&ledger),
             Rc::clone(&error),
         );
-        let mut ctx = QueryContext::new(
-            scope,
-            config.query.name,
-            config.ingest.policy,
-            probe.clone(),
+        let outputs = Outputs {
+            probe: probe.clone(),
             sink,
-            dead,
-            Rc::clone(&ledger),
-            config.output_dir.clone(),
-        );
+            dead_letters: dead,
+            ledger: Rc::clone(&ledger),
+            output_dir: config.output_dir.clone(),
+        };
+        let mut ctx = QueryContext::new(scope, config.query.name, config.ingest.policy, outputs);
         ctx.dead_letter(bad);
         (config.query.build)(events, &mut ctx);
     });

@@ -32,50 +32,52 @@ pub struct Query {
     pub build: BuildFn,
 }
 
+/// Where a worker's query output goes: set up by the driver, handed to the query's context.
+pub struct Outputs {
+    /// Probes every output; the run ends when its frontier is empty.
+    pub probe: ProbeHandle<EventTime>,
+    /// The rows' sink.
+    pub sink: SinkWriter,
+    /// The dead letters' destination.
+    pub dead_letters: SinkWriter,
+    /// The worker's counters and latency histograms.
+    pub ledger: Rc<RefCell<Ledger>>,
+    /// Directory for queries that write files of their own.
+    pub output_dir: PathBuf,
+}
+
 /// What a query's `build` function emits through.
 pub struct QueryContext<'s> {
     scope: Scope<'s, EventTime>,
     policy: WatermarkPolicy,
-    probe: ProbeHandle<EventTime>,
-    sink: SinkWriter,
-    dead_letters: SinkWriter,
-    ledger: Rc<RefCell<Ledger>>,
     query: &'static str,
-    output_dir: PathBuf,
+    outputs: Outputs,
 }
 
 impl<'s> QueryContext<'s> {
-    /// A context writing rows to `sink` and late records to `dead_letters`.
+    /// A context for `query` writing to `outputs`.
     pub fn new(
         scope: Scope<'s, EventTime>,
         query: &'static str,
         policy: WatermarkPolicy,
-        probe: ProbeHandle<EventTime>,
-        sink: SinkWriter,
-        dead_letters: SinkWriter,
-        ledger: Rc<RefCell<Ledger>>,
-        output_dir: PathBuf,
+        outputs: Outputs,
     ) -> Self {
         QueryContext {
             scope,
             policy,
-            probe,
-            sink,
-            dead_letters,
-            ledger,
             query,
-            output_dir,
+            outputs,
         }
     }
 
     /// Where queries that write files of their own (q10's partitions) put them.
     pub fn output_dir(&self) -> &Path {
-        &self.output_dir
+        &self.outputs.output_dir
     }
 
     /// Makes the run wait for `stream` too: it ends only when this stream's frontier is empty.
     pub fn track<D: 'static>(&mut self, stream: StreamVec<'s, EventTime, D>) {
-        stream.probe_with(&self.probe);
+        stream.probe_with(&self.outputs.probe);
     }
 
     /// The dataflow's scope.
@@ -90,17 +92,17 @@ impl<'s> QueryContext<'s> {
 
     /// Writes `rows` to the run's sink as JSON lines and counts them.
     pub fn emit<R: Serialize + 'static>(&mut self, rows: StreamVec<'s, EventTime, R>) {
-        let ledger = Rc::clone(&self.ledger);
+        let ledger = Rc::clone(&self.outputs.ledger);
         let name = format!("{}.sink", self.query);
-        write_json_lines(rows, &name, self.sink.clone(), move |batch| {
+        write_json_lines(rows, &name, self.outputs.sink.clone(), move |batch| {
             ledger.borrow_mut().rows += batch.len() as u64
         })
-        .probe_with(&self.probe);
+        .probe_with(&self.outputs.probe);
     }
 
     /// Writes `records` (bad or late) to the dead-letter destination and counts them by reason.
     pub fn dead_letter(&mut self, records: StreamVec<'s, EventTime, DeadLetter>) {
-        let ledger = Rc::clone(&self.ledger);
+        let ledger = Rc::clone(&self.outputs.ledger);
         let name = format!("{}.dead_letters", self.query);
         write_json_lines(
             records,
@@ -113,6 +115,6 @@ impl<'s> QueryContext<'s> {
                 }
             },
         )
-        .probe_with(&self.probe);
+        .probe_with(&self.outputs.probe);
     }
 }
