@@ -107,7 +107,7 @@ impl<'s> QueryContext<'s> {
         write_json_lines(
             records,
             &name,
-            self.dead_letters.clone(),
+            self.outputs.dead_letters.clone(),
             move |batch: &[DeadLetter]| {
                 let mut ledger = ledger.borrow_mut();
                 for d in batch {
