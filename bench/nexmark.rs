@@ -8,7 +8,7 @@
 //!   from each event's *scheduled* time (no coordinated omission); p50/p90/p99/p99.9/max of the
 //!   processing latency, and whether the rate was sustained.
 //!
-//! Options: `--queries q0,q1,q2` `--workers 2` `--runs 5` `--events 10000000`
+//! Options: `--queries q0,q1,q2` (default: every registered query) `--workers 2` `--runs 5` `--events 10000000`
 //! `--rates 1000000` `--seconds 10` `--out target/bench/nexmark.json`.
 
 use sluice::driver::{run, RunConfig};
@@ -31,7 +31,7 @@ struct Options {
 
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
-        queries: vec!["q0".into(), "q1".into(), "q2".into()],
+        queries: sluice::queries::names().into_iter().map(String::from).collect(),
         workers: 2,
         runs: 5,
         events: 10_000_000,

@@ -6,8 +6,9 @@
 //! exactly `e` at the window's maximum price is reported for it too (besides its own window).
 //!
 //! **Illustrates:** a windowed maximum that must keep the records that attain it, computed in
-//! two stages without holding every bid: per auction and window only the bids at the running
-//! maximum survive (pane accumulators), then one worker per window compares the survivors.
+//! two stages without holding every bid: per bucket of auctions and window only the bids at the
+//! running maximum survive (pane accumulators), then one worker per window compares the
+//! survivors.
 //!
 //! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) with a
 //! max-with-ties accumulator, then [`gather_windows`](crate::operators::GatherWindows).
@@ -24,6 +25,11 @@ use timely::dataflow::StreamVec;
 
 /// Window length, ms.
 pub const SIZE_MS: u64 = 10_000;
+
+/// Bids are pre-aggregated in this many buckets (by auction id) before one worker per window
+/// compares the buckets' maxima: enough to spread the work, few enough that each bucket keeps
+/// only a handful of bids.
+const BUCKETS: u64 = 64;
 
 /// One output row.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -88,10 +94,10 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
         .clone()
         .flat_map(|b| (b.date_time.0 % SIZE_MS == 0 && b.date_time.0 >= SIZE_MS).then_some(Part::AtEnd(b)));
     let (maxima, late) = bids.window_aggregate(
-        "q7.max_per_auction",
+        "q7.max_per_bucket",
         Windows::tumbling(SIZE_MS),
         0,
-        |b| b.auction,
+        |b| b.auction % BUCKETS,
         |b| b.date_time.0,
         |b| b.clone(),
         MaxBids,
