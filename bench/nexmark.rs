@@ -31,7 +31,10 @@ struct Options {
 
 fn parse_options() -> Result<Options, String> {
     let mut o = Options {
-        queries: sluice::queries::names().into_iter().map(String::from).collect(),
+        queries: sluice::queries::names()
+            .into_iter()
+            .map(String::from)
+            .collect(),
         workers: 2,
         runs: 5,
         events: 10_000_000,

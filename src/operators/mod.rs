@@ -1,8 +1,9 @@
 //! Reusable event-time operators that queries compose, as extension traits on timely streams:
-//! windows fired by the frontier (tumbling, sliding with shared panes, sessions), per-window
+//! windows fired by the frontier (tumbling, sliding with shared panes, sessions, counts of records per key), per-window
 //! gathering, processing-time windows, and the aggregations they fold records into.
 
 pub mod aggregate;
+pub mod count_window;
 pub mod gather;
 pub mod partitioned_files;
 pub mod processing_time;
@@ -10,6 +11,7 @@ pub mod session;
 pub mod window;
 
 pub use aggregate::{Aggregate, Count, Max, Sum};
+pub use count_window::{CountResult, CountWindowAggregate, CountWindows};
 pub use gather::GatherWindows;
 pub use partitioned_files::PartitionedFiles;
 pub use processing_time::ProcessingTimeCount;
