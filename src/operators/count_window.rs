@@ -81,6 +81,12 @@ impl<K, R, V> Default for CountState<K, R, V> {
     }
 }
 
+/// The results of a count-window operator and the dead letters of records that came too late.
+pub type CountStreams<'s, K, O> = (
+    StreamVec<'s, EventTime, CountResult<K, O>>,
+    StreamVec<'s, EventTime, DeadLetter>,
+);
+
 /// Count-window aggregation of a stream of records.
 pub trait CountWindowAggregate<'s, R> {
     /// Folds `value(r)` of the last `windows.size` records per `key(r)` (in event-time order)
@@ -95,10 +101,7 @@ pub trait CountWindowAggregate<'s, R> {
         time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
-    ) -> (
-        StreamVec<'s, EventTime, CountResult<K, G::Out>>,
-        StreamVec<'s, EventTime, DeadLetter>,
-    )
+    ) -> CountStreams<'s, K, G::Out>
     where
         K: ExchangeData + Hash + Eq + Clone,
         G: Aggregate,
@@ -117,10 +120,7 @@ where
         time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
-    ) -> (
-        StreamVec<'s, EventTime, CountResult<K, G::Out>>,
-        StreamVec<'s, EventTime, DeadLetter>,
-    )
+    ) -> CountStreams<'s, K, G::Out>
     where
         K: ExchangeData + Hash + Eq + Clone,
         G: Aggregate,
