@@ -10,7 +10,8 @@
 //! **Illustrates:** an incremental join followed by a top-1 per key with a composite ordering.
 //!
 //! **State:** differential — auctions and bids arranged by auction id and joined
-//! (`q9.auctions`, `q9.bids`), then `q9.winner_per_auction`.
+//! (`q9.auctions`, `q9.bids`), then `q9.winner_per_auction` keyed by id, joined back with the
+//! auctions (`q9.winners`).
 
 use crate::model::{Auction, Bid, Event};
 use crate::query::{Query, QueryContext};
@@ -66,6 +67,10 @@ type Ranked = (Reverse<u64>, Timestamp, Bid);
 
 /// The winning bid of every auction that has one, as an updating collection: the auction and
 /// its best bid (highest price, then earliest). Shared with q6.
+///
+/// The join keeps only the bid per in-time match (keyed by auction id); the winner per id is
+/// then joined back with the auctions' arrangement, so an auction is copied once per change of
+/// its winner, not once per bid.
 pub fn winning_bids<'s>(events: StreamVec<'s, EventTime, Event>, name: &str) -> Updates<'s, (Auction, Bid)> {
     let auctions = events
         .clone()
@@ -73,24 +78,27 @@ pub fn winning_bids<'s>(events: StreamVec<'s, EventTime, Event>, name: &str) -> 
             Event::Auction(a) => Some((a.id, *a)),
             _ => None,
         })
-        .to_updates(&format!("{name}.auctions_in"));
+        .to_updates(&format!("{name}.auctions_in"))
+        .arrange_by_key_named(&format!("{name}.auctions"));
     let bids = events
         .flat_map(|e| e.into_bid().map(|b| (b.auction, b)))
         .to_updates(&format!("{name}.bids_in"));
     let in_time = auctions
-        .arrange_by_key_named(&format!("{name}.auctions"))
-        .join_core(bids.arrange_by_key_named(&format!("{name}.bids")), |_id, a, b| {
+        .clone()
+        .join_core(bids.arrange_by_key_named(&format!("{name}.bids")), |id, a, b| {
             (a.date_time <= b.date_time && b.date_time <= a.expires)
-                .then(|| (a.clone(), (Reverse(b.price), b.date_time, b.clone())))
+                .then(|| (*id, (Reverse(b.price), b.date_time, b.clone())))
         });
-    in_time
-        .reduce_named(
-            &format!("{name}.winner_per_auction"),
-            |_auction, input: &[(&Ranked, isize)], output: &mut Vec<(Bid, isize)>| {
-                // Sorted ascending: highest price first, then the earliest, then the least bid.
-                output.push((input[0].0 .2.clone(), 1));
-            },
-        )
+    let winners = in_time.reduce_named(
+        &format!("{name}.winner_per_auction"),
+        |_id, input: &[(&Ranked, isize)], output: &mut Vec<(Bid, isize)>| {
+            // Sorted ascending: highest price first, then the earliest, then the least bid.
+            output.push((input[0].0 .2.clone(), 1));
+        },
+    );
+    auctions.join_core(winners.arrange_by_key_named(&format!("{name}.winners")), |_id, a, b| {
+        Some((a.clone(), b.clone()))
+    })
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
