@@ -13,11 +13,12 @@
 //! last `size` values and a counter.
 
 use super::aggregate::Aggregate;
-use crate::deadletter::{DeadLetter, Origin, Reason};
+use super::keyed::{advance, late_letter, route_hash};
+use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -131,10 +132,7 @@ where
         let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
         let key = std::rc::Rc::new(key);
         let route = std::rc::Rc::clone(&key);
-        let hasher =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        let mut input =
-            builder.new_input(self, Exchange::new(move |r: &R| hasher.hash_one(route(r))));
+        let mut input = builder.new_input(self, Exchange::new(move |r: &R| route_hash(&route(r))));
         let (results_out, results) = builder.new_output::<Vec<CountResult<K, G::Out>>>();
         let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
         let mut results_out =
@@ -157,19 +155,13 @@ where
                     for r in batch.drain(..) {
                         let t = time(&r);
                         if t < state.released {
-                            let raw = serde_json::to_vec(&r).unwrap_or_default();
                             let detail = format!(
                                 "event time {t} is behind the count window's ordering frontier {}",
                                 state.released
                             );
-                            late_handle.session(&*lcap).give(DeadLetter::new(
-                                Origin::Operator {
-                                    operator: operator.clone(),
-                                },
-                                Reason::Late,
-                                detail,
-                                &raw,
-                            ));
+                            late_handle
+                                .session(&*lcap)
+                                .give(late_letter(&operator, &r, detail));
                         } else {
                             state.waiting.entry(t).or_default().push(r);
                         }
@@ -214,21 +206,8 @@ where
                     }
                 }
                 state.released = state.released.max(upto);
-                match frontier {
-                    None => {
-                        held = None;
-                        late_cap = None;
-                    }
-                    Some(f) => {
-                        let next = state.waiting.keys().next().map_or(f, |&t| t.min(f));
-                        if next > *cap.time() {
-                            cap.downgrade(&next);
-                        }
-                        if f > *lcap.time() {
-                            lcap.downgrade(&f);
-                        }
-                    }
-                }
+                let next = state.waiting.keys().next().copied();
+                advance(frontier, next, &mut held, &mut late_cap);
             }
         });
         (results, late)

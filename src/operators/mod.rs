@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod count_window;
 pub mod gather;
+pub mod keyed;
 pub mod partitioned_files;
 pub mod processing_time;
 pub mod session;

@@ -8,7 +8,7 @@
 
 use crate::time::EventTime;
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
@@ -51,9 +51,7 @@ impl<'s, R: ExchangeData> ProcessingTimeCount<'s, R> for StreamVec<'s, EventTime
     {
         let key = std::rc::Rc::new(key);
         let route = std::rc::Rc::clone(&key);
-        let hasher =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        let pact = Exchange::new(move |r: &R| hasher.hash_one(route(r)));
+        let pact = Exchange::new(move |r: &R| super::keyed::route_hash(&route(r)));
         let scope = self.scope();
         self.unary_frontier::<CapacityContainerBuilder<Vec<_>>, _, _, _>(
             pact,

@@ -11,12 +11,13 @@
 //! Both shrink as sessions close, so memory follows the number of open sessions.
 
 use super::aggregate::Aggregate;
+use super::keyed::{advance, late_letter, route_hash};
 use super::window::{Window, WindowResult};
-use crate::deadletter::{DeadLetter, Origin, Reason};
+use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hash};
+use std::hash::Hash;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -145,10 +146,7 @@ where
         let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
         let key = std::rc::Rc::new(key);
         let route = std::rc::Rc::clone(&key);
-        let hasher =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        let mut input =
-            builder.new_input(self, Exchange::new(move |r: &R| hasher.hash_one(route(r))));
+        let mut input = builder.new_input(self, Exchange::new(move |r: &R| route_hash(&route(r))));
         let (results_out, results) = builder.new_output::<Vec<WindowResult<K, G::Out>>>();
         let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
         let mut results_out =
@@ -172,18 +170,10 @@ where
                     for r in batch.drain(..) {
                         let t = time(&r);
                         if t.saturating_add(gap) < stamp {
-                            let raw = serde_json::to_vec(&r).unwrap_or_default();
                             let detail = format!(
                                 "session of event time {t} (gap {gap} ms) ended before the watermark {stamp}"
                             );
-                            late_handle.session(&*lcap).give(DeadLetter::new(
-                                Origin::Operator {
-                                    operator: operator.clone(),
-                                },
-                                Reason::Late,
-                                detail,
-                                &raw,
-                            ));
+                            late_handle.session(&*lcap).give(late_letter(&operator, &r, detail));
                             continue;
                         }
                         state.add(&agg, gap, key(&r), t, value(&r));
@@ -204,21 +194,8 @@ where
                         diff: 1,
                     }));
                 }
-                match frontier {
-                    None => {
-                        held = None;
-                        late_cap = None;
-                    }
-                    Some(f) => {
-                        let next = state.ends.first().map_or(f, |(e, _)| (*e).min(f));
-                        if next > *cap.time() {
-                            cap.downgrade(&next);
-                        }
-                        if f > *lcap.time() {
-                            lcap.downgrade(&f);
-                        }
-                    }
-                }
+                let next = state.ends.first().map(|(end, _)| *end);
+                advance(frontier, next, &mut held, &mut late_cap);
             }
         });
         (results, late)

@@ -18,7 +18,8 @@
 //! state in closures, so a checkpoint can capture it at a frontier.
 
 use super::aggregate::Aggregate;
-use crate::deadletter::{DeadLetter, Origin, Reason};
+use super::keyed::{advance, late_letter, route_hash};
+use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -151,7 +152,8 @@ impl<K: Hash + Eq + Clone, Acc: Clone> PaneState<K, Acc> {
 
     /// The earliest window end after `fired_upto` whose window holds a pane, if any.
     fn next_end(&self, windows: Windows) -> Option<EventTime> {
-        let after = self.fired_upto - self.fired_upto % windows.slide + windows.slide;
+        let after =
+            (self.fired_upto - self.fired_upto % windows.slide).checked_add(windows.slide)?;
         let lowest_useful = after.saturating_sub(windows.size);
         let (&pane, _) = self.panes.range(lowest_useful..).next()?;
         Some(windows.first_end_of_pane(pane).max(after))
@@ -251,16 +253,9 @@ where
         G: Aggregate,
     {
         let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
-        let route_key = key;
-        let hasher =
-            std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
-        let key_hash = {
-            use std::hash::BuildHasher;
-            move |k: &K| hasher.hash_one(k)
-        };
-        let key = std::rc::Rc::new(route_key);
+        let key = std::rc::Rc::new(key);
         let route = std::rc::Rc::clone(&key);
-        let mut input = builder.new_input(self, Exchange::new(move |r: &R| key_hash(&route(r))));
+        let mut input = builder.new_input(self, Exchange::new(move |r: &R| route_hash(&route(r))));
         let (results_out, results) = builder.new_output::<Vec<WindowResult<K, G::Out>>>();
         let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
         let mut results_out =
@@ -292,19 +287,11 @@ where
                         let pane = windows.pane_of(t);
                         let last_end = windows.last_end_of_pane(pane);
                         if last_end.saturating_add(lateness) <= state.fired_upto.max(stamp) {
-                            let raw = serde_json::to_vec(&r).unwrap_or_default();
                             let detail = format!(
                                 "event time {t} is behind the window operator's frontier {} (allowed lateness {lateness} ms)",
-                                state.fired_upto
+                                state.fired_upto.max(stamp)
                             );
-                            late_handle.session(&*lcap).give(DeadLetter::new(
-                                Origin::Operator {
-                                    operator: operator.clone(),
-                                },
-                                Reason::Late,
-                                detail,
-                                &raw,
-                            ));
+                            late_handle.session(&*lcap).give(late_letter(&operator, &r, detail));
                             continue;
                         }
                         let fired: Vec<Window> = windows
@@ -357,21 +344,8 @@ where
                         }));
                     });
                 }
-                match frontier {
-                    None => {
-                        held = None;
-                        late_cap = None;
-                    }
-                    Some(f) => {
-                        let next = state.next_end(windows).map_or(f, |e| e.min(f));
-                        if next > *cap.time() {
-                            cap.downgrade(&next);
-                        }
-                        if f > *lcap.time() {
-                            lcap.downgrade(&f);
-                        }
-                    }
-                }
+                let next = state.next_end(windows);
+                advance(frontier, next, &mut held, &mut late_cap);
             }
         });
         (results, late)
@@ -530,7 +504,7 @@ mod tests {
             "{results:?}"
         );
         assert_eq!(late.len(), 1);
-        assert_eq!(late[0].reason, Reason::Late);
+        assert_eq!(late[0].reason, crate::deadletter::Reason::Late);
         assert_eq!(late[0].raw, "[1,6000]");
     }
 
