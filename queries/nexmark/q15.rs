@@ -40,7 +40,7 @@ pub fn day_of(t: EventTime) -> String {
 }
 
 /// Bids, distinct bidders and distinct auctions: in total (index 0) and per band (1–3).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BandAcc {
     bids: [u64; 4],
     bidders: [HashSet<u64>; 4],

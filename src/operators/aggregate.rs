@@ -4,14 +4,16 @@
 //! Queries implement [`Aggregate`] for their own accumulators (e.g. several counters and distinct
 //! sets at once); [`Count`], [`Sum`] and [`Max`] cover the common cases.
 
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use timely::ExchangeData;
 
 /// A mergeable aggregation.
 pub trait Aggregate: 'static {
     /// What each record contributes.
     type In;
-    /// The running state.
-    type Acc: Clone + 'static;
+    /// The running state: plain data, so an operator's state can be captured in a checkpoint.
+    type Acc: Clone + Serialize + DeserializeOwned + 'static;
     /// The result.
     type Out: ExchangeData;
     /// The state of no records.

@@ -62,7 +62,13 @@ impl CountWindows {
     }
 }
 
-/// The complete state of one worker's count-window operator.
+/// The complete state of one worker's count-window operator: plain data that a checkpoint can
+/// serialise at a frontier and restore.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Hash + Eq, R: Serialize, V: Serialize",
+    deserialize = "K: Deserialize<'de> + Hash + Eq, R: Deserialize<'de>, V: Deserialize<'de>"
+))]
 pub struct CountState<K, R, V> {
     /// Records waiting for the frontier, by event time.
     pub waiting: BTreeMap<EventTime, Vec<R>>,

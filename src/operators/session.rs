@@ -15,7 +15,7 @@ use super::keyed::{advance, late_letter, route_hash};
 use super::window::{Window, WindowResult};
 use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use timely::container::CapacityContainerBuilder;
@@ -30,7 +30,13 @@ use super::window::WindowStreams;
 /// One key's open sessions: start → (end, accumulator).
 type Sessions<A> = BTreeMap<EventTime, (EventTime, A)>;
 
-/// The complete state of one worker's session operator.
+/// The complete state of one worker's session operator: plain data that a checkpoint can
+/// serialise at a frontier and restore.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Hash + Eq + Ord, A: Serialize",
+    deserialize = "K: Deserialize<'de> + Hash + Eq + Ord, A: Deserialize<'de>"
+))]
 pub struct SessionState<K, A> {
     /// Open sessions per key.
     pub open: HashMap<K, Sessions<A>>,
