@@ -9,7 +9,16 @@ use crate::time::EventTime;
 use serde::Serialize;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash};
+use std::rc::Rc;
+use timely::communication::Pull;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::channels::Message;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
+use timely::dataflow::operators::generic::{InputHandleCore, OutputBuilder};
 use timely::dataflow::operators::Capability;
+use timely::dataflow::StreamVec;
+use timely::ExchangeData;
 
 /// The hash a keyed operator routes a record's key by (the same on every worker and process).
 pub fn route_hash<K: Hash>(key: &K) -> u64 {
@@ -53,5 +62,47 @@ pub fn advance(
         if f > *cap.time() {
             cap.downgrade(&f);
         }
+    }
+}
+
+/// The ports of a keyed operator: its builder, its input (exchanged by key), and its results
+/// and dead-letter outputs with their streams.
+pub struct KeyedPorts<'s, R, O: 'static, P: Pull<Message<EventTime, Vec<R>>>> {
+    /// The operator under construction.
+    pub builder: OperatorBuilder<'s, EventTime>,
+    /// Records, routed to the worker of their key.
+    pub input: InputHandleCore<EventTime, Vec<R>, P>,
+    /// The results output.
+    pub results_out: OutputBuilder<EventTime, CapacityContainerBuilder<Vec<O>>>,
+    /// The dead-letter output.
+    pub late_out: OutputBuilder<EventTime, CapacityContainerBuilder<Vec<DeadLetter>>>,
+    /// The results stream.
+    pub results: StreamVec<'s, EventTime, O>,
+    /// The dead-letter stream.
+    pub late: StreamVec<'s, EventTime, DeadLetter>,
+}
+
+/// Sets up a keyed operator named `name` on `stream`, routing records by `route_hash(key(r))`.
+pub fn keyed_ports<'s, R, K, O>(
+    stream: StreamVec<'s, EventTime, R>,
+    name: &str,
+    key: Rc<impl Fn(&R) -> K + 'static>,
+) -> KeyedPorts<'s, R, O, impl Pull<Message<EventTime, Vec<R>>>>
+where
+    R: ExchangeData,
+    K: Hash,
+    O: 'static,
+{
+    let mut builder = OperatorBuilder::new(name.to_owned(), stream.scope());
+    let input = builder.new_input(stream, Exchange::new(move |r: &R| route_hash(&key(r))));
+    let (results_out, results) = builder.new_output::<Vec<O>>();
+    let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
+    KeyedPorts {
+        builder,
+        input,
+        results_out: OutputBuilder::from(results_out),
+        late_out: OutputBuilder::from(late_out),
+        results,
+        late,
     }
 }

@@ -11,17 +11,12 @@
 //! Both shrink as sessions close, so memory follows the number of open sessions.
 
 use super::aggregate::Aggregate;
-use super::keyed::{advance, late_letter, route_hash};
+use super::keyed::{advance, keyed_ports, late_letter, KeyedPorts};
 use super::window::{Window, WindowResult};
-use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
@@ -149,15 +144,15 @@ where
         K: ExchangeData + Hash + Eq + Ord + Clone,
         G: Aggregate,
     {
-        let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
         let key = std::rc::Rc::new(key);
-        let route = std::rc::Rc::clone(&key);
-        let mut input = builder.new_input(self, Exchange::new(move |r: &R| route_hash(&route(r))));
-        let (results_out, results) = builder.new_output::<Vec<WindowResult<K, G::Out>>>();
-        let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
-        let mut results_out =
-            OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(results_out);
-        let mut late_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<_>>>::from(late_out);
+        let KeyedPorts {
+            builder,
+            mut input,
+            mut results_out,
+            mut late_out,
+            results,
+            late,
+        } = keyed_ports(self, name, std::rc::Rc::clone(&key));
         let operator = name.to_owned();
 
         builder.build(move |mut caps| {
