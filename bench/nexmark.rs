@@ -6,7 +6,8 @@
 //!   median (min–max) events/s and events/s per worker over `--runs` runs;
 //! - **open-loop latency** at fixed rates: the generator paced to the wall clock, latency measured
 //!   from each event's *scheduled* time (no coordinated omission); p50/p90/p99/p99.9/max of the
-//!   processing latency, and whether the rate was sustained.
+//!   processing latency, and whether the rate was sustained;
+//! - **scaling** (`--scaling`): throughput at `-w 1`, `-w 2` and `-n 2 -w 1` over loopback TCP.
 //!
 //! Options: `--queries q0,q1,q2` (default: every registered query) `--workers 2` `--runs 5` `--events 10000000`
 //! `--rates 1000000` `--seconds 10` `--out target/bench/nexmark.json`.
@@ -27,6 +28,26 @@ struct Options {
     rates: Vec<u64>,
     seconds: u64,
     out: PathBuf,
+    scaling: bool,
+}
+
+/// How the workers of a run are laid out.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    /// One process with this many worker threads.
+    Threads(usize),
+    /// This many processes of one worker each, meshed over loopback TCP (run as threads of this
+    /// benchmark, each with its own communication layer).
+    Processes(usize),
+}
+
+impl Layout {
+    fn label(self) -> String {
+        match self {
+            Layout::Threads(w) => format!("-w {w}"),
+            Layout::Processes(n) => format!("-n {n} -w 1"),
+        }
+    }
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -41,11 +62,16 @@ fn parse_options() -> Result<Options, String> {
         rates: vec![1_000_000],
         seconds: 10,
         out: PathBuf::from("target/bench/nexmark.json"),
+        scaling: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         // `cargo bench` passes `--bench`; ignore it.
         if flag == "--bench" {
+            continue;
+        }
+        if flag == "--scaling" {
+            o.scaling = true;
             continue;
         }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -72,7 +98,7 @@ fn parse_options() -> Result<Options, String> {
 
 fn run_once(
     query: &str,
-    workers: usize,
+    layout: Layout,
     events: u64,
     rate: Option<u64>,
 ) -> Result<RunReport, String> {
@@ -91,8 +117,58 @@ fn run_once(
         ingest: IngestConfig::default(),
         output_dir: std::env::temp_dir().join("sluice-bench-out"),
     };
-    let outcome = run(config, &Mesh::local(workers)).map_err(|e| e.to_string())?;
-    outcome.report.ok_or_else(|| "no report".to_string())
+    match layout {
+        Layout::Threads(workers) => {
+            let outcome = run(config, &Mesh::local(workers)).map_err(|e| e.to_string())?;
+            outcome.report.ok_or_else(|| "no report".to_string())
+        }
+        Layout::Processes(n) => {
+            let port = free_ports(n);
+            let handles: Vec<_> = (0..n)
+                .map(|p| {
+                    let config = config.clone();
+                    std::thread::spawn(move || {
+                        let mesh = Mesh::from_flags(
+                            1,
+                            n,
+                            p,
+                            None,
+                            port,
+                            std::time::Duration::from_secs(30),
+                        )
+                        .map_err(|e| e.to_string())?;
+                        run(config, &mesh).map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            let mut report = None;
+            for h in handles {
+                let outcome = h
+                    .join()
+                    .map_err(|_| "a process thread panicked".to_string())??;
+                report = report.or(outcome.report);
+            }
+            report.ok_or_else(|| "no report".to_string())
+        }
+    }
+}
+
+/// The first of `n` consecutive loopback ports that were free when checked.
+fn free_ports(n: usize) -> u16 {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(40_000);
+        let free = (1..n as u16).all(|i| {
+            first
+                .checked_add(i)
+                .is_some_and(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        if free {
+            return first;
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -123,7 +199,7 @@ fn main() {
     for q in &o.queries {
         let mut rates = Vec::new();
         for _ in 0..o.runs {
-            match run_once(q, o.workers, o.events, None) {
+            match run_once(q, Layout::Threads(o.workers), o.events, None) {
                 Ok(r) => rates.push(r.events_per_second),
                 Err(e) => eprintln!("{q}: {e}"),
             }
@@ -156,7 +232,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for q in &o.queries {
         for &rate in &o.rates {
-            match run_once(q, o.workers, rate * o.seconds, Some(rate)) {
+            match run_once(q, Layout::Threads(o.workers), rate * o.seconds, Some(rate)) {
                 Ok(r) => {
                     let p = r.processing_latency.clone();
                     let kept_up = r.max_behind_ms <= KEPT_UP_MS;
@@ -180,6 +256,54 @@ fn main() {
                 }
                 Err(e) => eprintln!("{q} at {rate}/s: {e}"),
             }
+        }
+    }
+    if o.scaling {
+        println!();
+        println!(
+            "## Scaling (generator, sink null, {} events, median of {} runs)",
+            o.events, o.runs
+        );
+        println!("| query | -w 1 | -w 2 | -n 2 -w 1 (loopback TCP) | -w 2 / -w 1 | -n 2 / -w 1 |");
+        println!("|---|---|---|---|---|---|");
+        let layouts = [Layout::Threads(1), Layout::Threads(2), Layout::Processes(2)];
+        for q in &o.queries {
+            let mut medians = Vec::new();
+            for layout in layouts {
+                let rates: Vec<f64> = (0..o.runs)
+                    .filter_map(|_| {
+                        run_once(q, layout, o.events, None)
+                            .map_err(|e| eprintln!("{q}: {e}"))
+                            .ok()
+                    })
+                    .map(|r| r.events_per_second)
+                    .collect();
+                let med = if rates.is_empty() {
+                    0.0
+                } else {
+                    median(rates.clone())
+                };
+                results.push(serde_json::json!({
+                    "kind": "scaling", "query": q, "layout": layout.label(), "events": o.events,
+                    "runs": rates, "median": med,
+                }));
+                medians.push(med);
+            }
+            let ratio = |a: f64| {
+                if medians[0] > 0.0 {
+                    a / medians[0]
+                } else {
+                    0.0
+                }
+            };
+            println!(
+                "| {q} | {:.2} M | {:.2} M | {:.2} M | {:.2}× | {:.2}× |",
+                medians[0] / 1e6,
+                medians[1] / 1e6,
+                medians[2] / 1e6,
+                ratio(medians[1]),
+                ratio(medians[2])
+            );
         }
     }
     if let Some(dir) = o.out.parent() {
