@@ -1,7 +1,8 @@
 //! Nexmark benchmarks: `cargo bench --bench nexmark -- [options]`.
 //!
 //! Runs queries through the same driver and metrics code as `sluice run` (no second
-//! implementation) and prints a table plus a JSON file of every figure:
+//! implementation) and prints tables, plus every figure as JSON and CSV and each latency run's
+//! CCDF as TSV (`ccdf-<query>-<rate>.tsv` beside the JSON):
 //! - **throughput at saturation**: the in-process generator as fast as possible, `--sink null`;
 //!   median (min–max) events/s and events/s per worker over `--runs` runs;
 //! - **open-loop latency** at fixed rates: the generator paced to the wall clock, latency measured
@@ -14,7 +15,7 @@
 
 use sluice::driver::{run, RunConfig};
 use sluice::launch::Mesh;
-use sluice::metrics::{RunReport, KEPT_UP_MS};
+use sluice::metrics::{ccdf_tsv, RunReport, KEPT_UP_MS};
 use sluice::sink::SinkSpec;
 use sluice::source::nexmark::GeneratorConfig;
 use sluice::source::{GeneratorSpec, IngestConfig, SourceSpec};
@@ -248,6 +249,14 @@ fn main() {
                             if kept_up { "yes" } else { "NO" }
                         );
                     }
+                    // The processing-latency CCDF of this query and rate, beside the JSON.
+                    let ccdf = o.out.with_file_name(format!("ccdf-{q}-{rate}.tsv"));
+                    if let Some(dir) = ccdf.parent() {
+                        let _ = std::fs::create_dir_all(dir);
+                    }
+                    if let Err(e) = std::fs::write(&ccdf, ccdf_tsv(r.latency_histogram())) {
+                        eprintln!("cannot write {}: {e}", ccdf.display());
+                    }
                     results.push(serde_json::json!({
                         "kind": "latency", "query": q, "workers": o.workers, "rate": rate,
                         "processing_latency": p, "event_time_lag": r.event_time_lag,
@@ -316,4 +325,39 @@ fn main() {
         Ok(()) => eprintln!("wrote {}", o.out.display()),
         Err(e) => eprintln!("cannot write {}: {e}", o.out.display()),
     }
+    let csv = o.out.with_extension("csv");
+    match std::fs::write(&csv, to_csv(&results)) {
+        Ok(()) => eprintln!("wrote {}", csv.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", csv.display()),
+    }
+}
+
+/// One CSV line per figure: kind, query, layout, rate, median events/s, p50/p90/p99/p99.9/max µs.
+fn to_csv(results: &[serde_json::Value]) -> String {
+    let mut out = String::from(
+        "kind,query,layout,rate,median_events_per_second,p50_us,p90_us,p99_us,p999_us,max_us\n",
+    );
+    for r in results {
+        let f = |v: &serde_json::Value| v.as_f64().map(|x| x.to_string()).unwrap_or_default();
+        let p = &r["processing_latency"];
+        let layout = r["layout"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| r["workers"].as_u64().map(|w| format!("-w {w}")))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{},{},{},{},{},{},{},{},{}\n",
+            r["kind"].as_str().unwrap_or(""),
+            r["query"].as_str().unwrap_or(""),
+            layout,
+            f(&r["rate"]),
+            f(&r["median"]),
+            f(&p["p50_us"]),
+            f(&p["p90_us"]),
+            f(&p["p99_us"]),
+            f(&p["p999_us"]),
+            f(&p["max_us"]),
+        ));
+    }
+    out
 }
