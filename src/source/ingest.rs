@@ -19,7 +19,7 @@ use super::{Ingest, ReadStatus, Reader};
 use crate::deadletter::DeadLetter;
 use crate::metrics::{Ledger, KEPT_UP_MS};
 use crate::model::Event;
-use crate::time::{EventTime, WatermarkPolicy};
+use crate::time::{is_late, EventTime, WatermarkPolicy};
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -106,7 +106,7 @@ pub fn ingest<'s>(
                 let mut late = 0;
                 for e in &buf.events {
                     let t = e.event_time();
-                    late += u64::from(t < watermark);
+                    late += u64::from(is_late(t, policy.stamp(t, watermark)));
                     max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
                 }
                 ledger.late += late;
