@@ -2,6 +2,7 @@
 //! flags `-w/-n/-p/--hostfile`, parsed here and turned into library types — never passed on to
 //! timely's own argument parser.
 
+use crate::kafka::{KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
 use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
 use crate::source::file::DEFAULT_MAX_RECORD_BYTES;
 use crate::source::nexmark::{GeneratorConfig, DEFAULT_BASE_TIME};
@@ -31,8 +32,20 @@ pub enum Command {
     },
     /// Run a query.
     Run(Box<RunArgs>),
-    /// Write Nexmark events as Flink-format JSON lines.
+    /// Write Nexmark events as Flink-format JSON lines (to a file, stdout or a Kafka topic).
     Gen(GenArgs),
+    /// Print every record value of a Kafka topic, one per line, up to its current end.
+    Cat(CatArgs),
+}
+
+/// `sluice cat` flags.
+#[derive(Debug, Clone, Args)]
+pub struct CatArgs {
+    /// The topic: `kafka://HOST:PORT/TOPIC`.
+    pub url: String,
+    #[command(flatten)]
+    /// Kafka client settings.
+    pub kafka: KafkaClientArgs,
 }
 
 /// How the report is printed.
@@ -117,15 +130,66 @@ impl MeshArgs {
     }
 }
 
+/// Kafka client flags shared by `run` and `gen`.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaClientArgs {
+    /// A librdkafka property for every Kafka client, e.g. `security.protocol=ssl` (repeatable;
+    /// wins over --kafka-config). Values are never logged.
+    #[arg(long = "kafka-prop", value_name = "KEY=VALUE")]
+    pub props: Vec<String>,
+    /// A file of librdkafka properties (`key=value` lines, `#` comments), e.g. SASL/TLS settings.
+    #[arg(long = "kafka-config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// How long to wait for the Kafka brokers before giving up (connect, metadata, offsets).
+    #[arg(long = "kafka-timeout", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+impl KafkaClientArgs {
+    /// The user's librdkafka properties.
+    pub fn props(&self) -> Result<KafkaProps, KafkaError> {
+        KafkaProps::load(self.config.as_deref(), &self.props)
+    }
+}
+
+/// `sluice run` flags of `kafka://` sources and sinks.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaRunArgs {
+    #[command(flatten)]
+    /// Client settings.
+    pub client: KafkaClientArgs,
+    /// Consumer group of a Kafka source: whose committed offsets `--kafka-start committed`
+    /// resumes from (default: `sluice-<query>`).
+    #[arg(long = "kafka-group", value_name = "ID")]
+    pub group: Option<String>,
+    /// Where a Kafka source starts in each partition.
+    #[arg(long = "kafka-start", value_enum, default_value_t = StartOffset::Earliest)]
+    pub start: StartOffset,
+    /// Read each partition of a Kafka source up to its end at start-up, then finish (final,
+    /// reproducible results on a finite topic).
+    #[arg(long)]
+    pub until_end: bool,
+    /// A Kafka partition silent for this long stops holding the watermark back.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_timeout: Duration,
+    /// Do not commit the consumed offsets to the group when an --until-end run completes.
+    #[arg(long)]
+    pub no_commit: bool,
+    /// Partitions of a Kafka sink topic that Sluice creates (default: one per worker).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    pub sink_partitions: Option<i32>,
+}
+
 /// `sluice run` flags.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The query to run (see `sluice list`).
     pub query: String,
-    /// Where events come from: `nexmark` (built-in generator) or `file:PATH` (`file:-` = stdin).
+    /// Where events come from: `nexmark` (built-in generator), `file:PATH` (`file:-` = stdin)
+    /// or `kafka://HOST:PORT/TOPIC`.
     #[arg(long, default_value = "nexmark")]
     pub source: String,
-    /// Where rows go: `stdout`, `file:PATH` or `null` (count only).
+    /// Where rows go: `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null` (count only).
     #[arg(long, default_value = "stdout")]
     pub sink: String,
     #[command(flatten)]
@@ -163,11 +227,41 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub histogram: Option<PathBuf>,
     #[command(flatten)]
+    /// Kafka settings.
+    pub kafka: KafkaRunArgs,
+    #[command(flatten)]
     /// Mesh settings.
     pub mesh: MeshArgs,
 }
 
 impl RunArgs {
+    /// The settings of a Kafka source.
+    pub fn kafka_source(&self) -> Result<KafkaSourceOptions, KafkaError> {
+        Ok(KafkaSourceOptions {
+            group_id: self
+                .kafka
+                .group
+                .clone()
+                .unwrap_or_else(|| format!("sluice-{}", self.query)),
+            start: self.kafka.start,
+            until_end: self.kafka.until_end,
+            idle_timeout: self.kafka.idle_timeout,
+            timeout: self.kafka.client.timeout,
+            commit: !self.kafka.no_commit,
+            props: self.kafka.client.props()?,
+        })
+    }
+
+    /// The settings of a Kafka sink.
+    pub fn kafka_sink(&self) -> Result<KafkaSinkOptions, KafkaError> {
+        let workers = self.mesh.workers.max(1) * self.mesh.processes.max(1);
+        Ok(KafkaSinkOptions {
+            partitions: self.kafka.sink_partitions.unwrap_or(workers as i32),
+            timeout: self.kafka.client.timeout,
+            props: self.kafka.client.props()?,
+        })
+    }
+
     /// The generator source settings.
     pub fn generator_spec(&self) -> GeneratorSpec {
         GeneratorSpec {
@@ -197,8 +291,28 @@ pub struct GenArgs {
     /// Generator settings.
     pub generator: GeneratorArgs,
     /// Output file (`-` for stdout).
-    #[arg(long, short = 'o', default_value = "-", value_name = "PATH")]
+    #[arg(
+        long,
+        short = 'o',
+        default_value = "-",
+        value_name = "PATH",
+        conflicts_with = "to"
+    )]
     pub out: PathBuf,
+    /// Write the events to a Kafka topic instead (`kafka://HOST:PORT/TOPIC`); event n goes to
+    /// partition n mod P, so every partition is in event-time order.
+    #[arg(long, value_name = "URL")]
+    pub to: Option<String>,
+    /// Partitions of the topic when `--to` creates it.
+    #[arg(long, default_value_t = 4, value_name = "P", value_parser = clap::value_parser!(i32).range(1..))]
+    pub partitions: i32,
+    /// Send each event at its scheduled wall-clock time (the --rate), stamped with that time,
+    /// instead of as fast as possible: an open-loop load for latency measurements.
+    #[arg(long)]
+    pub paced: bool,
+    #[command(flatten)]
+    /// Kafka client settings.
+    pub kafka: KafkaClientArgs,
 }
 
 /// Parses `250ms`, `4s`, `2m`, or plain milliseconds.

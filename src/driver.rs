@@ -78,6 +78,7 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
         None => SinkWriter::null(),
     };
     let processes = mesh.processes();
+    let shared_source = config.source.clone();
     let shared = Arc::new((config, sink.clone(), dead.clone(), Instant::now()));
     let results = mesh.execute(move |worker| {
         let (config, sink, dead, start) = &*shared;
@@ -91,10 +92,14 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
         )
     })?;
     let mut report = None;
+    let mut positions = Vec::new();
     let mut first_error = None;
     for (worker, result) in results.into_iter().enumerate() {
         match result {
-            Ok(Ok(r)) => report = report.or(r),
+            Ok(Ok(outcome)) => {
+                report = report.or(outcome.report);
+                positions.extend(outcome.positions);
+            }
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -105,10 +110,13 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
     }
     sink.finish().map_err(RunError::Sink)?;
     dead.finish().map_err(RunError::Sink)?;
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(RunOutcome { report }),
+    if let Some(e) = first_error {
+        return Err(e);
     }
+    // Every row of this process is written and flushed: only now may the source record how
+    // far it read, so a resumed run never skips input whose rows were lost.
+    shared_source.commit(&positions)?;
+    Ok(RunOutcome { report })
 }
 
 /// One worker's run; returns the merged report on global worker 0.
@@ -119,7 +127,7 @@ fn run_worker(
     dead: SinkWriter,
     start: Instant,
     processes: usize,
-) -> Result<Option<RunReport>, RunError> {
+) -> Result<WorkerOutcome, RunError> {
     let index = worker.index();
     let peers = worker.peers();
     let ledger = Rc::new(RefCell::new(Ledger::default()));
@@ -160,18 +168,29 @@ fn run_worker(
     }
     ledger.borrow_mut().settle(&probe, Instant::now());
     let mine = WorkerReport::from_ledger(index, &ledger.borrow(), Instant::now());
+    let positions = mine.positions.clone();
     let reports = gather(worker, mine);
     if let Some(e) = error.borrow_mut().take() {
         return Err(e.into());
     }
-    Ok((index == 0).then(|| {
+    let report = (index == 0).then(|| {
         RunReport::merge(
             config.query.name,
             &config.source.label(),
+            config.source.latency_from(),
             processes,
             reports,
         )
-    }))
+    });
+    Ok(WorkerOutcome { report, positions })
+}
+
+/// What one worker hands back to its process.
+struct WorkerOutcome {
+    /// The merged report (global worker 0 only).
+    report: Option<RunReport>,
+    /// How far the worker read its source's partitions.
+    positions: Vec<crate::source::Position>,
 }
 
 /// Sends every worker's report to global worker 0; returns them there (empty elsewhere).

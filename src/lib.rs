@@ -14,7 +14,8 @@
 //! - [`operators`] — reusable event-time operators (windows fired by the frontier, aggregations).
 //! - [`state`] — incremental state on differential dataflow (collections of updates, rows
 //!   with a `diff`).
-//! - [`sink`] — JSON lines to stdout or a file, or `null`.
+//! - [`sink`] — JSON lines to stdout or a file, records of a Kafka topic, or `null`.
+//! - [`kafka`] — `kafka://` sources (per-partition watermarks) and sinks, and the load tool.
 //! - [`metrics`] — the latency ledger and the run report.
 //! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
 //!   [`cli`] — the command line.
@@ -31,6 +32,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod cli;
 pub mod deadletter;
 pub mod driver;
+pub mod kafka;
 pub mod launch;
 pub mod local;
 pub mod metrics;

@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use sluice::cli::{Cli, Command, GenArgs, ReportFormat, RunArgs};
+use sluice::cli::{CatArgs, Cli, Command, GenArgs, ReportFormat, RunArgs};
 use sluice::driver::{run, RunConfig, RunError};
 use sluice::launch::MeshError;
 use sluice::metrics::ccdf_tsv;
@@ -42,6 +42,9 @@ impl From<RunError> for Failure {
     fn from(e: RunError) -> Self {
         let code = match &e {
             RunError::Mesh(MeshError::Invalid(_)) | RunError::Source(SourceError::Unknown(_)) => 2,
+            RunError::Source(SourceError::Kafka(k)) if k.is_usage() => 2,
+            RunError::Source(SourceError::Kafka(k)) if k.is_unavailable() => 3,
+            RunError::Source(SourceError::Kafka(_)) => 1,
             RunError::Mesh(_) | RunError::Open(_) => 3,
             RunError::Source(SourceError::Io { .. }) => 3,
             RunError::Sink(_) | RunError::Worker { .. } => 1,
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::List { json } => list(json),
         Command::Gen(args) => generate(&args),
+        Command::Cat(args) => cat(&args),
         Command::Run(args) => run_query(&args),
     };
     match result {
@@ -93,6 +97,9 @@ fn list(json: bool) -> Result<u8, Failure> {
 }
 
 fn generate(args: &GenArgs) -> Result<u8, Failure> {
+    if let Some(to) = &args.to {
+        return generate_to_kafka(args, to);
+    }
     let total = args.generator.total().unwrap_or(u64::MAX);
     let mut generator = Generator::new(args.generator.config());
     let target: Box<dyn Write> = if args.out.as_os_str() == "-" {
@@ -120,6 +127,73 @@ fn generate(args: &GenArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+#[cfg(feature = "kafka")]
+fn generate_to_kafka(args: &GenArgs, to: &str) -> Result<u8, Failure> {
+    use sluice::kafka::{load, KafkaUrl};
+    let url = KafkaUrl::parse(to).map_err(Failure::usage)?;
+    let props = args.kafka.props().map_err(Failure::usage)?;
+    let load = load::Load {
+        url: &url,
+        props: &props,
+        partitions: args.partitions,
+        timeout: args.kafka.timeout,
+        config: args.generator.config(),
+        events: args.generator.total().unwrap_or(u64::MAX),
+        paced: args.paced,
+    };
+    let summary = load::run(&load).map_err(|e| Failure {
+        code: if e.is_unavailable() { 3 } else { 1 },
+        error: anyhow::Error::new(e).context(format!("writing events to {url}")),
+    })?;
+    let behind = if args.paced {
+        format!(
+            "; fell at most {} ms behind schedule",
+            summary.max_behind.as_millis()
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "sluice gen: {} events to {} ({} partitions) in {:.3} s: {:.0} events/s{behind}",
+        summary.delivered,
+        url,
+        summary.partitions,
+        summary.seconds,
+        summary.delivered as f64 / summary.seconds.max(1e-9),
+    );
+    Ok(0)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn generate_to_kafka(_args: &GenArgs, to: &str) -> Result<u8, Failure> {
+    Err(Failure::usage(sluice::kafka::KafkaError::NotBuilt(
+        format!("gen --to {to}"),
+    )))
+}
+
+#[cfg(feature = "kafka")]
+fn cat(args: &CatArgs) -> Result<u8, Failure> {
+    let url = sluice::kafka::KafkaUrl::parse(&args.url).map_err(Failure::usage)?;
+    let props = args.kafka.props().map_err(Failure::usage)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let n = sluice::kafka::cat::cat(&url, &props, args.kafka.timeout, &mut out).map_err(|e| {
+        Failure {
+            code: if e.is_unavailable() { 3 } else { 1 },
+            error: e.into(),
+        }
+    })?;
+    out.flush().context("writing records")?;
+    tracing::info!("{n} records from {url}");
+    Ok(0)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn cat(args: &CatArgs) -> Result<u8, Failure> {
+    Err(Failure::usage(sluice::kafka::KafkaError::NotBuilt(
+        format!("cat {}", args.url),
+    )))
+}
+
 fn run_query(args: &RunArgs) -> Result<u8, Failure> {
     let Some(query) = sluice::queries::find(&args.query) else {
         return Err(Failure::usage(anyhow::anyhow!(
@@ -128,9 +202,16 @@ fn run_query(args: &RunArgs) -> Result<u8, Failure> {
             sluice::queries::names().join(", ")
         )));
     };
-    let sink = SinkSpec::parse(&args.sink).map_err(Failure::usage)?;
-    let source = SourceSpec::parse(&args.source, args.generator_spec(), args.max_record_bytes)
-        .map_err(Failure::usage)?;
+    let kafka_sink = args.kafka_sink().map_err(Failure::usage)?;
+    let kafka_source = args.kafka_source().map_err(Failure::usage)?;
+    let sink = SinkSpec::parse(&args.sink, kafka_sink).map_err(Failure::usage)?;
+    let source = SourceSpec::parse(
+        &args.source,
+        args.generator_spec(),
+        kafka_source,
+        args.max_record_bytes,
+    )
+    .map_err(Failure::usage)?;
     let processes = args.mesh.processes;
     let Some(process) = args.mesh.process else {
         if processes > 1 {

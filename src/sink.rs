@@ -1,11 +1,13 @@
-//! Sinks: where result rows go — JSON lines on stdout or in a file, or nowhere (`null`, counts
-//! only, like Flink's blackhole) — and the timely operator that writes them.
+//! Sinks: where result rows go — JSON lines on stdout or in a file, records of a Kafka topic
+//! (one row per record, keyed by its first column), or nowhere (`null`, counts only, like
+//! Flink's blackhole) — and the timely operator that writes them.
 //!
 //! A [`SinkWriter`] is opened once per process and shared by its workers: each worker serialises
 //! a batch of rows into its own buffer and appends the whole buffer under a lock, so lines from
 //! different workers never interleave. Write errors (a full disk, a closed pipe) are kept and
 //! reported at the end of the run; nothing is dropped silently.
 
+use crate::kafka::{KafkaError, KafkaSinkOptions, KafkaUrl};
 use crate::time::EventTime;
 use serde::Serialize;
 use std::fs::File;
@@ -25,22 +27,43 @@ pub enum SinkSpec {
     File(PathBuf),
     /// Count rows, write nothing.
     Null,
+    /// One record per row on a Kafka topic.
+    Kafka {
+        /// Brokers and topic.
+        url: KafkaUrl,
+        /// Producer settings.
+        options: KafkaSinkOptions,
+    },
 }
 
 /// A `--sink` value that names no sink.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown sink {0:?}: expected `stdout`, `file:PATH` or `null`")]
-pub struct UnknownSink(pub String);
+pub enum UnknownSink {
+    /// Not a sink at all.
+    #[error(
+        "unknown sink {0:?}: expected `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null`"
+    )]
+    Name(String),
+    /// A bad `kafka://` address.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
+}
 
 impl SinkSpec {
-    /// Parses `stdout`, `file:PATH` or `null`.
-    pub fn parse(text: &str) -> Result<Self, UnknownSink> {
+    /// Parses `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null`.
+    pub fn parse(text: &str, kafka: KafkaSinkOptions) -> Result<Self, UnknownSink> {
+        if text.starts_with(crate::kafka::SCHEME) {
+            return Ok(SinkSpec::Kafka {
+                url: KafkaUrl::parse(text)?,
+                options: kafka,
+            });
+        }
         match text {
             "stdout" | "-" => Ok(SinkSpec::Stdout),
             "null" => Ok(SinkSpec::Null),
             _ => match text.strip_prefix("file:").filter(|p| !p.is_empty()) {
                 Some(path) => Ok(SinkSpec::File(PathBuf::from(path))),
-                None => Err(UnknownSink(text.to_string())),
+                None => Err(UnknownSink::Name(text.to_string())),
             },
         }
     }
@@ -65,6 +88,8 @@ enum Target {
     Stdout,
     File(Mutex<BufWriter<File>>),
     Null,
+    #[cfg(feature = "kafka")]
+    Kafka(crate::kafka::producer::RowProducer),
 }
 
 /// A process-wide writer of JSON lines, shared by the workers.
@@ -82,6 +107,22 @@ impl SinkWriter {
             SinkSpec::Null => Target::Null,
             SinkSpec::File(path) => {
                 Target::File(Mutex::new(BufWriter::with_capacity(1 << 20, create(path)?)))
+            }
+            #[cfg(feature = "kafka")]
+            SinkSpec::Kafka { url, options } => Target::Kafka(
+                crate::kafka::producer::RowProducer::open(
+                    url,
+                    &options.props,
+                    options.partitions,
+                    options.timeout,
+                )
+                .map_err(io::Error::other)?,
+            ),
+            #[cfg(not(feature = "kafka"))]
+            SinkSpec::Kafka { url, .. } => {
+                return Err(io::Error::other(KafkaError::NotBuilt(format!(
+                    "sink {url}"
+                ))))
             }
         };
         Ok(SinkWriter {
@@ -112,6 +153,11 @@ impl SinkWriter {
             Target::Null => Ok(()),
             Target::Stdout => io::stdout().lock().write_all(bytes),
             Target::File(file) => lock(file).write_all(bytes),
+            #[cfg(feature = "kafka")]
+            Target::Kafka(producer) => {
+                producer.send_rows(bytes);
+                Ok(())
+            }
         };
         if let Err(e) = result {
             self.fail(e);
@@ -132,6 +178,8 @@ impl SinkWriter {
             Target::Null => Ok(()),
             Target::Stdout => io::stdout().lock().flush(),
             Target::File(file) => lock(file).flush(),
+            #[cfg(feature = "kafka")]
+            Target::Kafka(producer) => producer.finish().map(drop).map_err(io::Error::other),
         };
         if let Err(e) = flushed {
             self.fail(e);
@@ -200,14 +248,20 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        assert_eq!(SinkSpec::parse("stdout").unwrap(), SinkSpec::Stdout);
-        assert_eq!(SinkSpec::parse("null").unwrap(), SinkSpec::Null);
+        let parse = |s: &str| SinkSpec::parse(s, KafkaSinkOptions::default());
+        assert_eq!(parse("stdout").unwrap(), SinkSpec::Stdout);
+        assert_eq!(parse("null").unwrap(), SinkSpec::Null);
         assert_eq!(
-            SinkSpec::parse("file:/tmp/x").unwrap(),
+            parse("file:/tmp/x").unwrap(),
             SinkSpec::File(PathBuf::from("/tmp/x"))
         );
-        assert!(SinkSpec::parse("file:").is_err());
-        assert!(SinkSpec::parse("kafka").is_err());
+        assert!(parse("file:").is_err());
+        assert!(parse("kafka").is_err());
+        assert!(parse("kafka://127.0.0.1/t").is_err());
+        match parse("kafka://127.0.0.1:9092/out").unwrap() {
+            SinkSpec::Kafka { url, .. } => assert_eq!(url.topic, "out"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

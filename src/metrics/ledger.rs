@@ -13,6 +13,7 @@
 //! plus the watermark delay, i.e. how far results trail real time.
 
 use crate::deadletter::{DeadLetterCounts, Reason};
+use crate::source::Position;
 use crate::time::EventTime;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
@@ -68,6 +69,8 @@ pub struct Ledger {
     pub first_read: Option<Instant>,
     /// When the last release settled.
     pub finished: Option<Instant>,
+    /// How far the source read each partition (Kafka), set when its input ended.
+    pub positions: Vec<Position>,
 }
 
 impl Default for Ledger {
@@ -85,6 +88,7 @@ impl Default for Ledger {
             max_behind: Duration::ZERO,
             first_read: None,
             finished: None,
+            positions: Vec::new(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::ledger::{new_histogram, Ledger};
 use crate::deadletter::DeadLetterCounts;
+use crate::source::Position;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,8 @@ pub struct WorkerReport {
     latency: Vec<u8>,
     /// Event-time lag histogram (ns), V2-serialised.
     lag: Vec<u8>,
+    /// How far the worker's source read each partition (Kafka).
+    pub positions: Vec<Position>,
 }
 
 fn encode(h: &Histogram<u64>) -> Vec<u8> {
@@ -67,6 +70,7 @@ impl WorkerReport {
             unsampled: ledger.unsampled,
             latency: encode(&ledger.latency),
             lag: encode(&ledger.lag),
+            positions: ledger.positions.clone(),
         }
     }
 
@@ -126,6 +130,9 @@ pub struct RunReport {
     pub query: String,
     /// Source label.
     pub source: String,
+    /// What processing latency is measured from (`read`, `scheduled arrival`, `Kafka record
+    /// timestamp`).
+    pub latency_from: String,
     /// Processes in the mesh.
     pub processes: usize,
     /// Workers in the mesh.
@@ -154,6 +161,9 @@ pub struct RunReport {
     pub unsampled_events: u64,
     /// Per-worker figures.
     pub per_worker: Vec<WorkerSummary>,
+    /// Next offset per partition read (Kafka sources), by partition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<Position>,
     #[serde(skip)]
     latency: Histogram<u64>,
 }
@@ -179,6 +189,7 @@ impl RunReport {
     pub fn merge(
         query: &str,
         source: &str,
+        latency_from: &str,
         processes: usize,
         mut reports: Vec<WorkerReport>,
     ) -> Self {
@@ -200,12 +211,18 @@ impl RunReport {
                 processing_latency: Percentiles::of(&l),
             });
         }
+        let mut positions: Vec<Position> = reports
+            .iter()
+            .flat_map(|r| r.positions.iter().copied())
+            .collect();
+        positions.sort();
         let events = reports.iter().map(|r| r.events).sum();
         let seconds = reports.iter().map(|r| r.seconds).fold(0.0, f64::max);
         let workers = reports.len().max(1);
         RunReport {
             query: query.to_string(),
             source: source.to_string(),
+            latency_from: latency_from.to_string(),
             processes,
             workers,
             events,
@@ -220,6 +237,7 @@ impl RunReport {
             max_behind_ms: reports.iter().map(|r| r.max_behind_ms).max().unwrap_or(0),
             unsampled_events: reports.iter().map(|r| r.unsampled).sum(),
             per_worker,
+            positions,
             latency,
         }
     }
@@ -282,7 +300,10 @@ impl RunReport {
         let _ = writeln!(
             s,
             "{}",
-            line("processing latency", &self.processing_latency)
+            line(
+                &format!("processing latency (from {})", self.latency_from),
+                &self.processing_latency
+            )
         );
         if self.unsampled_events > 0 {
             let _ = writeln!(
@@ -301,6 +322,14 @@ impl RunReport {
                     "  event-time lag: n/a (measured only for sources paced to the wall clock, once the watermark advances)"
                 );
             }
+        }
+        if !self.positions.is_empty() {
+            let next: Vec<String> = self
+                .positions
+                .iter()
+                .map(|p| format!("p{} {}", p.partition, p.next_offset))
+                .collect();
+            let _ = writeln!(s, "  next offset per partition: {}", next.join(", "));
         }
         if self.max_behind_ms > KEPT_UP_MS {
             let _ = writeln!(
@@ -378,7 +407,7 @@ mod tests {
         ];
         let json = serde_json::to_string(&reports).unwrap();
         let back: Vec<WorkerReport> = serde_json::from_str(&json).unwrap();
-        let run = RunReport::merge("q0", "nexmark", 1, back);
+        let run = RunReport::merge("q0", "nexmark", "read", 1, back);
         assert_eq!(run.events, 40);
         assert_eq!(run.workers, 2);
         assert_eq!(run.per_worker[0].worker, 0);

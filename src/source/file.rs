@@ -9,9 +9,8 @@
 //! `event_type`, a bad timestamp, invalid UTF-8, or longer than the size cap — becomes a dead
 //! letter with its file and line; the run goes on. Blank lines are skipped.
 
-use super::{Ingest, ReadStatus, Reader, SourceError};
-use crate::deadletter::{DeadLetter, Origin, Reason};
-use crate::model::Event;
+use super::{parse_record, Ingest, ReadStatus, Reader, SourceError};
+use crate::deadletter::Origin;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -114,42 +113,14 @@ impl FileReader {
         if let Some(stripped) = bytes.strip_suffix(b"\r") {
             bytes = stripped;
         }
+        if !line.oversized && bytes.iter().all(u8::is_ascii_whitespace) {
+            return;
+        }
         let origin = || Origin::File {
             file: self.path.clone(),
             line: line_no + 1,
         };
-        if line.oversized {
-            out.dead.push(DeadLetter::new(
-                origin(),
-                Reason::TooLarge,
-                format!("record longer than {} bytes", self.max_record_bytes),
-                bytes,
-            ));
-            return;
-        }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return;
-        }
-        if let Err(e) = std::str::from_utf8(bytes) {
-            out.dead.push(DeadLetter::new(
-                origin(),
-                Reason::InvalidUtf8,
-                e.to_string(),
-                bytes,
-            ));
-            return;
-        }
-        match Event::from_json(bytes) {
-            Ok(event) => out.events.push(event),
-            Err(e) => {
-                let reason = match e.classify() {
-                    serde_json::error::Category::Data => Reason::InvalidEvent,
-                    _ => Reason::MalformedJson,
-                };
-                out.dead
-                    .push(DeadLetter::new(origin(), reason, e.to_string(), bytes));
-            }
-        }
+        parse_record(bytes, line.oversized, self.max_record_bytes, origin, out);
     }
 }
 
@@ -188,6 +159,7 @@ impl Reader for FileReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deadletter::Reason;
     use std::io::Write;
 
     fn read_all(path: &Path, index: usize, peers: usize, cap: usize) -> Ingest {

@@ -64,7 +64,13 @@ pub fn ingest<'s>(
 ) {
     let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
-    let activator = scope.activator_for(info.address);
+    let activator = scope.activator_for(info.address.clone());
+    // Readers that wait on the network wake the worker when records arrive.
+    let waker = scope.worker().sync_activator_for(info.address.to_vec());
+    reader.set_waker(Box::new(move || {
+        // Fails only once the worker is gone, when nothing is left to wake.
+        let _ = waker.activate();
+    }));
     let (events_out, events) = builder.new_output::<Vec<Event>>();
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
     let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
@@ -143,6 +149,7 @@ pub fn ingest<'s>(
             let reference = buf.scheduled.unwrap_or(now);
             match status {
                 ReadStatus::Done => {
+                    ledger.borrow_mut().positions = reader.positions();
                     // A paced input's last events are released by its end, not by the watermark:
                     // a cool-down artifact that would skew the latency figures.
                     let sampled = !reader.paced();
@@ -154,7 +161,8 @@ pub fn ingest<'s>(
                 ReadStatus::More => activator.activate(),
                 ReadStatus::WaitUntil(due) => activator.activate_after(due.saturating_duration_since(now)),
             }
-            let next = max_seen.map_or(watermark, |m| policy.watermark(m).max(watermark));
+            let basis = reader.watermark_basis(now, max_seen);
+            let next = basis.map_or(watermark, |m| policy.watermark(m).max(watermark));
             if next > watermark {
                 cap.downgrade(&next);
                 dcap.downgrade(&next);

@@ -14,7 +14,8 @@ pub mod nexmark;
 
 pub use ingest::{ingest, IngestConfig};
 
-use crate::deadletter::DeadLetter;
+use crate::deadletter::{DeadLetter, Origin, Reason};
+use crate::kafka::{KafkaError, KafkaSourceOptions, KafkaUrl};
 use crate::model::Event;
 use crate::time::EventTime;
 use std::path::PathBuf;
@@ -75,6 +76,74 @@ pub trait Reader {
     fn paced(&self) -> bool {
         false
     }
+
+    /// The event time this worker's watermark follows (minus the allowed delay), given the
+    /// largest event time read so far; `None` holds the watermark where it is. One ordered
+    /// stream follows its maximum; a reader of several partitions, the slowest active one.
+    fn watermark_basis(&mut self, _now: Instant, max_seen: Option<EventTime>) -> Option<EventTime> {
+        max_seen
+    }
+
+    /// Gives the reader a thread-safe way to wake its worker when records arrive, so that a
+    /// reader waiting on the network need not poll.
+    fn set_waker(&mut self, _wake: Box<dyn Fn() + Send + Sync>) {}
+
+    /// Where the reader is in each partition it reads (Kafka); empty for other sources.
+    fn positions(&self) -> Vec<Position> {
+        Vec::new()
+    }
+}
+
+/// How far a reader has read one partition of its input.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct Position {
+    /// The partition.
+    pub partition: i32,
+    /// The offset of the next record to read.
+    pub next_offset: i64,
+}
+
+/// Parses one record (a file line, a Kafka value) into `out`: an event, or a dead letter saying
+/// why not — `too_large` (when `oversized`: the caller saw more than `max_record_bytes`),
+/// `invalid_utf8`, `malformed_json` or `invalid_event`. `origin` is called only for dead letters.
+pub fn parse_record(
+    bytes: &[u8],
+    oversized: bool,
+    max_record_bytes: usize,
+    origin: impl FnOnce() -> Origin,
+    out: &mut Ingest,
+) {
+    if oversized {
+        out.dead.push(DeadLetter::new(
+            origin(),
+            Reason::TooLarge,
+            format!("record longer than {max_record_bytes} bytes"),
+            bytes,
+        ));
+        return;
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        out.dead.push(DeadLetter::new(
+            origin(),
+            Reason::InvalidUtf8,
+            e.to_string(),
+            bytes,
+        ));
+        return;
+    }
+    match Event::from_json(bytes) {
+        Ok(event) => out.events.push(event),
+        Err(e) => {
+            let reason = match e.classify() {
+                serde_json::error::Category::Data => Reason::InvalidEvent,
+                _ => Reason::MalformedJson,
+            };
+            out.dead
+                .push(DeadLetter::new(origin(), reason, e.to_string(), bytes));
+        }
+    }
 }
 
 /// A reader with nothing to read.
@@ -104,8 +173,11 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// A `--source` value that names no source.
-    #[error("unknown source {0:?}: expected `nexmark` or `file:PATH` (`file:-` for stdin)")]
+    #[error("unknown source {0:?}: expected `nexmark`, `file:PATH` (`file:-` for stdin) or `kafka://HOST:PORT/TOPIC`")]
     Unknown(String),
+    /// A Kafka source failed: bad address, brokers unreachable, no such topic, a fatal error.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
 }
 
 /// The generator source's settings.
@@ -131,16 +203,33 @@ pub enum SourceSpec {
         /// Lines longer than this are dead-lettered as `too_large`.
         max_record_bytes: usize,
     },
+    /// Flink-format JSON records from a Kafka topic.
+    Kafka {
+        /// Brokers and topic.
+        url: KafkaUrl,
+        /// Group, start offsets, idleness, properties.
+        options: KafkaSourceOptions,
+        /// Records longer than this are dead-lettered as `too_large`.
+        max_record_bytes: usize,
+    },
 }
 
 impl SourceSpec {
-    /// Parses `nexmark` or `file:PATH`; the generator settings come from their own flags.
+    /// Parses `nexmark`, `file:PATH` or `kafka://HOST:PORT/TOPIC`; the generator and Kafka
+    /// settings come from their own flags.
     pub fn parse(
         text: &str,
         generator: GeneratorSpec,
+        kafka: KafkaSourceOptions,
         max_record_bytes: usize,
     ) -> Result<Self, SourceError> {
-        if text == "nexmark" {
+        if text.starts_with(crate::kafka::SCHEME) {
+            Ok(SourceSpec::Kafka {
+                url: KafkaUrl::parse(text)?,
+                options: kafka,
+                max_record_bytes,
+            })
+        } else if text == "nexmark" {
             Ok(SourceSpec::Nexmark(generator))
         } else if let Some(path) = text.strip_prefix("file:").filter(|p| !p.is_empty()) {
             Ok(SourceSpec::File {
@@ -157,6 +246,16 @@ impl SourceSpec {
         match self {
             SourceSpec::Nexmark(_) => "nexmark".to_string(),
             SourceSpec::File { path, .. } => format!("file:{}", path.display()),
+            SourceSpec::Kafka { url, .. } => url.to_string(),
+        }
+    }
+
+    /// What processing latency is measured from with this source.
+    pub fn latency_from(&self) -> &'static str {
+        match self {
+            SourceSpec::Nexmark(spec) if spec.paced => "scheduled arrival",
+            SourceSpec::Kafka { .. } => "Kafka record timestamp",
+            _ => "read",
         }
     }
 
@@ -169,6 +268,18 @@ impl SourceSpec {
                     path: path.display().to_string(),
                     source,
                 }),
+            SourceSpec::Kafka { url, options, .. } => kafka_validate(url, options),
+            _ => Ok(()),
+        }
+    }
+
+    /// After a bounded run completed and its rows were flushed: records how far each partition
+    /// was read (Kafka: commits the offsets to the consumer group).
+    pub fn commit(&self, positions: &[Position]) -> Result<(), SourceError> {
+        match self {
+            SourceSpec::Kafka { url, options, .. } if options.commit && options.until_end => {
+                kafka_commit(url, options, positions)
+            }
             _ => Ok(()),
         }
     }
@@ -191,8 +302,62 @@ impl SourceSpec {
                 peers,
                 *max_record_bytes,
             )?)),
+            SourceSpec::Kafka {
+                url,
+                options,
+                max_record_bytes,
+            } => kafka_open(url, options, index, peers, *max_record_bytes),
         }
     }
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_validate(url: &KafkaUrl, options: &KafkaSourceOptions) -> Result<(), SourceError> {
+    crate::kafka::source::topic_partitions(url, options)?;
+    Ok(())
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_open(
+    url: &KafkaUrl,
+    options: &KafkaSourceOptions,
+    index: usize,
+    peers: usize,
+    max_record_bytes: usize,
+) -> Result<Box<dyn Reader>, SourceError> {
+    let reader =
+        crate::kafka::source::KafkaReader::open(url, options, index, peers, max_record_bytes)?;
+    Ok(Box::new(reader))
+}
+
+#[cfg(feature = "kafka")]
+fn kafka_commit(
+    url: &KafkaUrl,
+    options: &KafkaSourceOptions,
+    positions: &[Position],
+) -> Result<(), SourceError> {
+    Ok(crate::kafka::source::commit(url, options, positions)?)
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_validate(url: &KafkaUrl, _: &KafkaSourceOptions) -> Result<(), SourceError> {
+    Err(KafkaError::NotBuilt(format!("source {url}")).into())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_open(
+    url: &KafkaUrl,
+    _: &KafkaSourceOptions,
+    _: usize,
+    _: usize,
+    _: usize,
+) -> Result<Box<dyn Reader>, SourceError> {
+    Err(KafkaError::NotBuilt(format!("source {url}")).into())
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_commit(url: &KafkaUrl, _: &KafkaSourceOptions, _: &[Position]) -> Result<(), SourceError> {
+    Err(KafkaError::NotBuilt(format!("source {url}")).into())
 }
 
 /// Worker `index` of `peers` generates event numbers `index, index + peers, …`: every worker's

@@ -1,0 +1,382 @@
+//! The `kafka://HOST:PORT/TOPIC` source: one consumer per worker, partitions assigned
+//! deterministically, a watermark per partition.
+//!
+//! **Assignment.** Partition `p` belongs to global worker `p mod peers`, over every worker of
+//! every process — no consumer-group rebalancing, so the same mesh always reads the same
+//! partitions, and a worker without partitions finishes at once (it never holds the frontier).
+//!
+//! **Watermarks.** Each partition is an ordered stream of its own: the worker's watermark basis
+//! is the *minimum* over its partitions of the largest event time each has delivered, so a slow
+//! partition is never overtaken by a fast one. A partition that has delivered nothing for the
+//! idle timeout stops counting (it would stall the frontier forever); when every partition of
+//! the worker is idle, its basis moves on with the wall clock from the latest event time seen.
+//! Records that then arrive on a revived partition behind the watermark are late, as anywhere.
+//!
+//! **Ending.** With `--until-end`, each partition is read up to the end it had when the run
+//! started (or until librdkafka reports its end), so a finite topic gives final results. Only
+//! committed records are read (`isolation.level=read_committed`).
+//!
+//! **Offsets.** The next offset of each partition is tracked and reported; when a bounded run
+//! completes and its rows were flushed, the driver commits them to the consumer group
+//! ([`commit`]), which is where `--kafka-start committed` resumes.
+//!
+//! **Latency.** Records carry the producer's timestamp (or the broker's append time): the
+//! latency ledger measures from it, so the report shows the end-to-end figure from produce to
+//! output.
+//!
+//! Bad records (not a Nexmark event, too large, empty) are dead letters with their topic,
+//! partition and offset.
+
+use super::client::{self, Logged};
+use super::{KafkaError, KafkaSourceOptions, KafkaUrl, StartOffset};
+use crate::deadletter::{DeadLetter, Origin, Reason};
+use crate::source::{parse_record, Ingest, Position, ReadStatus, Reader, SourceError};
+use crate::time::EventTime;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError as RdError;
+use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often a reader with nothing to read looks again at its partitions' idleness (new
+/// records wake it at once).
+const RECHECK: Duration = Duration::from_millis(100);
+
+/// One assigned partition.
+#[derive(Debug)]
+struct Partition {
+    id: i32,
+    /// Offset of the next record to read (`None` until the first record).
+    next_offset: Option<i64>,
+    /// Where `--until-end` stops: the partition's end when the run started.
+    stop_at: Option<i64>,
+    /// Largest event time delivered.
+    max_event_time: Option<EventTime>,
+    /// When it last delivered a record (or was assigned).
+    last_record: Instant,
+    /// Read to its end (`--until-end`).
+    finished: bool,
+}
+
+/// One worker's consumer.
+pub struct KafkaReader {
+    consumer: BaseConsumer<Logged>,
+    url: KafkaUrl,
+    partitions: Vec<Partition>,
+    peers: i32,
+    options: KafkaSourceOptions,
+    max_record_bytes: usize,
+    /// `Instant` and Unix-epoch ms of one moment, to place record timestamps on the monotonic
+    /// clock.
+    anchor: (Instant, i64),
+    /// Transient consumer errors seen (logged, retried by librdkafka).
+    transient_errors: u64,
+}
+
+fn epoch_ms(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn unavailable(url: &KafkaUrl, timeout: Duration, e: impl std::fmt::Display) -> KafkaError {
+    KafkaError::Unreachable {
+        brokers: url.brokers.clone(),
+        timeout,
+        detail: e.to_string(),
+    }
+}
+
+/// The topic's partitions, or a clear error when the brokers or the topic are missing.
+pub fn topic_partitions(
+    url: &KafkaUrl,
+    options: &KafkaSourceOptions,
+) -> Result<Vec<i32>, KafkaError> {
+    let metadata = client::metadata_client(url, &options.props)?;
+    client::partitions(&metadata, url, options.timeout)?.ok_or_else(|| KafkaError::NoTopic {
+        topic: url.topic.clone(),
+        brokers: url.brokers.clone(),
+    })
+}
+
+fn consumer(
+    url: &KafkaUrl,
+    options: &KafkaSourceOptions,
+) -> Result<BaseConsumer<Logged>, KafkaError> {
+    let reset = match options.start {
+        StartOffset::Latest => "latest",
+        StartOffset::Earliest | StartOffset::Committed => "earliest",
+    };
+    let config = client::config(
+        url,
+        &[
+            ("group.id", options.group_id.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "true"),
+            ("isolation.level", "read_committed"),
+            ("auto.offset.reset", reset),
+            // Hand records over as soon as any are fetched.
+            ("fetch.wait.max.ms", "10"),
+        ],
+        &options.props,
+    );
+    BaseConsumer::from_config_and_context(&config, Logged)
+        .map_err(|e| client::client_error("creating a consumer", e))
+}
+
+impl KafkaReader {
+    /// Opens worker `index` of `peers`' share of `url`'s topic.
+    pub fn open(
+        url: &KafkaUrl,
+        options: &KafkaSourceOptions,
+        index: usize,
+        peers: usize,
+        max_record_bytes: usize,
+    ) -> Result<Self, KafkaError> {
+        let all = topic_partitions(url, options)?;
+        let consumer = consumer(url, options)?;
+        let now = Instant::now();
+        let mut partitions = Vec::new();
+        let mut assignment = TopicPartitionList::new();
+        for id in all.into_iter().filter(|p| *p as usize % peers == index) {
+            let start = match options.start {
+                StartOffset::Earliest => Offset::Beginning,
+                StartOffset::Latest => Offset::End,
+                StartOffset::Committed => Offset::Stored,
+            };
+            assignment
+                .add_partition_offset(&url.topic, id, start)
+                .map_err(|e| client::client_error("assigning partitions", e))?;
+            let stop_at = if options.until_end {
+                let (_, high) = consumer
+                    .fetch_watermarks(&url.topic, id, options.timeout)
+                    .map_err(|e| unavailable(url, options.timeout, e))?;
+                Some(high)
+            } else {
+                None
+            };
+            partitions.push(Partition {
+                id,
+                next_offset: None,
+                stop_at,
+                max_event_time: None,
+                last_record: now,
+                finished: false,
+            });
+        }
+        if options.until_end && options.start == StartOffset::Latest {
+            // Nothing written before the start is read, and --until-end stops there.
+            for p in &mut partitions {
+                p.finished = true;
+            }
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| client::client_error("assigning partitions", e))?;
+        tracing::info!(
+            "worker {index}: reading {} partition(s) of {} ({:?})",
+            partitions.len(),
+            url,
+            partitions.iter().map(|p| p.id).collect::<Vec<_>>()
+        );
+        Ok(KafkaReader {
+            consumer,
+            url: url.clone(),
+            partitions,
+            peers: peers as i32,
+            options: options.clone(),
+            max_record_bytes,
+            anchor: (Instant::now(), epoch_ms(SystemTime::now())),
+            transient_errors: 0,
+        })
+    }
+
+    fn partition(&mut self, id: i32) -> Option<&mut Partition> {
+        // Partition p is the (p / peers)-th of this worker's, in id order.
+        let slot = (id / self.peers) as usize;
+        self.partitions.get_mut(slot).filter(|p| p.id == id)
+    }
+
+    /// The monotonic instant of a record timestamp (epoch ms), never after `now`.
+    fn instant_of(&self, ms: i64, now: Instant) -> Instant {
+        let (at, at_ms) = self.anchor;
+        let t = if ms >= at_ms {
+            at + Duration::from_millis((ms - at_ms) as u64)
+        } else {
+            at.checked_sub(Duration::from_millis((at_ms - ms) as u64))
+                .unwrap_or(at)
+        };
+        t.min(now)
+    }
+
+    fn all_finished(&self) -> bool {
+        self.partitions.iter().all(|p| p.finished)
+    }
+}
+
+impl Reader for KafkaReader {
+    fn read(
+        &mut self,
+        now: Instant,
+        max: usize,
+        out: &mut Ingest,
+    ) -> Result<ReadStatus, SourceError> {
+        let mut taken = 0;
+        while taken < max && !self.all_finished() {
+            let Some(result) = self.consumer.poll(Duration::ZERO) else {
+                break;
+            };
+            let message = match result {
+                Ok(message) => message,
+                Err(RdError::PartitionEOF(id)) => {
+                    let until_end = self.options.until_end;
+                    if let Some(p) = self.partition(id) {
+                        // The end now is at or past the end at the start.
+                        p.finished |= until_end;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    let fatal = matches!(
+                        e.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::Fatal)
+                            | Some(RDKafkaErrorCode::UnknownTopicOrPartition)
+                            | Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+                            | Some(RDKafkaErrorCode::GroupAuthorizationFailed)
+                    );
+                    if fatal {
+                        return Err(SourceError::Kafka(client::client_error(
+                            &format!("consuming {}", self.url),
+                            e,
+                        )));
+                    }
+                    self.transient_errors += 1;
+                    if self.transient_errors.is_power_of_two() {
+                        tracing::warn!(
+                            "consuming {}: {e} (retrying; {} such errors so far)",
+                            self.url,
+                            self.transient_errors
+                        );
+                    }
+                    break;
+                }
+            };
+            taken += 1;
+            let (id, offset) = (message.partition(), message.offset());
+            let events_before = out.events.len();
+            {
+                let origin = || Origin::Kafka {
+                    topic: message.topic().to_string(),
+                    partition: id,
+                    offset,
+                };
+                match message.payload() {
+                    None => out.dead.push(DeadLetter::new(
+                        origin(),
+                        Reason::InvalidEvent,
+                        "record has no value",
+                        b"",
+                    )),
+                    Some(bytes) => {
+                        let oversized = bytes.len() > self.max_record_bytes;
+                        parse_record(bytes, oversized, self.max_record_bytes, origin, out);
+                    }
+                }
+            }
+            if let Some(ms) = message.timestamp().to_millis() {
+                let at = self.instant_of(ms, now);
+                out.scheduled = Some(out.scheduled.map_or(at, |s| s.max(at)));
+            }
+            drop(message);
+            let event_time = out.events[events_before..].first().map(|e| e.event_time());
+            let Some(p) = self.partition(id) else {
+                continue;
+            };
+            p.next_offset = Some(offset + 1);
+            p.last_record = now;
+            if let Some(t) = event_time {
+                p.max_event_time = Some(p.max_event_time.map_or(t, |m| m.max(t)));
+            }
+            if p.stop_at.is_some_and(|end| offset + 1 >= end) {
+                p.finished = true;
+            }
+        }
+        if self.all_finished() {
+            return Ok(ReadStatus::Done);
+        }
+        if taken == max {
+            Ok(ReadStatus::More)
+        } else {
+            Ok(ReadStatus::WaitUntil(now + RECHECK))
+        }
+    }
+
+    fn watermark_basis(&mut self, now: Instant, _max_seen: Option<EventTime>) -> Option<EventTime> {
+        let idle = self.options.idle_timeout;
+        let mut active = self
+            .partitions
+            .iter()
+            .filter(|p| !p.finished && now.saturating_duration_since(p.last_record) < idle)
+            .peekable();
+        if active.peek().is_some() {
+            // Every active partition must have spoken before the watermark can move.
+            return active
+                .map(|p| p.max_event_time)
+                .try_fold(EventTime::MAX, |min, t| t.map(|t| min.min(t)));
+        }
+        // Every partition is finished or idle: move on with the wall clock from the latest
+        // event time seen.
+        let latest = self
+            .partitions
+            .iter()
+            .filter_map(|p| p.max_event_time)
+            .max()?;
+        let quiet_since = self.partitions.iter().map(|p| p.last_record).max()?;
+        Some(latest + now.saturating_duration_since(quiet_since).as_millis() as u64)
+    }
+
+    fn set_waker(&mut self, wake: Box<dyn Fn() + Send + Sync>) {
+        self.consumer.set_nonempty_callback(wake);
+    }
+
+    fn positions(&self) -> Vec<Position> {
+        self.partitions
+            .iter()
+            .filter_map(|p| {
+                p.next_offset.map(|next_offset| Position {
+                    partition: p.id,
+                    next_offset,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Commits `positions` (next offsets) of `url`'s topic to the group of `options`.
+pub fn commit(
+    url: &KafkaUrl,
+    options: &KafkaSourceOptions,
+    positions: &[Position],
+) -> Result<(), KafkaError> {
+    if positions.is_empty() {
+        return Ok(());
+    }
+    let consumer = consumer(url, options)?;
+    let mut list = TopicPartitionList::new();
+    for p in positions {
+        list.add_partition_offset(&url.topic, p.partition, Offset::Offset(p.next_offset))
+            .map_err(|e| client::client_error("committing offsets", e))?;
+    }
+    consumer.commit(&list, CommitMode::Sync).map_err(|e| {
+        client::client_error(
+            &format!(
+                "committing offsets of {url} for group {:?}",
+                options.group_id
+            ),
+            e,
+        )
+    })
+}
