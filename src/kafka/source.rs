@@ -314,7 +314,12 @@ impl Reader for KafkaReader {
         }
     }
 
-    fn watermark_basis(&mut self, now: Instant, _max_seen: Option<EventTime>) -> Option<EventTime> {
+    fn watermark_basis(
+        &mut self,
+        now: Instant,
+        _max_seen: Option<EventTime>,
+        peers_max: Option<EventTime>,
+    ) -> Option<EventTime> {
         let idle = self.options.idle_timeout;
         let mut active = self
             .partitions
@@ -327,15 +332,21 @@ impl Reader for KafkaReader {
                 .map(|p| p.max_event_time)
                 .try_fold(EventTime::MAX, |min, t| t.map(|t| min.min(t)));
         }
-        // Every partition is finished or idle: move on with the wall clock from the latest
-        // event time seen.
-        let latest = self
+        // Every partition is finished or idle: stop holding the others back — follow the
+        // largest event time any worker has read — and move on with the wall clock from the
+        // latest event time seen, so that the last windows close when every input is quiet.
+        let own = self
             .partitions
             .iter()
             .filter_map(|p| p.max_event_time)
-            .max()?;
+            .max();
+        let latest = own.max(peers_max)?;
         let quiet_since = self.partitions.iter().map(|p| p.last_record).max()?;
         Some(latest + now.saturating_duration_since(quiet_since).as_millis() as u64)
+    }
+
+    fn shares_progress(&self) -> bool {
+        true
     }
 
     fn set_waker(&mut self, wake: Box<dyn Fn() + Send + Sync>) {

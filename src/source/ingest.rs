@@ -20,12 +20,14 @@ use crate::deadletter::DeadLetter;
 use crate::metrics::{Ledger, KEPT_UP_MS};
 use crate::model::Event;
 use crate::time::{is_late, EventTime, WatermarkPolicy};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::Inspect;
 use timely::dataflow::{Scope, StreamVec};
 
 /// Settings of the ingest operator.
@@ -73,20 +75,35 @@ pub fn ingest<'s>(
     }));
     let (events_out, events) = builder.new_output::<Vec<Event>>();
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
+    let (progress_out, progress) = builder.new_output::<Vec<EventTime>>();
+    let mut progress_out =
+        OutputBuilder::<_, CapacityContainerBuilder<Vec<EventTime>>>::from(progress_out);
+    // Every worker hears the largest event time every other worker has read (for idle
+    // partitions: see `Reader::watermark_basis`). Out of band: no cycle in the graph.
+    let peers_max: Rc<Cell<Option<EventTime>>> = Rc::new(Cell::new(None));
+    let heard = Rc::clone(&peers_max);
+    progress.broadcast().inspect(move |t: &EventTime| {
+        heard.set(Some(heard.get().map_or(*t, |m| m.max(*t))));
+    });
+    let shares_progress = reader.shares_progress();
     let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
     let mut dead_out =
         OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let policy = config.policy;
 
     builder.build(move |mut caps| {
+        let mut progress_cap = caps.pop();
         let mut dead_cap = caps.pop();
         let mut event_cap = caps.pop();
+        let mut shared_max: Option<EventTime> = None;
         let mut buf = Ingest::default();
         let mut max_seen: Option<EventTime> = None;
         let mut warned_behind = false;
 
         move |_frontiers| {
-            let (Some(cap), Some(dcap)) = (event_cap.as_mut(), dead_cap.as_mut()) else {
+            let (Some(cap), Some(dcap), Some(pcap)) =
+                (event_cap.as_mut(), dead_cap.as_mut(), progress_cap.as_mut())
+            else {
                 return;
             };
             if ledger.borrow().outstanding() >= config.max_outstanding {
@@ -156,16 +173,25 @@ pub fn ingest<'s>(
                     ledger.borrow_mut().release(None, reference, None, sampled);
                     event_cap = None;
                     dead_cap = None;
+                    progress_cap = None;
                     return;
                 }
                 ReadStatus::More => activator.activate(),
                 ReadStatus::WaitUntil(due) => activator.activate_after(due.saturating_duration_since(now)),
             }
-            let basis = reader.watermark_basis(now, max_seen);
+            if let Some(m) = max_seen.filter(|_| shares_progress) {
+                // Tell the others at most once per stamp granule of progress.
+                if shared_max.is_none_or(|s| m >= s + policy.granularity_ms) {
+                    shared_max = Some(m);
+                    progress_out.activate().session(&*pcap).give(m);
+                }
+            }
+            let basis = reader.watermark_basis(now, max_seen, peers_max.get());
             let next = basis.map_or(watermark, |m| policy.watermark(m).max(watermark));
             if next > watermark {
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
+                pcap.downgrade(&next);
                 ledger
                     .borrow_mut()
                     .release(Some(next), reference, reader.wall_clock_of(next), true);

@@ -78,10 +78,23 @@ pub trait Reader {
     }
 
     /// The event time this worker's watermark follows (minus the allowed delay), given the
-    /// largest event time read so far; `None` holds the watermark where it is. One ordered
-    /// stream follows its maximum; a reader of several partitions, the slowest active one.
-    fn watermark_basis(&mut self, _now: Instant, max_seen: Option<EventTime>) -> Option<EventTime> {
+    /// largest event time this worker read so far and the largest any worker read (as far as
+    /// this one has heard, for readers that [share progress](Reader::shares_progress)); `None`
+    /// holds the watermark where it is. One ordered stream follows its maximum; a reader of
+    /// several partitions, the slowest active one.
+    fn watermark_basis(
+        &mut self,
+        _now: Instant,
+        max_seen: Option<EventTime>,
+        _peers_max: Option<EventTime>,
+    ) -> Option<EventTime> {
         max_seen
+    }
+
+    /// Whether the workers should tell each other the largest event time they have read, so
+    /// that a reader whose input is idle can follow the others instead of holding them back.
+    fn shares_progress(&self) -> bool {
+        false
     }
 
     /// Gives the reader a thread-safe way to wake its worker when records arrive, so that a
