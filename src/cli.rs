@@ -217,6 +217,10 @@ pub struct RunArgs {
     /// Most records a worker reads per step.
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: u64,
+    /// End the input after this long (wall clock) and finish as at the end of input: a bounded
+    /// run over an unbounded source (Kafka, --unbounded), e.g. for benchmarks.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub stop_after: Option<Duration>,
     /// Report format (printed on stderr at the end of the run).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub report: ReportFormat,
@@ -279,6 +283,7 @@ impl RunArgs {
                 granularity_ms: (self.stamp_granularity.as_millis() as u64).max(1),
             },
             batch: self.batch as usize,
+            stop_after: self.stop_after,
             ..IngestConfig::default()
         }
     }

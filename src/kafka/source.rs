@@ -391,3 +391,89 @@ pub fn commit(
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader over partitions with the given (max event time, silent for) states; its
+    /// consumer is never polled (nothing connects).
+    fn reader(partitions: &[(Option<EventTime>, Duration)], now: Instant) -> KafkaReader {
+        let url = KafkaUrl::parse("kafka://127.0.0.1:1/t").unwrap();
+        let options = KafkaSourceOptions {
+            group_id: "g".into(),
+            start: StartOffset::Earliest,
+            until_end: false,
+            idle_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            commit: false,
+            props: Default::default(),
+        };
+        KafkaReader {
+            consumer: consumer(&url, &options).unwrap(),
+            url,
+            partitions: partitions
+                .iter()
+                .enumerate()
+                .map(|(id, (max, silent))| Partition {
+                    id: id as i32,
+                    next_offset: None,
+                    stop_at: None,
+                    max_event_time: *max,
+                    last_record: now - *silent,
+                    finished: false,
+                })
+                .collect(),
+            peers: 1,
+            options,
+            max_record_bytes: 1024,
+            anchor: (now, 0),
+            transient_errors: 0,
+        }
+    }
+
+    const ACTIVE: Duration = Duration::from_secs(1);
+    const IDLE: Duration = Duration::from_secs(6);
+
+    #[test]
+    fn the_slowest_active_partition_sets_the_watermark() {
+        let now = Instant::now();
+        let mut r = reader(&[(Some(5_000), ACTIVE), (Some(9_000), ACTIVE)], now);
+        assert_eq!(r.watermark_basis(now, Some(9_000), None), Some(5_000));
+        // A partition that has not spoken yet holds the watermark…
+        let mut r = reader(&[(None, ACTIVE), (Some(9_000), ACTIVE)], now);
+        assert_eq!(r.watermark_basis(now, Some(9_000), None), None);
+        // …until it is idle; idle partitions do not count.
+        let mut r = reader(&[(None, IDLE), (Some(9_000), ACTIVE)], now);
+        assert_eq!(r.watermark_basis(now, Some(9_000), None), Some(9_000));
+        let mut r = reader(&[(Some(1_000), IDLE), (Some(9_000), ACTIVE)], now);
+        assert_eq!(r.watermark_basis(now, Some(9_000), None), Some(9_000));
+    }
+
+    #[test]
+    fn an_idle_worker_follows_the_others_and_the_wall_clock() {
+        let now = Instant::now();
+        // Nothing read anywhere: hold.
+        let mut r = reader(&[(None, IDLE)], now);
+        assert_eq!(r.watermark_basis(now, None, None), None);
+        // Nothing read here, 20 s read elsewhere: follow it (plus the quiet time).
+        assert_eq!(r.watermark_basis(now, None, Some(20_000)), Some(26_000));
+        // Read up to 9 s here, quiet for 6 s: 15 s, or the others' 20 s + 6 s.
+        let mut r = reader(&[(Some(9_000), IDLE), (None, IDLE)], now);
+        assert_eq!(r.watermark_basis(now, Some(9_000), None), Some(15_000));
+        assert_eq!(
+            r.watermark_basis(now, Some(9_000), Some(20_000)),
+            Some(26_000)
+        );
+    }
+
+    #[test]
+    fn record_timestamps_land_on_the_monotonic_clock() {
+        let now = Instant::now();
+        let mut r = reader(&[], now);
+        r.anchor = (now - Duration::from_secs(10), 1_000_000);
+        assert_eq!(r.instant_of(1_004_000, now), now - Duration::from_secs(6));
+        // Never in the future (clock skew between producer and consumer).
+        assert_eq!(r.instant_of(2_000_000, now), now);
+    }
+}

@@ -308,7 +308,7 @@ impl RunReport {
         if self.unsampled_events > 0 {
             let _ = writeln!(
                 s,
-                "    ({} events released by the end of the paced input, not by the watermark, were not sampled)",
+                "    ({} events released by the end of a paced or stopped input, not by the watermark, were not sampled)",
                 self.unsampled_events
             );
         }

@@ -39,6 +39,9 @@ pub struct IngestConfig {
     pub batch: usize,
     /// Most watermark advances in flight (not yet at the output) before reading pauses.
     pub max_outstanding: usize,
+    /// End the input this long after the first read (wall clock), as if it were exhausted: a
+    /// bounded run over an unbounded source, for benchmarks.
+    pub stop_after: Option<Duration>,
 }
 
 impl Default for IngestConfig {
@@ -47,6 +50,7 @@ impl Default for IngestConfig {
             policy: WatermarkPolicy::default(),
             batch: 4096,
             max_outstanding: 16,
+            stop_after: None,
         }
     }
 }
@@ -111,9 +115,13 @@ pub fn ingest<'s>(
                 return;
             }
             let now = Instant::now();
-            ledger.borrow_mut().first_read.get_or_insert(now);
+            let first_read = *ledger.borrow_mut().first_read.get_or_insert(now);
             buf.clear();
+            let stopped = config
+                .stop_after
+                .is_some_and(|d| now.saturating_duration_since(first_read) >= d);
             let status = match reader.read(now, config.batch, &mut buf) {
+                Ok(_) if stopped => ReadStatus::Done,
                 Ok(status) => status,
                 Err(e) => {
                     tracing::error!("source failed: {e}");
@@ -167,9 +175,9 @@ pub fn ingest<'s>(
             match status {
                 ReadStatus::Done => {
                     ledger.borrow_mut().positions = reader.positions();
-                    // A paced input's last events are released by its end, not by the watermark:
-                    // a cool-down artifact that would skew the latency figures.
-                    let sampled = !reader.paced();
+                    // A paced (or stopped) input's last events are released by its end, not by
+                    // the watermark: a cool-down artifact that would skew the latency figures.
+                    let sampled = !reader.paced() && !stopped;
                     ledger.borrow_mut().release(None, reference, None, sampled);
                     event_cap = None;
                     dead_cap = None;
