@@ -25,7 +25,9 @@
 //! output.
 //!
 //! Bad records (not a Nexmark event, too large, empty) are dead letters with their topic,
-//! partition and offset.
+//! partition and offset. Transient consumer errors are logged and left to librdkafka's retries;
+//! a consumer that gets nothing but errors for [`OUTAGE_TIMEOUTS`] × `--kafka-timeout` fails the
+//! run with the last error rather than hang.
 
 use super::client::{self, Logged};
 use super::{KafkaError, KafkaSourceOptions, KafkaUrl, StartOffset};
@@ -73,7 +75,13 @@ pub struct KafkaReader {
     anchor: (Instant, i64),
     /// Transient consumer errors seen (logged, retried by librdkafka).
     transient_errors: u64,
+    /// Since when the consumer has reported only errors (no record, no partition end).
+    failing_since: Option<Instant>,
 }
+
+/// A consumer that has seen nothing but errors for this many `--kafka-timeout`s fails the run:
+/// long enough to ride out a broker restart or a leader election, short enough not to hang.
+pub const OUTAGE_TIMEOUTS: u32 = 6;
 
 fn epoch_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
@@ -191,6 +199,7 @@ impl KafkaReader {
             max_record_bytes,
             anchor: (Instant::now(), epoch_ms(SystemTime::now())),
             transient_errors: 0,
+            failing_since: None,
         })
     }
 
@@ -229,6 +238,9 @@ impl Reader for KafkaReader {
             let Some(result) = self.consumer.poll(Duration::ZERO) else {
                 break;
             };
+            if matches!(result, Ok(_) | Err(RdError::PartitionEOF(_))) {
+                self.failing_since = None;
+            }
             let message = match result {
                 Ok(message) => message,
                 Err(RdError::PartitionEOF(id)) => {
@@ -254,6 +266,14 @@ impl Reader for KafkaReader {
                         )));
                     }
                     self.transient_errors += 1;
+                    let since = *self.failing_since.get_or_insert(now);
+                    let outage = self.options.timeout * OUTAGE_TIMEOUTS;
+                    if now.saturating_duration_since(since) >= outage {
+                        return Err(SourceError::Kafka(client::client_error(
+                            &format!("consuming {}", self.url),
+                            format!("nothing but errors for {outage:?}; the last: {e}"),
+                        )));
+                    }
                     if self.transient_errors.is_power_of_two() {
                         tracing::warn!(
                             "consuming {}: {e} (retrying; {} such errors so far)",
@@ -429,6 +449,7 @@ mod tests {
             max_record_bytes: 1024,
             anchor: (now, 0),
             transient_errors: 0,
+            failing_since: None,
         }
     }
 
