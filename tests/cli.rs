@@ -8,17 +8,6 @@ use serde_json::Value;
 use sluice::source::nexmark::GeneratorConfig;
 use std::process::{Command, Output};
 
-fn sluice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .output()
-        .expect("the sluice binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 #[test]
 fn list_shows_the_registry() {
     let out = sluice(&["list"]);

@@ -37,17 +37,6 @@ fn url(topic: &str) -> String {
     format!("kafka://{}/{topic}", broker())
 }
 
-fn sluice(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .output()
-        .expect("the sluice binary runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn ok(out: Output) -> Output {
     assert!(out.status.success(), "sluice failed: {}", stderr(&out));
     out

@@ -770,3 +770,16 @@ pub fn reference_daily(query: &str, lines: &[String]) -> Vec<Value> {
         other => panic!("{other} is not a daily query"),
     }
 }
+
+/// Runs the `sluice` binary to completion.
+pub fn sluice(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .output()
+        .expect("the sluice binary runs")
+}
+
+/// A finished command's stderr as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
