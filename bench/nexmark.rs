@@ -10,16 +10,29 @@
 //!   processing latency, and whether the rate was sustained;
 //! - **scaling** (`--scaling`): throughput at `-w 1`, `-w 2` and `-n 2 -w 1` over loopback TCP.
 //!
+//! - **plots** (SVG, beside the JSON): a throughput bar chart, per query and rate a latency CCDF
+//!   and a timeline (latency percentiles, throughput and RSS per second), and per rate every
+//!   query's CCDF on one chart; `report.md` holds the tables with links to the plots.
+//!
+//! Paced runs leave the first `--warmup` seconds out of the percentiles (they stay in the
+//! timeline) and stop early, saying so, when the source falls `--give-up` seconds behind its
+//! schedule. Progress goes to stderr.
+//!
 //! Options: `--queries q0,q1,q2` (default: every registered query) `--workers 2` `--runs 5` `--events 10000000`
-//! `--rates 1000000` `--seconds 10` `--out target/bench/nexmark.json`.
+//! `--rates 1000000` `--seconds 10` `--warmup 2` `--give-up 5` `--scaling` `--out target/bench/nexmark.json`.
 
 use sluice::driver::{run, RunConfig};
 use sluice::launch::Mesh;
-use sluice::metrics::{ccdf_tsv, RunReport, KEPT_UP_MS};
+use sluice::metrics::{ccdf_tsv, MetricsConfig, RunReport, KEPT_UP_MS};
 use sluice::sink::SinkSpec;
 use sluice::source::nexmark::GeneratorConfig;
 use sluice::source::{GeneratorSpec, IngestConfig, SourceSpec};
+use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
+
+#[path = "plots.rs"]
+mod plots;
 
 struct Options {
     queries: Vec<String>,
@@ -30,6 +43,8 @@ struct Options {
     seconds: u64,
     out: PathBuf,
     scaling: bool,
+    warmup: u64,
+    give_up: u64,
 }
 
 /// How the workers of a run are laid out.
@@ -64,6 +79,8 @@ fn parse_options() -> Result<Options, String> {
         seconds: 10,
         out: PathBuf::from("target/bench/nexmark.json"),
         scaling: false,
+        warmup: 2,
+        give_up: 5,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -90,6 +107,8 @@ fn parse_options() -> Result<Options, String> {
                     .collect::<Result<_, _>>()?
             }
             "--seconds" => o.seconds = num(&value)?,
+            "--warmup" => o.warmup = num(&value)?,
+            "--give-up" => o.give_up = num(&value)?,
             "--out" => o.out = PathBuf::from(value),
             other => return Err(format!("unknown option {other}")),
         }
@@ -97,12 +116,22 @@ fn parse_options() -> Result<Options, String> {
     Ok(o)
 }
 
+/// A paced run's settings: rate, warm-up left out of the percentiles, and how far behind its
+/// schedule the source may fall before the run stops.
+#[derive(Clone, Copy)]
+struct Paced {
+    rate: u64,
+    warmup: Duration,
+    give_up: Duration,
+}
+
 fn run_once(
     query: &str,
     layout: Layout,
     events: u64,
-    rate: Option<u64>,
+    paced: Option<Paced>,
 ) -> Result<RunReport, String> {
+    let rate = paced.map(|p| p.rate);
     let config = RunConfig {
         query: sluice::queries::find(query).ok_or_else(|| format!("unknown query {query}"))?,
         source: SourceSpec::Nexmark(GeneratorSpec {
@@ -115,8 +144,16 @@ fn run_once(
         }),
         sink: SinkSpec::Null,
         dead_letter: None,
-        ingest: IngestConfig::default(),
+        ingest: IngestConfig {
+            give_up_behind: paced.map(|p| p.give_up),
+            ..IngestConfig::default()
+        },
         output_dir: std::env::temp_dir().join("sluice-bench-out"),
+        metrics: MetricsConfig {
+            warmup: paced.map_or(Duration::ZERO, |p| p.warmup),
+            ..MetricsConfig::default()
+        },
+        progress: sluice::progress::ProgressMode::Off,
     };
     match layout {
         Layout::Threads(workers) => {
@@ -182,6 +219,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
+/// Prints a line of the Markdown report and keeps it for `report.md`.
+macro_rules! say {
+    ($md:expr) => {{
+        println!();
+        $md.push('\n');
+    }};
+    ($md:expr, $($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        println!("{line}");
+        let _ = writeln!($md, "{line}");
+    }};
+}
+
 fn main() {
     let o = match parse_options() {
         Ok(o) => o,
@@ -190,14 +240,34 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let dir = o.out.parent().map(PathBuf::from).unwrap_or_default();
+    let _ = std::fs::create_dir_all(&dir);
+    let started = std::time::Instant::now();
+    let mut md = String::new();
     let mut results = Vec::new();
-    println!(
+    say!(md, "# Nexmark benchmark report");
+    say!(md);
+    say!(md, "{}", machine());
+    say!(md);
+    say!(
+        md,
         "## Throughput at saturation (generator, sink null, -w {}, {} events, {} runs)",
-        o.workers, o.events, o.runs
+        o.workers,
+        o.events,
+        o.runs
     );
-    println!("| query | events/s (median) | min | max | events/s per worker |");
-    println!("|---|---|---|---|---|");
+    say!(md);
+    say!(
+        md,
+        "| query | events/s (median) | min | max | events/s per worker |"
+    );
+    say!(md, "|---|---|---|---|---|");
+    let mut bars = Vec::new();
     for q in &o.queries {
+        eprintln!(
+            "[{:>4.0} s] throughput {q}",
+            started.elapsed().as_secs_f64()
+        );
         let mut rates = Vec::new();
         for _ in 0..o.runs {
             match run_once(q, Layout::Threads(o.workers), o.events, None) {
@@ -212,71 +282,144 @@ fn main() {
             .iter()
             .fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
         let med = median(rates.clone());
-        println!(
+        say!(
+            md,
             "| {q} | {:.2} M | {:.2} M | {:.2} M | {:.2} M |",
             med / 1e6,
             min / 1e6,
             max / 1e6,
             med / 1e6 / o.workers as f64
         );
+        bars.push((q.clone(), med / o.workers as f64));
         results.push(serde_json::json!({
             "kind": "throughput", "query": q, "workers": o.workers, "events": o.events,
             "runs": rates, "median": med, "median_per_worker": med / o.workers as f64,
         }));
     }
-    println!();
-    println!(
-        "## Open-loop latency (generator paced to the wall clock, -w {}, {} s per rate)",
-        o.workers, o.seconds
+    let chart = dir.join("throughput.svg");
+    let title = format!(
+        "Throughput at saturation, -w {} (median of {})",
+        o.workers, o.runs
     );
-    println!("| query | rate | p50 | p90 | p99 | p99.9 | max | kept up |");
-    println!("|---|---|---|---|---|---|---|---|");
+    match plots::throughput(&chart, &title, &bars) {
+        Ok(()) => say!(md, "\n![throughput](throughput.svg)"),
+        Err(e) => eprintln!("cannot plot {}: {e}", chart.display()),
+    }
+    say!(md);
+    say!(
+        md,
+        "## Open-loop latency (generator paced to the wall clock, -w {}, {} s per rate after a {} s warm-up)",
+        o.workers,
+        o.seconds,
+        o.warmup
+    );
+    say!(md);
+    say!(md, "Latency from each event's scheduled time until the output frontier passed it; a run stops early when the source falls {} s behind its schedule.", o.give_up);
+    say!(md);
+    say!(
+        md,
+        "| query | rate | p50 | p90 | p99 | p99.9 | max | kept up | plots |"
+    );
+    say!(md, "|---|---|---|---|---|---|---|---|---|");
+    let mut by_rate: Vec<(u64, Vec<plots::Curve>)> =
+        o.rates.iter().map(|r| (*r, Vec::new())).collect();
     for q in &o.queries {
-        for &rate in &o.rates {
-            match run_once(q, Layout::Threads(o.workers), rate * o.seconds, Some(rate)) {
+        for (slot, &rate) in o.rates.iter().enumerate() {
+            eprintln!(
+                "[{:>4.0} s] latency {q} at {rate}/s",
+                started.elapsed().as_secs_f64()
+            );
+            let paced = Paced {
+                rate,
+                warmup: Duration::from_secs(o.warmup),
+                give_up: Duration::from_secs(o.give_up),
+            };
+            let events = rate * (o.seconds + o.warmup);
+            match run_once(q, Layout::Threads(o.workers), events, Some(paced)) {
                 Ok(r) => {
                     let p = r.processing_latency.clone();
-                    let kept_up = r.max_behind_ms <= KEPT_UP_MS;
-                    if let Some(p) = &p {
-                        println!(
-                            "| {q} | {:.0} K/s | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} µs | {} |",
-                            rate as f64 / 1e3,
-                            p.p50_us,
-                            p.p90_us,
-                            p.p99_us,
-                            p.p999_us,
-                            p.max_us,
-                            if kept_up { "yes" } else { "NO" }
-                        );
+                    let kept_up = r.max_behind_ms <= KEPT_UP_MS && !r.gave_up;
+                    let verdict = if r.gave_up {
+                        format!("NO (stopped after {:.0} s)", r.seconds)
+                    } else if kept_up {
+                        "yes".to_string()
+                    } else {
+                        format!("NO ({} ms behind)", r.max_behind_ms)
+                    };
+                    let stem = format!("{q}-{rate}");
+                    let ccdf_svg = dir.join(format!("ccdf-{stem}.svg"));
+                    let timeline_svg = dir.join(format!("timeline-{stem}.svg"));
+                    let curve = plots::ccdf_points(r.latency_histogram());
+                    let title = format!("{q} at {} events/s: latency CCDF", si(rate as f64));
+                    let ccdf_label = q.clone();
+                    if let Err(e) =
+                        plots::ccdf(&ccdf_svg, &title, &[(ccdf_label.clone(), curve.clone())])
+                    {
+                        eprintln!("cannot plot {}: {e}", ccdf_svg.display());
                     }
-                    // The processing-latency CCDF of this query and rate, beside the JSON.
-                    let ccdf = o.out.with_file_name(format!("ccdf-{q}-{rate}.tsv"));
-                    if let Some(dir) = ccdf.parent() {
-                        let _ = std::fs::create_dir_all(dir);
+                    let title = format!(
+                        "{q} at {} events/s: latency and memory over time",
+                        si(rate as f64)
+                    );
+                    if let Err(e) = plots::timeline(&timeline_svg, &title, &r.timeline) {
+                        eprintln!("cannot plot {}: {e}", timeline_svg.display());
                     }
+                    by_rate[slot].1.push((ccdf_label, curve));
+                    let us = |v: f64| format!("{v:.0} µs");
+                    match &p {
+                        Some(p) => say!(
+                            md,
+                            "| {q} | {} /s | {} | {} | {} | {} | {} | {verdict} | [CCDF](ccdf-{stem}.svg), [timeline](timeline-{stem}.svg) |",
+                            si(rate as f64),
+                            us(p.p50_us),
+                            us(p.p90_us),
+                            us(p.p99_us),
+                            us(p.p999_us),
+                            us(p.max_us)
+                        ),
+                        None => say!(md, "| {q} | {} /s | – | – | – | – | – | {verdict} | |", si(rate as f64)),
+                    }
+                    let ccdf = dir.join(format!("ccdf-{stem}.tsv"));
                     if let Err(e) = std::fs::write(&ccdf, ccdf_tsv(r.latency_histogram())) {
                         eprintln!("cannot write {}: {e}", ccdf.display());
                     }
                     results.push(serde_json::json!({
                         "kind": "latency", "query": q, "workers": o.workers, "rate": rate,
                         "processing_latency": p, "event_time_lag": r.event_time_lag,
-                        "max_behind_ms": r.max_behind_ms, "kept_up": kept_up,
+                        "max_behind_ms": r.max_behind_ms, "kept_up": kept_up, "gave_up": r.gave_up,
+                        "warmup_events": r.warmup_events, "timeline": r.timeline,
                     }));
                 }
                 Err(e) => eprintln!("{q} at {rate}/s: {e}"),
             }
         }
     }
+    say!(md);
+    for (rate, curves) in &by_rate {
+        let path = dir.join(format!("ccdf-{rate}.svg"));
+        let title = format!("Latency CCDF at {} events/s, every query", si(*rate as f64));
+        match plots::ccdf(&path, &title, curves) {
+            Ok(()) => say!(md, "![CCDF at {rate}](ccdf-{rate}.svg)"),
+            Err(e) => eprintln!("cannot plot {}: {e}", path.display()),
+        }
+    }
     if o.scaling {
-        println!();
-        println!(
+        say!(md);
+        say!(
+            md,
             "## Scaling (generator, sink null, {} events, median of {} runs)",
-            o.events, o.runs
+            o.events,
+            o.runs
         );
-        println!("| query | -w 1 | -w 2 | -n 2 -w 1 (loopback TCP) | -w 2 / -w 1 | -n 2 / -w 1 |");
-        println!("|---|---|---|---|---|---|");
+        say!(md);
+        say!(
+            md,
+            "| query | -w 1 | -w 2 | -n 2 -w 1 (loopback TCP) | -w 2 / -w 1 | -n 2 / -w 1 |"
+        );
+        say!(md, "|---|---|---|---|---|---|");
         let layouts = [Layout::Threads(1), Layout::Threads(2), Layout::Processes(2)];
         for q in &o.queries {
+            eprintln!("[{:>4.0} s] scaling {q}", started.elapsed().as_secs_f64());
             let mut medians = Vec::new();
             for layout in layouts {
                 let rates: Vec<f64> = (0..o.runs)
@@ -305,7 +448,8 @@ fn main() {
                     0.0
                 }
             };
-            println!(
+            say!(
+                md,
                 "| {q} | {:.2} M | {:.2} M | {:.2} M | {:.2}× | {:.2}× |",
                 medians[0] / 1e6,
                 medians[1] / 1e6,
@@ -315,20 +459,53 @@ fn main() {
             );
         }
     }
-    if let Some(dir) = o.out.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    match std::fs::write(
-        &o.out,
+    say!(md);
+    say!(
+        md,
+        "Total benchmark time: {:.0} s.",
+        started.elapsed().as_secs_f64()
+    );
+    let write = |path: PathBuf, text: String| match std::fs::write(&path, text) {
+        Ok(()) => eprintln!("wrote {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
+    };
+    write(
+        o.out.clone(),
         serde_json::to_string_pretty(&results).unwrap_or_default(),
-    ) {
-        Ok(()) => eprintln!("wrote {}", o.out.display()),
-        Err(e) => eprintln!("cannot write {}: {e}", o.out.display()),
-    }
-    let csv = o.out.with_extension("csv");
-    match std::fs::write(&csv, to_csv(&results)) {
-        Ok(()) => eprintln!("wrote {}", csv.display()),
-        Err(e) => eprintln!("cannot write {}: {e}", csv.display()),
+    );
+    write(o.out.with_extension("csv"), to_csv(&results));
+    write(dir.join("report.md"), md);
+}
+
+/// The machine and build the figures come from.
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    format!("Machine: {cores} cores, {cpu}; commit {commit}; release build.")
+}
+
+fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.1} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.0} K", x / 1e3)
+    } else {
+        format!("{x:.0}")
     }
 }
 

@@ -4,6 +4,8 @@
 
 use crate::kafka::{KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
 use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
+use crate::metrics::MetricsConfig;
+use crate::progress::ProgressMode;
 use crate::source::file::DEFAULT_MAX_RECORD_BYTES;
 use crate::source::nexmark::{GeneratorConfig, DEFAULT_BASE_TIME};
 use crate::source::{GeneratorSpec, IngestConfig};
@@ -55,6 +57,32 @@ pub enum ReportFormat {
     Text,
     /// One JSON object.
     Json,
+}
+
+/// `--progress` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// A bar on a terminal, a line every 10 s otherwise.
+    Auto,
+    /// A bar redrawn in place.
+    Bar,
+    /// A line every 10 s.
+    Log,
+    /// None.
+    Off,
+}
+
+impl ProgressArg {
+    /// The mode, given whether stderr is a terminal.
+    pub fn mode(self, terminal: bool) -> ProgressMode {
+        let log = ProgressMode::Log(Duration::from_secs(10));
+        match self {
+            ProgressArg::Auto if terminal => ProgressMode::Bar,
+            ProgressArg::Auto | ProgressArg::Log => log,
+            ProgressArg::Bar => ProgressMode::Bar,
+            ProgressArg::Off => ProgressMode::Off,
+        }
+    }
 }
 
 /// Generator flags shared by `run` and `gen`.
@@ -221,6 +249,21 @@ pub struct RunArgs {
     /// run over an unbounded source (Kafka, --unbounded), e.g. for benchmarks.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub stop_after: Option<Duration>,
+    /// With --paced: end the input when the source falls this far behind its schedule (the rate
+    /// cannot be sustained); the report says it stopped early.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub give_up_behind: Option<Duration>,
+    /// Leave latency samples of the first DURATION of the run out of the percentiles (they still
+    /// show in the timeline).
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub warmup: Duration,
+    /// Length of the report's timeline intervals (latency, throughput and memory over time).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+    /// Progress on stderr: `auto` (a bar on a terminal, a line every 10 s otherwise), `bar`,
+    /// `log`, or `off`.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
     /// Report format (printed on stderr at the end of the run).
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub report: ReportFormat,
@@ -239,6 +282,14 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The measurement settings.
+    pub fn metrics(&self) -> MetricsConfig {
+        MetricsConfig {
+            warmup: self.warmup,
+            interval: self.interval,
+        }
+    }
+
     /// The settings of a Kafka source.
     pub fn kafka_source(&self) -> Result<KafkaSourceOptions, KafkaError> {
         Ok(KafkaSourceOptions {
@@ -284,6 +335,7 @@ impl RunArgs {
             },
             batch: self.batch as usize,
             stop_after: self.stop_after,
+            give_up_behind: self.give_up_behind,
             ..IngestConfig::default()
         }
     }

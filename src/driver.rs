@@ -7,7 +7,9 @@
 //! worker 0 of process 0, which merges them, so one report covers the whole mesh.
 
 use crate::launch::{Mesh, MeshError};
-use crate::metrics::{Ledger, RunReport, WorkerReport};
+use crate::metrics::timeline::resident_bytes;
+use crate::metrics::{Ledger, MetricsConfig, RunReport, WorkerReport};
+use crate::progress::{Board, ProgressMode, Reporter};
 use crate::query::{Outputs, Query, QueryContext};
 use crate::sink::{SinkSpec, SinkWriter};
 use crate::source::{ingest, Exhausted, IngestConfig, SourceError, SourceSpec};
@@ -36,6 +38,10 @@ pub struct RunConfig {
     pub ingest: IngestConfig,
     /// Directory for queries that write files of their own (q10).
     pub output_dir: PathBuf,
+    /// Warm-up and timeline settings.
+    pub metrics: MetricsConfig,
+    /// How progress is shown on stderr.
+    pub progress: ProgressMode,
 }
 
 /// Why a run failed.
@@ -78,19 +84,30 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
         None => SinkWriter::null(),
     };
     let processes = mesh.processes();
-    let shared_source = config.source.clone();
-    let shared = Arc::new((config, sink.clone(), dead.clone(), Instant::now()));
+    let source = config.source.clone();
+    let board = Board::new(mesh.workers());
+    let reporter = Reporter::start(
+        Arc::clone(&board),
+        config.progress,
+        config.source.expected_events(),
+    );
+    let shared = Arc::new((config, sink.clone(), dead.clone(), Instant::now(), board));
     let results = mesh.execute(move |worker| {
-        let (config, sink, dead, start) = &*shared;
+        let (config, sink, dead, start, board) = &*shared;
         run_worker(
             worker,
             config,
-            sink.clone(),
-            dead.clone(),
+            Shared {
+                sink: sink.clone(),
+                dead: dead.clone(),
+                board: Arc::clone(board),
+            },
             *start,
             processes,
         )
-    })?;
+    });
+    reporter.finish();
+    let results = results?;
     let mut report = None;
     let mut positions = Vec::new();
     let mut first_error = None;
@@ -115,22 +132,29 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
     }
     // Every row of this process is written and flushed: only now may the source record how
     // far it read, so a resumed run never skips input whose rows were lost.
-    shared_source.commit(&positions)?;
+    source.commit(&positions)?;
     Ok(RunOutcome { report })
+}
+
+/// What the workers of a process share.
+struct Shared {
+    sink: SinkWriter,
+    dead: SinkWriter,
+    board: Arc<Board>,
 }
 
 /// One worker's run; returns the merged report on global worker 0.
 fn run_worker(
     worker: &mut Worker,
     config: &RunConfig,
-    sink: SinkWriter,
-    dead: SinkWriter,
+    shared: Shared,
     start: Instant,
     processes: usize,
 ) -> Result<WorkerOutcome, RunError> {
     let index = worker.index();
     let peers = worker.peers();
-    let ledger = Rc::new(RefCell::new(Ledger::default()));
+    let local = index % (peers / processes.max(1)).max(1);
+    let ledger = Rc::new(RefCell::new(Ledger::new(config.metrics)));
     let error = Rc::new(RefCell::new(None));
     // Every worker must build the same dataflows: one that cannot open its share of the source
     // still takes part, with no input, and reports the error at the end.
@@ -152,8 +176,8 @@ fn run_worker(
         );
         let outputs = Outputs {
             probe: probe.clone(),
-            sink,
-            dead_letters: dead,
+            sink: shared.sink,
+            dead_letters: shared.dead,
             ledger: Rc::clone(&ledger),
             output_dir: config.output_dir.clone(),
         };
@@ -162,9 +186,29 @@ fn run_worker(
         (config.query.build)(events, &mut ctx);
     });
 
+    // The process's first worker samples its memory once per timeline interval; every worker
+    // publishes its progress a few times a second.
+    let interval = config.metrics.interval;
+    let mut next_rss = Instant::now();
+    let mut next_publish = Instant::now();
     while !probe.done() {
         worker.step_or_park(Some(Duration::from_millis(100)));
-        ledger.borrow_mut().settle(&probe, Instant::now());
+        let now = Instant::now();
+        let mut ledger = ledger.borrow_mut();
+        ledger.settle(&probe, now);
+        if now >= next_publish {
+            next_publish = now + Duration::from_millis(200);
+            let p99 = ledger
+                .first_read
+                .and_then(|origin| ledger.timeline.recent_p99_ns(origin, now));
+            shared.board.publish(local, ledger.events, p99);
+        }
+        if local == 0 && now >= next_rss {
+            next_rss = now + interval;
+            if let (Some(origin), Some(bytes)) = (ledger.first_read, resident_bytes()) {
+                ledger.timeline.record_rss(origin, now, bytes);
+            }
+        }
     }
     ledger.borrow_mut().settle(&probe, Instant::now());
     let mine = WorkerReport::from_ledger(index, &ledger.borrow(), Instant::now());

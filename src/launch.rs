@@ -153,6 +153,11 @@ impl Mesh {
         })
     }
 
+    /// Worker threads of each process.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
     /// Processes in the mesh.
     pub fn processes(&self) -> usize {
         self.addresses.len()

@@ -16,7 +16,8 @@
 //!   with a `diff`).
 //! - [`sink`] — JSON lines to stdout or a file, records of a Kafka topic, or `null`.
 //! - [`kafka`] — `kafka://` sources (per-partition watermarks) and sinks, and the load tool.
-//! - [`metrics`] — the latency ledger and the run report.
+//! - [`metrics`] — the latency ledger, its timeline and the run report; [`progress`] — progress
+//!   of a long run on stderr.
 //! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
 //!   [`cli`] — the command line.
 //!
@@ -38,6 +39,7 @@ pub mod local;
 pub mod metrics;
 pub mod model;
 pub mod operators;
+pub mod progress;
 #[path = "../queries/mod.rs"]
 pub mod queries;
 pub mod query;

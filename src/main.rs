@@ -254,6 +254,10 @@ fn run_process(
             .map(|p| per_process_path(p, process, n)),
         ingest: args.ingest(),
         output_dir: args.output_dir.clone(),
+        metrics: args.metrics(),
+        progress: args
+            .progress
+            .mode(std::io::IsTerminal::is_terminal(&std::io::stderr())),
     };
     let outcome = run(config, &mesh)?;
     if let Some(report) = outcome.report {

@@ -238,6 +238,8 @@ fn q10_commits_every_minute_partition_with_all_its_bids() {
             dead_letter: None,
             ingest: IngestConfig::default(),
             output_dir: out.clone(),
+            metrics: Default::default(),
+            progress: sluice::progress::ProgressMode::Off,
         };
         let report = sluice::driver::run(run, &sluice::launch::Mesh::local(workers))
             .unwrap()

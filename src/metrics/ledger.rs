@@ -8,10 +8,14 @@
 //! The watermark's allowed delay is not part of this figure: it is a choice of the user, shown by
 //! the second measure.
 //!
+//! Samples settled during the configured warm-up after the first read go to the timeline only,
+//! not to the histograms; so do none of a paced input's cool-down (see `unsampled`).
+//!
 //! *Event-time lag* (paced sources) is the wall-clock time from the instant an event time
 //! "happened" on the source's schedule until the output frontier passed it: processing latency
 //! plus the watermark delay, i.e. how far results trail real time.
 
+use super::timeline::Timeline;
 use crate::deadletter::{DeadLetterCounts, Reason};
 use crate::source::Position;
 use crate::time::EventTime;
@@ -71,6 +75,33 @@ pub struct Ledger {
     pub finished: Option<Instant>,
     /// How far the source read each partition (Kafka), set when its input ended.
     pub positions: Vec<Position>,
+    /// Latency and memory per interval of the run.
+    pub timeline: Timeline,
+    /// Samples settled this soon after the first read are left out of the histograms (they
+    /// still show in the timeline).
+    pub warmup: Duration,
+    /// Events whose latency fell in the warm-up.
+    pub warmup_events: u64,
+    /// The paced source fell too far behind its schedule and ended the input early.
+    pub gave_up: bool,
+}
+
+/// Settings of the run's measurements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Leave latency samples of the first `warmup` out of the histograms.
+    pub warmup: Duration,
+    /// Length of a timeline interval.
+    pub interval: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            warmup: Duration::ZERO,
+            interval: super::timeline::DEFAULT_INTERVAL,
+        }
+    }
 }
 
 impl Default for Ledger {
@@ -89,11 +120,24 @@ impl Default for Ledger {
             first_read: None,
             finished: None,
             positions: Vec::new(),
+            timeline: Timeline::default(),
+            warmup: Duration::ZERO,
+            warmup_events: 0,
+            gave_up: false,
         }
     }
 }
 
 impl Ledger {
+    /// A ledger measuring as `config` says.
+    pub fn new(config: MetricsConfig) -> Self {
+        Ledger {
+            timeline: Timeline::new(config.interval),
+            warmup: config.warmup,
+            ..Ledger::default()
+        }
+    }
+
     /// Notes `count` events emitted at `stamp`.
     pub fn emitted(&mut self, stamp: EventTime, count: u64) {
         *self.pending.entry(stamp).or_insert(0) += count;
@@ -146,14 +190,20 @@ impl Ledger {
             if !complete {
                 break;
             }
+            let origin = *self.first_read.get_or_insert(r.reference);
             if !r.sampled {
                 self.unsampled += r.events;
             } else if r.events > 0 {
                 let ns = now.saturating_duration_since(r.reference).as_nanos() as u64;
-                self.latency.saturating_record_n(ns.max(1), r.events);
-                if let Some(wall) = r.wall_of_upto {
-                    let ns = now.saturating_duration_since(wall).as_nanos() as u64;
-                    self.lag.saturating_record_n(ns.max(1), r.events);
+                self.timeline.record(origin, now, ns, r.events);
+                if now.saturating_duration_since(origin) < self.warmup {
+                    self.warmup_events += r.events;
+                } else {
+                    self.latency.saturating_record_n(ns.max(1), r.events);
+                    if let Some(wall) = r.wall_of_upto {
+                        let ns = now.saturating_duration_since(wall).as_nanos() as u64;
+                        self.lag.saturating_record_n(ns.max(1), r.events);
+                    }
                 }
             }
             self.finished = Some(now);

@@ -1,8 +1,10 @@
 //! Metrics: the per-worker [`Ledger`] of releases and completions (processing latency,
-//! event-time lag, counts) and the merged [`RunReport`] printed at the end of every run.
+//! event-time lag, counts), its per-interval [`timeline`], and the merged [`RunReport`] printed at
+//! the end of every run.
 
 mod ledger;
 mod report;
+pub mod timeline;
 
-pub use ledger::{new_histogram, Ledger};
+pub use ledger::{new_histogram, Ledger, MetricsConfig};
 pub use report::{ccdf_tsv, Percentiles, RunReport, WorkerReport, WorkerSummary, KEPT_UP_MS};

@@ -1,6 +1,7 @@
 //! The run report: per-worker figures, merged, printed as text or JSON, and the latency CCDF.
 
 use super::ledger::{new_histogram, Ledger};
+use super::timeline::{self, EncodedInterval, TimelinePoint};
 use crate::deadletter::DeadLetterCounts;
 use crate::source::Position;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -34,6 +35,14 @@ pub struct WorkerReport {
     lag: Vec<u8>,
     /// How far the worker's source read each partition (Kafka).
     pub positions: Vec<Position>,
+    /// Timeline interval, ms.
+    pub interval_ms: u64,
+    /// Latency and memory per interval.
+    pub timeline: Vec<EncodedInterval>,
+    /// Events whose latency fell in the warm-up (not in the histograms).
+    pub warmup_events: u64,
+    /// The paced source gave up: it fell too far behind its schedule.
+    pub gave_up: bool,
 }
 
 fn encode(h: &Histogram<u64>) -> Vec<u8> {
@@ -71,6 +80,10 @@ impl WorkerReport {
             latency: encode(&ledger.latency),
             lag: encode(&ledger.lag),
             positions: ledger.positions.clone(),
+            interval_ms: ledger.timeline.interval().as_millis() as u64,
+            timeline: ledger.timeline.encode(),
+            warmup_events: ledger.warmup_events,
+            gave_up: ledger.gave_up,
         }
     }
 
@@ -164,6 +177,13 @@ pub struct RunReport {
     /// Next offset per partition read (Kafka sources), by partition.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub positions: Vec<Position>,
+    /// Events whose latency fell in the warm-up, left out of the percentiles.
+    pub warmup_events: u64,
+    /// A paced source fell too far behind its schedule and ended the input early: the rate
+    /// could not be sustained.
+    pub gave_up: bool,
+    /// Per-interval latency, throughput and memory.
+    pub timeline: Vec<TimelinePoint>,
     #[serde(skip)]
     latency: Histogram<u64>,
 }
@@ -211,6 +231,12 @@ impl RunReport {
                 processing_latency: Percentiles::of(&l),
             });
         }
+        let interval = std::time::Duration::from_millis(
+            reports.first().map_or(1000, |r| r.interval_ms.max(1)),
+        );
+        let timelines: Vec<&[EncodedInterval]> =
+            reports.iter().map(|r| r.timeline.as_slice()).collect();
+        let timeline = timeline::merge(interval, &timelines);
         let mut positions: Vec<Position> = reports
             .iter()
             .flat_map(|r| r.positions.iter().copied())
@@ -238,6 +264,9 @@ impl RunReport {
             unsampled_events: reports.iter().map(|r| r.unsampled).sum(),
             per_worker,
             positions,
+            warmup_events: reports.iter().map(|r| r.warmup_events).sum(),
+            gave_up: reports.iter().any(|r| r.gave_up),
+            timeline,
             latency,
         }
     }
@@ -323,6 +352,31 @@ impl RunReport {
                 );
             }
         }
+        if self.warmup_events > 0 {
+            let _ = writeln!(
+                s,
+                "    ({} events settled during the warm-up were left out of the percentiles)",
+                self.warmup_events
+            );
+        }
+        let p99s: Vec<f64> = self.timeline.iter().filter_map(|p| p.p99_us).collect();
+        let rss = self
+            .timeline
+            .iter()
+            .filter_map(|p| p.rss_mib)
+            .fold(None, |m: Option<f64>, r| Some(m.map_or(r, |m| m.max(r))));
+        if !p99s.is_empty() {
+            let lo = p99s.iter().copied().fold(f64::MAX, f64::min);
+            let hi = p99s.iter().copied().fold(0.0, f64::max);
+            let _ = writeln!(
+                s,
+                "  timeline: {} intervals; p99 per interval {} to {}{}",
+                self.timeline.len(),
+                dur(lo),
+                dur(hi),
+                rss.map_or(String::new(), |r| format!("; peak RSS {r:.1} MiB"))
+            );
+        }
         if !self.positions.is_empty() {
             let next: Vec<String> = self
                 .positions
@@ -330,6 +384,12 @@ impl RunReport {
                 .map(|p| format!("p{} {}", p.partition, p.next_offset))
                 .collect();
             let _ = writeln!(s, "  next offset per partition: {}", next.join(", "));
+        }
+        if self.gave_up {
+            let _ = writeln!(
+                s,
+                "  STOPPED EARLY: the paced source fell more than the allowed distance behind its schedule; this rate cannot be sustained"
+            );
         }
         if self.max_behind_ms > KEPT_UP_MS {
             let _ = writeln!(

@@ -42,6 +42,9 @@ pub struct IngestConfig {
     /// End the input this long after the first read (wall clock), as if it were exhausted: a
     /// bounded run over an unbounded source, for benchmarks.
     pub stop_after: Option<Duration>,
+    /// End a paced input early when it falls this far behind its schedule (the rate cannot be
+    /// sustained; measuring on would only measure the backlog). The report says so.
+    pub give_up_behind: Option<Duration>,
 }
 
 impl Default for IngestConfig {
@@ -51,6 +54,7 @@ impl Default for IngestConfig {
             batch: 4096,
             max_outstanding: 16,
             stop_after: None,
+            give_up_behind: None,
         }
     }
 }
@@ -120,7 +124,7 @@ pub fn ingest<'s>(
             let stopped = config
                 .stop_after
                 .is_some_and(|d| now.saturating_duration_since(first_read) >= d);
-            let status = match reader.read(now, config.batch, &mut buf) {
+            let mut status = match reader.read(now, config.batch, &mut buf) {
                 Ok(_) if stopped => ReadStatus::Done,
                 Ok(status) => status,
                 Err(e) => {
@@ -164,6 +168,15 @@ pub fn ingest<'s>(
                 dead_out.activate().session(&*dcap).give_iterator(buf.dead.drain(..));
             }
 
+            let give_up = config.give_up_behind.is_some_and(|g| buf.behind > g);
+            if give_up && status != ReadStatus::Done {
+                tracing::warn!(
+                    "paced source is {} ms behind schedule: giving up on this rate",
+                    buf.behind.as_millis()
+                );
+                ledger.borrow_mut().gave_up = true;
+                status = ReadStatus::Done;
+            }
             if buf.behind > Duration::from_millis(KEPT_UP_MS) && !warned_behind {
                 warned_behind = true;
                 tracing::warn!(
@@ -177,7 +190,7 @@ pub fn ingest<'s>(
                     ledger.borrow_mut().positions = reader.positions();
                     // A paced (or stopped) input's last events are released by its end, not by
                     // the watermark: a cool-down artifact that would skew the latency figures.
-                    let sampled = !reader.paced() && !stopped;
+                    let sampled = !reader.paced() && !stopped && !give_up;
                     ledger.borrow_mut().release(None, reference, None, sampled);
                     event_cap = None;
                     dead_cap = None;

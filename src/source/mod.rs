@@ -263,6 +263,14 @@ impl SourceSpec {
         }
     }
 
+    /// How many events the source will deliver, when known up front (a bounded generator).
+    pub fn expected_events(&self) -> Option<u64> {
+        match self {
+            SourceSpec::Nexmark(spec) => spec.events,
+            _ => None,
+        }
+    }
+
     /// What processing latency is measured from with this source.
     pub fn latency_from(&self) -> &'static str {
         match self {

@@ -78,6 +78,8 @@ pub fn run_query(
         dead_letter: None,
         ingest,
         output_dir: dir.join(format!("files-{}", unique())),
+        metrics: Default::default(),
+        progress: sluice::progress::ProgressMode::Off,
     };
     let outcome = run(config, &Mesh::local(workers)).unwrap();
     (read_rows(&out), outcome.report.unwrap())

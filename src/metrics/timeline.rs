@@ -1,0 +1,241 @@
+//! The latency timeline: a small histogram per fixed wall-clock interval of the run (events
+//! settled, processing latency, the process's resident memory), so a report shows how latency
+//! and memory moved over time — a warm-up, a stall, a slow leak — not only the whole run's
+//! percentiles.
+//!
+//! Interval `i` covers `[origin + i·interval, origin + (i+1)·interval)` where the origin is the
+//! worker's first read. Histograms here are coarser than the run's (1 µs to 1 h, 2 significant
+//! digits) so that one per second stays cheap; they travel V2-serialised in worker reports and
+//! are merged interval by interval.
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// The default timeline interval.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+
+fn coarse_histogram() -> Histogram<u64> {
+    // Fixed, valid bounds and precision: construction cannot fail.
+    Histogram::new_with_bounds(1_000, super::ledger::MAX_TRACKED_NS, 2)
+        .unwrap_or_else(|_| unreachable!("1 µs .. 1 h at 2 significant figures is valid"))
+}
+
+/// One interval of one worker.
+#[derive(Clone)]
+struct Interval {
+    events: u64,
+    latency: Histogram<u64>,
+    rss_bytes: Option<u64>,
+}
+
+/// A worker's timeline.
+pub struct Timeline {
+    interval: Duration,
+    intervals: Vec<Interval>,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new(DEFAULT_INTERVAL)
+    }
+}
+
+impl Timeline {
+    /// An empty timeline of `interval`-long intervals.
+    pub fn new(interval: Duration) -> Self {
+        Timeline {
+            interval: interval.max(Duration::from_millis(10)),
+            intervals: Vec::new(),
+        }
+    }
+
+    /// The interval length.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn slot(&mut self, origin: Instant, at: Instant) -> &mut Interval {
+        let i =
+            (at.saturating_duration_since(origin).as_nanos() / self.interval.as_nanos()) as usize;
+        if self.intervals.len() <= i {
+            self.intervals.resize(
+                i + 1,
+                Interval {
+                    events: 0,
+                    latency: coarse_histogram(),
+                    rss_bytes: None,
+                },
+            );
+        }
+        &mut self.intervals[i]
+    }
+
+    /// Records `events` settled at `at` with latency `ns` each.
+    pub fn record(&mut self, origin: Instant, at: Instant, ns: u64, events: u64) {
+        let slot = self.slot(origin, at);
+        slot.events += events;
+        slot.latency.saturating_record_n(ns.max(1_000), events);
+    }
+
+    /// Records the process's resident memory as sampled at `at`.
+    pub fn record_rss(&mut self, origin: Instant, at: Instant, bytes: u64) {
+        let slot = self.slot(origin, at);
+        slot.rss_bytes = Some(slot.rss_bytes.map_or(bytes, |b| b.max(bytes)));
+    }
+
+    /// The 99th percentile of the latest interval with samples before `at` (for progress lines).
+    pub fn recent_p99_ns(&self, origin: Instant, at: Instant) -> Option<u64> {
+        let current =
+            (at.saturating_duration_since(origin).as_nanos() / self.interval.as_nanos()) as usize;
+        self.intervals[..current.min(self.intervals.len())]
+            .iter()
+            .rev()
+            .find(|i| !i.latency.is_empty())
+            .map(|i| i.latency.value_at_quantile(0.99))
+    }
+
+    /// The timeline as it travels in a worker report.
+    pub fn encode(&self) -> Vec<EncodedInterval> {
+        self.intervals
+            .iter()
+            .map(|i| {
+                let mut latency = Vec::new();
+                if !i.latency.is_empty()
+                    && V2Serializer::new()
+                        .serialize(&i.latency, &mut latency)
+                        .is_err()
+                {
+                    latency.clear();
+                }
+                EncodedInterval {
+                    events: i.events,
+                    latency,
+                    rss_bytes: i.rss_bytes,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One interval of a worker's timeline, serialisable.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct EncodedInterval {
+    /// Events settled.
+    pub events: u64,
+    /// Latency histogram (ns), V2-serialised; empty when no samples.
+    pub latency: Vec<u8>,
+    /// The process's RSS, when this worker sampled it.
+    pub rss_bytes: Option<u64>,
+}
+
+/// One interval of the merged timeline.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimelinePoint {
+    /// End of the interval, seconds since the first read.
+    pub t_s: f64,
+    /// Events settled in the interval (all workers).
+    pub events: u64,
+    /// Events settled per second.
+    pub events_per_second: f64,
+    /// Median processing latency, µs (`None`: no samples).
+    pub p50_us: Option<f64>,
+    /// 99th percentile, µs.
+    pub p99_us: Option<f64>,
+    /// Largest, µs.
+    pub max_us: Option<f64>,
+    /// Resident memory of all processes, MiB (`None`: not sampled).
+    pub rss_mib: Option<f64>,
+}
+
+/// Merges workers' timelines interval by interval (RSS summed over the processes that sampled).
+pub fn merge(interval: Duration, workers: &[&[EncodedInterval]]) -> Vec<TimelinePoint> {
+    let len = workers.iter().map(|w| w.len()).max().unwrap_or(0);
+    let secs = interval.as_secs_f64();
+    (0..len)
+        .map(|i| {
+            let mut latency = coarse_histogram();
+            let mut events = 0;
+            let mut rss: Option<u64> = None;
+            for w in workers {
+                let Some(slot) = w.get(i) else { continue };
+                events += slot.events;
+                if !slot.latency.is_empty() {
+                    if let Ok(h) = Deserializer::new().deserialize::<u64, _>(&mut &slot.latency[..])
+                    {
+                        // Same bounds on both sides: adding cannot fail.
+                        let _ = latency.add(&h);
+                    }
+                }
+                if let Some(b) = slot.rss_bytes {
+                    rss = Some(rss.unwrap_or(0) + b);
+                }
+            }
+            let us = |ns: u64| ns as f64 / 1000.0;
+            let q = |q: f64| (!latency.is_empty()).then(|| us(latency.value_at_quantile(q)));
+            TimelinePoint {
+                t_s: (i + 1) as f64 * secs,
+                events,
+                events_per_second: events as f64 / secs,
+                p50_us: q(0.5),
+                p99_us: q(0.99),
+                max_us: (!latency.is_empty()).then(|| us(latency.max())),
+                rss_mib: rss.map(|b| b as f64 / (1024.0 * 1024.0)),
+            }
+        })
+        .collect()
+}
+
+/// The resident set size of this process, from `/proc/self/statm` (Linux); `None` elsewhere.
+pub fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_merge_across_workers() {
+        let origin = Instant::now();
+        let mut a = Timeline::new(Duration::from_secs(1));
+        let mut b = Timeline::new(Duration::from_secs(1));
+        a.record(origin, origin + Duration::from_millis(200), 10_000, 5);
+        b.record(origin, origin + Duration::from_millis(900), 30_000_000, 5);
+        b.record(origin, origin + Duration::from_millis(2500), 50_000, 1);
+        a.record_rss(origin, origin + Duration::from_millis(1500), 100 << 20);
+        let (ea, eb) = (a.encode(), b.encode());
+        let points = merge(Duration::from_secs(1), &[&ea, &eb]);
+        assert_eq!(points.len(), 3);
+        assert_eq!(points[0].events, 10);
+        assert!((points[0].p99_us.unwrap() - 30_000.0).abs() < 400.0);
+        // Two significant digits: within a few per cent.
+        assert!(
+            (points[0].p50_us.unwrap() - 10.0).abs() < 0.3,
+            "{:?}",
+            points[0]
+        );
+        assert_eq!(points[1].events, 0);
+        assert_eq!(points[1].p50_us, None);
+        assert_eq!(points[1].rss_mib, Some(100.0));
+        assert_eq!(points[2].t_s, 3.0);
+        assert_eq!(
+            a.recent_p99_ns(origin, origin + Duration::from_millis(500)),
+            None
+        );
+        let p99 = a
+            .recent_p99_ns(origin, origin + Duration::from_millis(1100))
+            .unwrap();
+        assert!((9_900..=10_300).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn this_process_has_a_resident_size() {
+        if cfg!(target_os = "linux") {
+            assert!(resident_bytes().unwrap() > 1 << 20);
+        }
+    }
+}
