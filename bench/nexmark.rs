@@ -23,7 +23,7 @@
 
 use sluice::driver::{run, RunConfig};
 use sluice::launch::Mesh;
-use sluice::metrics::{ccdf_tsv, MetricsConfig, RunReport, KEPT_UP_MS};
+use sluice::metrics::{ccdf_tsv, dur, si, MetricsConfig, RunReport, KEPT_UP_MS};
 use sluice::sink::SinkSpec;
 use sluice::source::nexmark::GeneratorConfig;
 use sluice::source::{GeneratorSpec, IngestConfig, SourceSpec};
@@ -365,7 +365,7 @@ fn main() {
                         eprintln!("cannot plot {}: {e}", timeline_svg.display());
                     }
                     by_rate[slot].1.push((ccdf_label, curve));
-                    let us = |v: f64| format!("{v:.0} µs");
+                    let us = dur;
                     match &p {
                         Some(p) => say!(
                             md,
@@ -497,16 +497,6 @@ fn machine() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into());
     format!("Machine: {cores} cores, {cpu}; commit {commit}; release build.")
-}
-
-fn si(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.1} M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.0} K", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
 }
 
 /// One CSV line per figure: kind, query, layout, rate, median events/s, p50/p90/p99/p99.9/max µs.

@@ -31,6 +31,45 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(23, 190, 207),
 ];
 
+/// A line in the colour of series `i`, labelled in the legend.
+fn labelled_line<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    i: usize,
+    label: &str,
+    points: impl IntoIterator<Item = (X::ValueType, Y::ValueType)>,
+) -> Result
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged,
+    X::ValueType: Clone + 'static,
+    Y::ValueType: Clone + 'static,
+{
+    let color = PALETTE[i % PALETTE.len()];
+    chart
+        .draw_series(LineSeries::new(points, color.stroke_width(2)))
+        .map_err(err)?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    Ok(())
+}
+
+/// The legend box, top right.
+fn legend<'a, DB, X, Y>(chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>) -> Result
+where
+    DB: DrawingBackend + 'a,
+    X: Ranged,
+    Y: Ranged,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)
+}
+
 /// A latency histogram (ns) as CCDF points: (latency µs, fraction of events at or above it).
 pub fn ccdf_points(h: &Histogram<u64>) -> Vec<(f64, f64)> {
     let total = h.len() as f64;
@@ -80,25 +119,9 @@ pub fn ccdf(path: &Path, title: &str, curves: &[Curve]) -> Result {
         .draw()
         .map_err(err)?;
     for (i, (label, curve)) in curves.iter().enumerate() {
-        let color = PALETTE[i % PALETTE.len()];
-        chart
-            .draw_series(LineSeries::new(
-                curve.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(err)?
-            .label(label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
+        labelled_line(&mut chart, i, label, curve.iter().copied())?;
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(err)?;
+    legend(&mut chart)?;
     root.present().map_err(err)
 }
 
@@ -136,25 +159,10 @@ pub fn timeline(path: &Path, title: &str, points: &[TimelinePoint]) -> Result {
             ("max", |p| p.max_us),
         ];
         for (i, (label, get)) in series.into_iter().enumerate() {
-            let color = PALETTE[i];
-            let line: Vec<(f64, f64)> = points
-                .iter()
-                .filter_map(|p| Some((p.t_s, get(p)?)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(line, color.stroke_width(2)))
-                .map_err(err)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
+            let line = points.iter().filter_map(|p| Some((p.t_s, get(p)?)));
+            labelled_line(&mut chart, i, label, line)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart)?;
     }
     let (left, right) = bottom.split_horizontally(450);
     let rate_max = points

@@ -6,6 +6,7 @@
 //! Workers publish their own counters to a process-wide [`Board`] a few times a second; a thread
 //! of the process draws. With several processes, each shows its own share.
 
+use crate::metrics::si;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -150,16 +151,6 @@ fn draw(board: &Board, mode: ProgressMode, total: Option<u64>) {
     }
     if mode == ProgressMode::Bar {
         let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
-    }
-}
-
-fn si(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.2} M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1} K", x / 1e3)
-    } else {
-        format!("{x:.0}")
     }
 }
 

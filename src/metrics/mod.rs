@@ -7,4 +7,6 @@ mod report;
 pub mod timeline;
 
 pub use ledger::{new_histogram, Ledger, MetricsConfig};
-pub use report::{ccdf_tsv, Percentiles, RunReport, WorkerReport, WorkerSummary, KEPT_UP_MS};
+pub use report::{
+    ccdf_tsv, dur, si, Percentiles, RunReport, WorkerReport, WorkerSummary, KEPT_UP_MS,
+};

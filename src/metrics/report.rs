@@ -425,7 +425,8 @@ pub fn ccdf_tsv(h: &Histogram<u64>) -> String {
 }
 
 /// `1234567.0` → `1.23 M`.
-fn si(v: f64) -> String {
+/// A count or rate in SI units: `950`, `12.3 K`, `4.56 M`, `1.20 G`.
+pub fn si(v: f64) -> String {
     if v >= 1e9 {
         format!("{:.2} G", v / 1e9)
     } else if v >= 1e6 {
@@ -438,7 +439,8 @@ fn si(v: f64) -> String {
 }
 
 /// Microseconds in a readable unit.
-fn dur(us: f64) -> String {
+/// A duration given in µs, in the unit that suits it: `42µs`, `3.10ms`, `1.25s`.
+pub fn dur(us: f64) -> String {
     if us >= 1e6 {
         format!("{:.2}s", us / 1e6)
     } else if us >= 1e3 {
