@@ -87,6 +87,7 @@ impl Reporter {
     pub fn finish(mut self) {
         self.board.done.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
+            t.thread().unpark();
             let _ = t.join();
         }
     }
@@ -102,8 +103,11 @@ fn draw(board: &Board, mode: ProgressMode, total: Option<u64>) {
     let (mut last_at, mut last_events) = (start, 0u64);
     let mut next = start + every;
     while !board.done.load(Ordering::Relaxed) {
-        std::thread::sleep(tick);
+        std::thread::park_timeout(tick);
         let now = Instant::now();
+        if board.done.load(Ordering::Relaxed) {
+            break;
+        }
         if now < next {
             continue;
         }

@@ -314,3 +314,64 @@ fn json_report_has_latency_and_per_worker_rates() {
     }
     assert!(report["events_per_second_per_worker"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn the_json_report_has_a_timeline_and_a_warm_up() {
+    // 8 s of event time at 50 K events/s, paced: the watermark releases events from 4 s on.
+    let out = sluice(&[
+        "run",
+        "q1",
+        "--events",
+        "400000",
+        "--rate",
+        "50000",
+        "--paced",
+        "--sink",
+        "null",
+        "--report",
+        "json",
+        "--warmup",
+        "5s",
+        "--interval",
+        "500ms",
+        "--progress",
+        "off",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_str(&stderr(&out)).unwrap();
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(timeline.len() >= 14, "{} intervals", timeline.len());
+    assert_eq!(timeline[1]["t_s"], 1.0);
+    let settled: u64 = timeline.iter().map(|p| p["events"].as_u64().unwrap()).sum();
+    let warm = report["warmup_events"].as_u64().unwrap();
+    let sampled = report["processing_latency"]["samples"].as_u64().unwrap();
+    // Every event released by the watermark is in the timeline; those settled in the first 5 s
+    // are left out of the percentiles.
+    assert!(warm > 0, "{report}");
+    assert_eq!(settled, warm + sampled);
+    assert!(timeline.iter().any(|p| p["rss_mib"].as_f64().is_some()));
+    assert_eq!(report["gave_up"], false);
+}
+
+#[test]
+fn an_unsustainable_rate_stops_early_and_says_so() {
+    let start = std::time::Instant::now();
+    let out = sluice(&[
+        "run",
+        "q0",
+        "--events",
+        "1000000000",
+        "--rate",
+        "1000000000",
+        "--paced",
+        "--sink",
+        "null",
+        "--give-up-behind",
+        "1s",
+        "--progress",
+        "off",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("STOPPED EARLY"), "{}", stderr(&out));
+    assert!(start.elapsed().as_secs() < 30);
+}
