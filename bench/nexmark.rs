@@ -3,8 +3,9 @@
 //! Runs queries through the same driver and metrics code as `sluice run` (no second
 //! implementation) and prints tables, plus every figure as JSON and CSV and each latency run's
 //! CCDF as TSV (`ccdf-<query>-<rate>.tsv` beside the JSON):
-//! - **throughput at saturation**: the in-process generator as fast as possible, `--sink null`;
-//!   median (min–max) events/s and events/s per worker over `--runs` runs;
+//! - **throughput at saturation**: the in-process generator as fast as possible, and a file of
+//!   the same events (`--file-events`, parsing included), `--sink null`; median (min–max)
+//!   events/s and events/s per worker over `--runs` runs;
 //! - **open-loop latency** at fixed rates: the generator paced to the wall clock, latency measured
 //!   from each event's *scheduled* time (no coordinated omission); p50/p90/p99/p99.9/max of the
 //!   processing latency, and whether the rate was sustained;
@@ -19,7 +20,8 @@
 //! schedule. Progress goes to stderr.
 //!
 //! Options: `--queries q0,q1,q2` (default: every registered query) `--workers 2` `--runs 5` `--events 10000000`
-//! `--rates 1000000` `--seconds 10` `--warmup 2` `--give-up 5` `--scaling` `--out target/bench/nexmark.json`.
+//! `--rates 1000000` `--seconds 10` `--warmup 2` `--give-up 5` `--file-events 1000000` `--scaling`
+//! `--out target/bench/nexmark.json`.
 
 use sluice::driver::{run, RunConfig};
 use sluice::launch::Mesh;
@@ -45,6 +47,7 @@ struct Options {
     scaling: bool,
     warmup: u64,
     give_up: u64,
+    file_events: u64,
 }
 
 /// How the workers of a run are laid out.
@@ -81,6 +84,7 @@ fn parse_options() -> Result<Options, String> {
         scaling: false,
         warmup: 2,
         give_up: 5,
+        file_events: 1_000_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -109,6 +113,7 @@ fn parse_options() -> Result<Options, String> {
             "--seconds" => o.seconds = num(&value)?,
             "--warmup" => o.warmup = num(&value)?,
             "--give-up" => o.give_up = num(&value)?,
+            "--file-events" => o.file_events = num(&value)?,
             "--out" => o.out = PathBuf::from(value),
             other => return Err(format!("unknown option {other}")),
         }
@@ -125,23 +130,51 @@ struct Paced {
     give_up: Duration,
 }
 
+/// The in-process generator: `events` events, paced at the rate of `paced` if given.
+fn generator(events: u64, paced: Option<Paced>) -> SourceSpec {
+    let rate = paced.map(|p| p.rate);
+    SourceSpec::Nexmark(GeneratorSpec {
+        config: GeneratorConfig {
+            rate: rate.unwrap_or(GeneratorConfig::default().rate),
+            ..GeneratorConfig::default()
+        },
+        events: Some(events),
+        paced: rate.is_some(),
+    })
+}
+
+/// The generator's first `events` events as a Flink-format JSON-lines file (written once).
+fn events_file(dir: &std::path::Path, events: u64) -> Result<SourceSpec, String> {
+    let path = dir.join(format!("events-{events}.jsonl"));
+    if !path.exists() {
+        let tmp = path.with_extension("tmp");
+        let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut g = sluice::source::nexmark::Generator::new(GeneratorConfig::default());
+        let mut line = Vec::new();
+        for n in 0..events {
+            line.clear();
+            g.event(n).write_json_line(&mut line);
+            std::io::Write::write_all(&mut out, &line).map_err(|e| e.to_string())?;
+        }
+        std::io::Write::flush(&mut out).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+    }
+    Ok(SourceSpec::File {
+        path,
+        max_record_bytes: sluice::source::file::DEFAULT_MAX_RECORD_BYTES,
+    })
+}
+
 fn run_once(
     query: &str,
     layout: Layout,
-    events: u64,
+    source: SourceSpec,
     paced: Option<Paced>,
 ) -> Result<RunReport, String> {
-    let rate = paced.map(|p| p.rate);
     let config = RunConfig {
         query: sluice::queries::find(query).ok_or_else(|| format!("unknown query {query}"))?,
-        source: SourceSpec::Nexmark(GeneratorSpec {
-            config: GeneratorConfig {
-                rate: rate.unwrap_or(GeneratorConfig::default().rate),
-                ..GeneratorConfig::default()
-            },
-            events: Some(events),
-            paced: rate.is_some(),
-        }),
+        source,
         sink: SinkSpec::Null,
         dead_letter: None,
         ingest: IngestConfig {
@@ -259,22 +292,39 @@ fn main() {
     say!(md);
     say!(
         md,
-        "| query | events/s (median) | min | max | events/s per worker |"
+        "Generator in process; file source: the first {} generated events as Flink JSON lines, read from a file (parsing included).",
+        o.file_events
     );
-    say!(md, "|---|---|---|---|---|");
+    say!(md);
+    say!(
+        md,
+        "| query | events/s (median) | min | max | events/s per worker | file source events/s | per worker |"
+    );
+    say!(md, "|---|---|---|---|---|---|---|");
+    let file = if o.file_events > 0 {
+        events_file(&dir, o.file_events)
+            .map_err(|e| eprintln!("cannot write the events file: {e}"))
+            .ok()
+    } else {
+        None
+    };
     let mut bars = Vec::new();
+    let measure = |q: &str, source: &dyn Fn() -> SourceSpec| -> Vec<f64> {
+        (0..o.runs)
+            .filter_map(|_| {
+                run_once(q, Layout::Threads(o.workers), source(), None)
+                    .map_err(|e| eprintln!("{q}: {e}"))
+                    .ok()
+            })
+            .map(|r| r.events_per_second)
+            .collect()
+    };
     for q in &o.queries {
         eprintln!(
             "[{:>4.0} s] throughput {q}",
             started.elapsed().as_secs_f64()
         );
-        let mut rates = Vec::new();
-        for _ in 0..o.runs {
-            match run_once(q, Layout::Threads(o.workers), o.events, None) {
-                Ok(r) => rates.push(r.events_per_second),
-                Err(e) => eprintln!("{q}: {e}"),
-            }
-        }
+        let rates = measure(q, &|| generator(o.events, None));
         if rates.is_empty() {
             continue;
         }
@@ -282,18 +332,27 @@ fn main() {
             .iter()
             .fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(*x), b.max(*x)));
         let med = median(rates.clone());
+        let from_file = match &file {
+            Some(spec) => measure(q, &|| spec.clone()),
+            None => Vec::new(),
+        };
+        let file_med = (!from_file.is_empty()).then(|| median(from_file.clone()));
+        let per = o.workers as f64;
         say!(
             md,
-            "| {q} | {:.2} M | {:.2} M | {:.2} M | {:.2} M |",
+            "| {q} | {:.2} M | {:.2} M | {:.2} M | {:.2} M | {} | {} |",
             med / 1e6,
             min / 1e6,
             max / 1e6,
-            med / 1e6 / o.workers as f64
+            med / 1e6 / per,
+            file_med.map_or("–".into(), |m| format!("{:.2} M", m / 1e6)),
+            file_med.map_or("–".into(), |m| format!("{:.2} M", m / 1e6 / per)),
         );
-        bars.push((q.clone(), med / o.workers as f64));
+        bars.push((q.clone(), med / per));
         results.push(serde_json::json!({
             "kind": "throughput", "query": q, "workers": o.workers, "events": o.events,
-            "runs": rates, "median": med, "median_per_worker": med / o.workers as f64,
+            "runs": rates, "median": med, "median_per_worker": med / per,
+            "file_events": o.file_events, "file_runs": from_file, "file_median": file_med,
         }));
     }
     let chart = dir.join("throughput.svg");
@@ -335,7 +394,8 @@ fn main() {
                 give_up: Duration::from_secs(o.give_up),
             };
             let events = rate * (o.seconds + o.warmup);
-            match run_once(q, Layout::Threads(o.workers), events, Some(paced)) {
+            let source = generator(events, Some(paced));
+            match run_once(q, Layout::Threads(o.workers), source, Some(paced)) {
                 Ok(r) => {
                     let p = r.processing_latency.clone();
                     let kept_up = r.max_behind_ms <= KEPT_UP_MS && !r.gave_up;
@@ -424,7 +484,7 @@ fn main() {
             for layout in layouts {
                 let rates: Vec<f64> = (0..o.runs)
                     .filter_map(|_| {
-                        run_once(q, layout, o.events, None)
+                        run_once(q, layout, generator(o.events, None), None)
                             .map_err(|e| eprintln!("{q}: {e}"))
                             .ok()
                     })
