@@ -375,3 +375,25 @@ fn an_unsustainable_rate_stops_early_and_says_so() {
     assert!(stderr(&out).contains("STOPPED EARLY"), "{}", stderr(&out));
     assert!(start.elapsed().as_secs() < 30);
 }
+
+#[test]
+fn stop_after_bounds_an_unbounded_run() {
+    let start = std::time::Instant::now();
+    let out = sluice(&[
+        "run",
+        "q1",
+        "--unbounded",
+        "--rate",
+        "100000",
+        "--paced",
+        "--stop-after",
+        "1s",
+        "--sink",
+        "null",
+        "--progress",
+        "off",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(start.elapsed().as_secs() < 20);
+    assert!(stderr(&out).contains("not sampled"), "{}", stderr(&out));
+}

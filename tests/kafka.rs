@@ -369,9 +369,11 @@ fn committed_offsets_resume_where_a_bounded_run_ended() {
     // Nothing new: nothing read, and the run still ends.
     let third = run("committed");
     assert!(third.contains(": 0 events"), "{third}");
-    // `earliest` ignores the group's offsets.
+    // `earliest` ignores the group's offsets; `latest` reads only what comes after the start.
     let all = run("earliest");
     assert!(all.contains(": 4000 events"), "{all}");
+    let none = run("latest");
+    assert!(none.contains(": 0 events"), "{none}");
 }
 
 #[test]
@@ -476,4 +478,37 @@ fn missing_brokers_and_topics_fail_fast_and_clearly() {
 
     let out = sluice(&["run", "q0", "--source", "kafka://nohost/t"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+#[test]
+fn undeliverable_rows_fail_the_run() {
+    // One bid's row is larger than the producer may send (`message.max.bytes`): that row cannot
+    // be delivered, and the run must say so and fail rather than report success without it.
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = generated_lines(200, &GeneratorConfig::default());
+    let big = lines
+        .iter()
+        .position(|l| l.contains("\"event_type\":2"))
+        .unwrap();
+    let mut bid: Value = serde_json::from_str(&lines[big]).unwrap();
+    bid["bid"]["extra"] = Value::from("x".repeat(5000));
+    lines[big] = bid.to_string();
+    let file = write_lines(dir.path(), "events.jsonl", &lines);
+    let sink = topic("undeliverable");
+    let out = sluice(&[
+        "run",
+        "q0",
+        "--source",
+        &format!("file:{}", file.display()),
+        "--sink",
+        &url(&sink),
+        "--kafka-prop",
+        "message.max.bytes=4000",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 row(s) could not be delivered"),
+        "{}",
+        stderr(&out)
+    );
 }
