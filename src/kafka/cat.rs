@@ -23,12 +23,6 @@ pub fn cat(
     timeout: Duration,
     out: &mut dyn Write,
 ) -> Result<u64, KafkaError> {
-    let metadata = client::metadata_client(url, props)?;
-    let partitions =
-        client::partitions(&metadata, url, timeout)?.ok_or_else(|| KafkaError::NoTopic {
-            topic: url.topic.clone(),
-            brokers: url.brokers.clone(),
-        })?;
     // librdkafka's assign() wants a group id; nothing is committed to it.
     let config = client::config(
         url,
@@ -41,10 +35,11 @@ pub fn cat(
     );
     let consumer: BaseConsumer<Logged> = BaseConsumer::from_config_and_context(&config, Logged)
         .map_err(|e| client::client_error("creating a consumer", e))?;
+    let partitions = client::existing_partitions(&consumer, url, timeout)?;
     let mut remaining = Vec::new();
     let mut list = TopicPartitionList::new();
     for &p in &partitions {
-        let (low, high) = metadata
+        let (low, high) = consumer
             .fetch_watermarks(&url.topic, p, timeout)
             .map_err(|e| client::client_error("reading partition ends", e))?;
         if high > low {

@@ -89,8 +89,8 @@ pub fn metadata_client(
 
 /// The partition ids of `url`'s topic, sorted; waits at most `timeout` for the brokers.
 /// `Ok(None)` when the topic does not exist.
-pub fn partitions(
-    client: &BaseConsumer<Logged>,
+pub fn partitions<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
     url: &KafkaUrl,
     timeout: Duration,
 ) -> Result<Option<Vec<i32>>, KafkaError> {
@@ -119,6 +119,18 @@ pub fn partitions(
     let mut ids: Vec<i32> = topic.partitions().iter().map(|p| p.id()).collect();
     ids.sort_unstable();
     Ok((!ids.is_empty()).then_some(ids))
+}
+
+/// The partition ids of `url`'s topic, which must exist (a clear [`KafkaError::NoTopic`] if not).
+pub fn existing_partitions<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    url: &KafkaUrl,
+    timeout: Duration,
+) -> Result<Vec<i32>, KafkaError> {
+    partitions(client, url, timeout)?.ok_or_else(|| KafkaError::NoTopic {
+        topic: url.topic.clone(),
+        brokers: url.brokers.clone(),
+    })
 }
 
 /// Creates `url`'s topic with `partitions` partitions unless it exists; returns its partitions.

@@ -103,10 +103,7 @@ pub fn topic_partitions(
     options: &KafkaSourceOptions,
 ) -> Result<Vec<i32>, KafkaError> {
     let metadata = client::metadata_client(url, &options.props)?;
-    client::partitions(&metadata, url, options.timeout)?.ok_or_else(|| KafkaError::NoTopic {
-        topic: url.topic.clone(),
-        brokers: url.brokers.clone(),
-    })
+    client::existing_partitions(&metadata, url, options.timeout)
 }
 
 fn consumer(
@@ -144,8 +141,9 @@ impl KafkaReader {
         peers: usize,
         max_record_bytes: usize,
     ) -> Result<Self, KafkaError> {
-        let all = topic_partitions(url, options)?;
+        // The consumer reads the topic's metadata itself: one client per worker.
         let consumer = consumer(url, options)?;
+        let all = client::existing_partitions(&consumer, url, options.timeout)?;
         let now = Instant::now();
         let mut partitions = Vec::new();
         let mut assignment = TopicPartitionList::new();
