@@ -83,24 +83,27 @@ pub fn ingest<'s>(
     }));
     let (events_out, events) = builder.new_output::<Vec<Event>>();
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
-    let (progress_out, progress) = builder.new_output::<Vec<EventTime>>();
-    let mut progress_out =
-        OutputBuilder::<_, CapacityContainerBuilder<Vec<EventTime>>>::from(progress_out);
-    // Every worker hears the largest event time every other worker has read (for idle
-    // partitions: see `Reader::watermark_basis`). Out of band: no cycle in the graph.
+    // Readers that share progress (Kafka: for idle partitions, see `Reader::watermark_basis`)
+    // get a third output: every worker hears the largest event time every other worker has
+    // read. Out of band: no cycle in the graph. Other sources do without it, and without the
+    // progress traffic its capability would cost.
     let peers_max: Rc<Cell<Option<EventTime>>> = Rc::new(Cell::new(None));
-    let heard = Rc::clone(&peers_max);
-    progress.broadcast().inspect(move |t: &EventTime| {
-        heard.set(Some(heard.get().map_or(*t, |m| m.max(*t))));
-    });
     let shares_progress = reader.shares_progress();
+    let mut progress_out = shares_progress.then(|| {
+        let (out, progress) = builder.new_output::<Vec<EventTime>>();
+        let heard = Rc::clone(&peers_max);
+        progress.broadcast().inspect(move |t: &EventTime| {
+            heard.set(Some(heard.get().map_or(*t, |m| m.max(*t))));
+        });
+        OutputBuilder::<_, CapacityContainerBuilder<Vec<EventTime>>>::from(out)
+    });
     let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
     let mut dead_out =
         OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let policy = config.policy;
 
     builder.build(move |mut caps| {
-        let mut progress_cap = caps.pop();
+        let mut progress_cap = if shares_progress { caps.pop() } else { None };
         let mut dead_cap = caps.pop();
         let mut event_cap = caps.pop();
         let mut shared_max: Option<EventTime> = None;
@@ -109,9 +112,7 @@ pub fn ingest<'s>(
         let mut warned_behind = false;
 
         move |_frontiers| {
-            let (Some(cap), Some(dcap), Some(pcap)) =
-                (event_cap.as_mut(), dead_cap.as_mut(), progress_cap.as_mut())
-            else {
+            let (Some(cap), Some(dcap)) = (event_cap.as_mut(), dead_cap.as_mut()) else {
                 return;
             };
             if ledger.borrow().outstanding() >= config.max_outstanding {
@@ -200,11 +201,13 @@ pub fn ingest<'s>(
                 ReadStatus::More => activator.activate(),
                 ReadStatus::WaitUntil(due) => activator.activate_after(due.saturating_duration_since(now)),
             }
-            if let Some(m) = max_seen.filter(|_| shares_progress) {
+            if let (Some(m), Some(out), Some(pcap)) =
+                (max_seen, progress_out.as_mut(), progress_cap.as_ref())
+            {
                 // Tell the others at most once per stamp granule of progress.
                 if shared_max.is_none_or(|s| m >= s + policy.granularity_ms) {
                     shared_max = Some(m);
-                    progress_out.activate().session(&*pcap).give(m);
+                    out.activate().session(pcap).give(m);
                 }
             }
             let basis = reader.watermark_basis(now, max_seen, peers_max.get());
@@ -212,7 +215,9 @@ pub fn ingest<'s>(
             if next > watermark {
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
-                pcap.downgrade(&next);
+                if let Some(pcap) = progress_cap.as_mut() {
+                    pcap.downgrade(&next);
+                }
                 ledger
                     .borrow_mut()
                     .release(Some(next), reference, reader.wall_clock_of(next), true);
