@@ -36,6 +36,10 @@ use std::time::Duration;
 #[path = "plots.rs"]
 mod plots;
 
+/// The allocator of the `sluice` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Options {
     queries: Vec<String>,
     workers: usize,
@@ -172,11 +176,8 @@ fn run_once(
     source: SourceSpec,
     paced: Option<Paced>,
 ) -> Result<RunReport, String> {
+    let query = sluice::queries::find(query).ok_or_else(|| format!("unknown query {query}"))?;
     let config = RunConfig {
-        query: sluice::queries::find(query).ok_or_else(|| format!("unknown query {query}"))?,
-        source,
-        sink: SinkSpec::Null,
-        dead_letter: None,
         ingest: IngestConfig {
             give_up_behind: paced.map(|p| p.give_up),
             ..IngestConfig::default()
@@ -186,7 +187,7 @@ fn run_once(
             warmup: paced.map_or(Duration::ZERO, |p| p.warmup),
             ..MetricsConfig::default()
         },
-        progress: sluice::progress::ProgressMode::Off,
+        ..RunConfig::new(query, source, SinkSpec::Null)
     };
     match layout {
         Layout::Threads(workers) => {

@@ -1,6 +1,10 @@
-//! The command line (`clap` derive): `sluice list`, `sluice run`, `sluice gen`, and the mesh
-//! flags `-w/-n/-p/--hostfile`, parsed here and turned into library types — never passed on to
-//! timely's own argument parser.
+//! The command line (`clap` derive): `sluice list`, `sluice run`, `sluice gen`, `sluice cat`,
+//! and the mesh flags `-w/-n/-p/-h` (timely's spellings, `--threads` and `--hostfile` too),
+//! parsed here and turned into library types — never passed on to timely's own argument parser.
+//!
+//! `sluice run --help` groups its flags under headings (input, generator, output, Kafka, run
+//! control, report, mesh). In `run`, `-h FILE` is the hostfile as in timely; help is `--help`.
+//! [`RunArgs::check_applicable`] refuses flags that the chosen source or sink would ignore.
 
 use crate::kafka::{KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
 use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
@@ -10,7 +14,8 @@ use crate::source::file::DEFAULT_MAX_RECORD_BYTES;
 use crate::source::nexmark::{GeneratorConfig, DEFAULT_BASE_TIME};
 use crate::source::{GeneratorSpec, IngestConfig};
 use crate::time::{parse_timestamp, WatermarkPolicy};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +38,7 @@ pub enum Command {
         json: bool,
     },
     /// Run a query.
+    #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
     /// Write Nexmark events as Flink-format JSON lines (to a file, stdout or a Kafka topic).
     Gen(GenArgs),
@@ -50,13 +56,15 @@ pub struct CatArgs {
     pub kafka: KafkaClientArgs,
 }
 
-/// How the report is printed.
+/// How the report is printed at the end of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
-    /// Human-readable lines.
+    /// Human-readable lines on stderr.
     Text,
-    /// One JSON object.
+    /// One JSON object on stdout (so the rows must go elsewhere than stdout).
     Json,
+    /// None (see --report-file).
+    None,
 }
 
 /// `--progress` values.
@@ -87,18 +95,19 @@ impl ProgressArg {
 
 /// Generator flags shared by `run` and `gen`.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Generator (--source nexmark)")]
 pub struct GeneratorArgs {
     /// Total events to generate, over all workers.
-    #[arg(long, default_value_t = 1_000_000, value_name = "N")]
+    #[arg(long, default_value_t = 1_000_000, value_name = "N", value_parser = count, allow_negative_numbers = true)]
     pub events: u64,
-    /// Generate until stopped (overrides --events).
-    #[arg(long)]
+    /// Generate until stopped (instead of --events).
+    #[arg(long, conflicts_with = "events")]
     pub unbounded: bool,
     /// Events per second of event time (the inter-event delay is 1e6/R µs).
-    #[arg(long, default_value_t = 10_000, value_name = "R", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10_000, value_name = "R", value_parser = positive, allow_negative_numbers = true)]
     pub rate: u64,
     /// Random seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = count, allow_negative_numbers = true)]
     pub seed: u64,
     /// Event time of the first event: epoch ms, a "yyyy-MM-dd HH:mm:ss.SSS" UTC time, or `now`.
     #[arg(long, value_name = "TIME", value_parser = parse_base_time)]
@@ -123,21 +132,23 @@ impl GeneratorArgs {
 
 /// Mesh flags, as timely's examples spell them.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Mesh (as timely spells it)")]
 pub struct MeshArgs {
     /// Worker threads per process.
-    #[arg(short = 'w', long = "workers", default_value_t = 1, value_name = "N")]
+    #[arg(short = 'w', long = "workers", visible_alias = "threads", default_value_t = 1, value_name = "N", value_parser = positive_usize)]
     pub workers: usize,
     /// Processes in the mesh. Without -p, all of them are started here on loopback.
-    #[arg(short = 'n', long = "processes", default_value_t = 1, value_name = "N")]
+    #[arg(short = 'n', long = "processes", default_value_t = 1, value_name = "N", value_parser = positive_usize)]
     pub processes: usize,
-    /// This process's index in the mesh (0-based).
+    /// This process's index in the mesh (0-based), when you start the processes yourself.
     #[arg(short = 'p', long = "process", value_name = "I")]
     pub process: Option<usize>,
-    /// File of `host:port` lines, one per process (default: 127.0.0.1 from --port).
-    #[arg(long, value_name = "FILE")]
+    /// File of `host:port` lines, one per process (default: 127.0.0.1 from --port). `-h` as in
+    /// timely; help is --help.
+    #[arg(short = 'h', long, value_name = "FILE")]
     pub hostfile: Option<PathBuf>,
     /// First port of a loopback mesh (process i listens on PORT + i).
-    #[arg(long, default_value_t = DEFAULT_PORT)]
+    #[arg(long, default_value_t = DEFAULT_PORT, value_name = "PORT")]
     pub port: u16,
     /// How long to wait for the other processes of the mesh.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
@@ -158,8 +169,9 @@ impl MeshArgs {
     }
 }
 
-/// Kafka client flags shared by `run` and `gen`.
+/// Kafka client flags shared by `run`, `gen` and `cat`.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Kafka")]
 pub struct KafkaClientArgs {
     /// A librdkafka property for every Kafka client, e.g. `security.protocol=ssl` (repeatable;
     /// wins over --kafka-config). Values are never logged.
@@ -182,6 +194,7 @@ impl KafkaClientArgs {
 
 /// `sluice run` flags of `kafka://` sources and sinks.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Kafka")]
 pub struct KafkaRunArgs {
     #[command(flatten)]
     /// Client settings.
@@ -204,7 +217,7 @@ pub struct KafkaRunArgs {
     #[arg(long)]
     pub no_commit: bool,
     /// Partitions of a Kafka sink topic that Sluice creates (default: one per worker).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = positive_i32)]
     pub sink_partitions: Option<i32>,
 }
 
@@ -213,66 +226,84 @@ pub struct KafkaRunArgs {
 pub struct RunArgs {
     /// The query to run (see `sluice list`).
     pub query: String,
+    /// Print help (in `run`, `-h` is the hostfile, as in timely).
+    #[arg(long, action = ArgAction::Help)]
+    pub help: Option<bool>,
+
     /// Where events come from: `nexmark` (built-in generator), `file:PATH` (`file:-` = stdin)
     /// or `kafka://HOST:PORT/TOPIC`.
-    #[arg(long, default_value = "nexmark")]
+    #[arg(long, default_value = "nexmark", help_heading = "Input")]
     pub source: String,
-    /// Where rows go: `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null` (count only).
-    #[arg(long, default_value = "stdout")]
-    pub sink: String,
+    /// Allowed out-of-orderness: the watermark is max event time seen minus this.
+    #[arg(long, default_value = "4s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Input")]
+    pub watermark_delay: Duration,
+    /// Records are stamped at their event time rounded down to this (never below the watermark).
+    #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION", help_heading = "Input")]
+    pub stamp_granularity: Duration,
+    /// Records longer than this many bytes are dead-lettered (file and Kafka sources).
+    #[arg(long, default_value_t = DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES", value_parser = positive_usize, help_heading = "Input")]
+    pub max_record_bytes: usize,
+    /// The run fails (exit 4) when more than this fraction of the records read were rejected
+    /// as unreadable; 1 never fails.
+    #[arg(long, default_value_t = 0.5, value_name = "RATIO", value_parser = ratio, help_heading = "Input")]
+    pub max_bad_ratio: f64,
+    /// Most records a worker reads per step.
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = positive, allow_negative_numbers = true, help_heading = "Input")]
+    pub batch: u64,
+
     #[command(flatten)]
     /// Generator settings.
     pub generator: GeneratorArgs,
     /// Emit generated events at their scheduled wall-clock time (open loop) instead of as fast
     /// as possible.
-    #[arg(long)]
+    #[arg(long, help_heading = "Generator (--source nexmark)")]
     pub paced: bool,
-    /// Allowed out-of-orderness: the watermark is max event time seen minus this.
-    #[arg(long, default_value = "4s", value_parser = parse_duration, value_name = "DURATION")]
-    pub watermark_delay: Duration,
-    /// Records are stamped at their event time rounded down to this (never below the watermark).
-    #[arg(long, default_value = "100ms", value_parser = parse_duration, value_name = "DURATION")]
-    pub stamp_granularity: Duration,
+
+    /// Where rows go: `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null` (count only).
+    #[arg(long, default_value = "stdout", help_heading = "Output")]
+    pub sink: String,
     /// Write rejected and late records here, one JSON line each.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", help_heading = "Output")]
     pub dead_letter: Option<PathBuf>,
     /// Directory for queries that write files of their own (q10's partitions).
-    #[arg(long, default_value = "sluice-out", value_name = "DIR")]
+    #[arg(
+        long,
+        default_value = "out/files",
+        value_name = "DIR",
+        help_heading = "Output"
+    )]
     pub output_dir: PathBuf,
-    /// Records longer than this many bytes are dead-lettered.
-    #[arg(long, default_value_t = DEFAULT_MAX_RECORD_BYTES, value_name = "BYTES")]
-    pub max_record_bytes: usize,
-    /// Most records a worker reads per step.
-    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub batch: u64,
+
     /// End the input after this long (wall clock) and finish as at the end of input: a bounded
     /// run over an unbounded source (Kafka, --unbounded), e.g. for benchmarks.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Run control")]
     pub stop_after: Option<Duration>,
     /// With --paced: end the input when the source falls this far behind its schedule (the rate
     /// cannot be sustained); the report says it stopped early.
-    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Run control")]
     pub give_up_behind: Option<Duration>,
+
+    /// Report format: `text` on stderr, `json` on stdout, or `none`.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text, help_heading = "Report")]
+    pub report: ReportFormat,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "PATH", help_heading = "Report")]
+    pub report_file: Option<PathBuf>,
+    /// Write the processing-latency CCDF (TSV: latency_ns, fraction ≥) to this file.
+    #[arg(long, value_name = "PATH", help_heading = "Report")]
+    pub histogram: Option<PathBuf>,
     /// Leave latency samples of the first DURATION of the run out of the percentiles (they still
     /// show in the timeline).
-    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Report")]
     pub warmup: Duration,
     /// Length of the report's timeline intervals (latency, throughput and memory over time).
-    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration, value_name = "DURATION", help_heading = "Report")]
     pub interval: Duration,
     /// Progress on stderr: `auto` (a bar on a terminal, a line every 10 s otherwise), `bar`,
     /// `log`, or `off`.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, help_heading = "Report")]
     pub progress: ProgressArg,
-    /// Report format (printed on stderr at the end of the run).
-    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
-    pub report: ReportFormat,
-    /// Also write the JSON report to this file.
-    #[arg(long, value_name = "PATH")]
-    pub report_file: Option<PathBuf>,
-    /// Write the processing-latency CCDF (TSV: latency_ns, fraction ≥) to this file.
-    #[arg(long, value_name = "PATH")]
-    pub histogram: Option<PathBuf>,
+
     #[command(flatten)]
     /// Kafka settings.
     pub kafka: KafkaRunArgs,
@@ -281,7 +312,104 @@ pub struct RunArgs {
     pub mesh: MeshArgs,
 }
 
+/// What kind of source or sink a run uses, for [`RunArgs::check_applicable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The built-in generator (sources only).
+    Generator,
+    /// A file or standard input/output.
+    File,
+    /// A Kafka topic.
+    Kafka,
+    /// Standard output (sinks only).
+    Stdout,
+    /// Nothing (sinks only).
+    Null,
+}
+
 impl RunArgs {
+    /// Refuses flags given on the command line that this run would ignore — generator flags
+    /// with a file or Kafka source, Kafka flags without Kafka, `--give-up-behind` without
+    /// `--paced`, `--output-dir` for a query that writes no files of its own — and a JSON report
+    /// on the stdout that carries the rows. `matches` are the `run` subcommand's.
+    pub fn check_applicable(
+        &self,
+        matches: &ArgMatches,
+        source: Endpoint,
+        sink: Endpoint,
+        writes_files: bool,
+    ) -> Result<(), String> {
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        let first_given = |ids: &[&'static str]| ids.iter().copied().find(|id| given(id));
+        let flag = |id: &str| format!("--{}", id.replace('_', "-"));
+        let source_name = match source {
+            Endpoint::Generator => "the generator",
+            Endpoint::Kafka => "a Kafka topic",
+            _ => "a file",
+        };
+        if source != Endpoint::Generator {
+            let generator = ["events", "unbounded", "rate", "seed", "base_time", "paced"];
+            if let Some(id) = first_given(&generator) {
+                return Err(format!(
+                    "{} applies only to the generator (--source nexmark); this run reads {source_name} ({})",
+                    flag(id),
+                    self.source
+                ));
+            }
+        }
+        if source == Endpoint::Generator && given("max_record_bytes") {
+            return Err(
+                "--max-record-bytes applies only to file and Kafka sources; the generator's records are never too large"
+                    .into(),
+            );
+        }
+        if given("give_up_behind") && !self.paced {
+            return Err("--give-up-behind applies only to a --paced generator".into());
+        }
+        if source != Endpoint::Kafka {
+            let consumer = ["group", "start", "until_end", "idle_timeout", "no_commit"];
+            if let Some(id) = first_given(&consumer) {
+                let name = match id {
+                    "group" => "--kafka-group".to_string(),
+                    "start" => "--kafka-start".to_string(),
+                    other => flag(other),
+                };
+                return Err(format!(
+                    "{name} applies only to a Kafka source; this run reads {source_name} ({})",
+                    self.source
+                ));
+            }
+        }
+        if sink != Endpoint::Kafka && given("sink_partitions") {
+            return Err("--sink-partitions applies only to a Kafka sink (--sink kafka://…)".into());
+        }
+        if source != Endpoint::Kafka && sink != Endpoint::Kafka {
+            if let Some(id) = first_given(&["props", "config", "timeout"]) {
+                let name = match id {
+                    "props" => "--kafka-prop",
+                    "config" => "--kafka-config",
+                    _ => "--kafka-timeout",
+                };
+                return Err(format!(
+                    "{name} applies only when the source or the sink is a Kafka topic"
+                ));
+            }
+        }
+        if !writes_files && given("output_dir") {
+            return Err(format!(
+                "--output-dir applies only to queries that write files of their own (q10); {} does not",
+                self.query
+            ));
+        }
+        if self.report == ReportFormat::Json && sink == Endpoint::Stdout {
+            return Err(
+                "--report json prints the report on stdout, which carries the rows of --sink stdout: choose another --sink, or --report-file PATH"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// The measurement settings.
     pub fn metrics(&self) -> MetricsConfig {
         MetricsConfig {
@@ -353,42 +481,107 @@ pub struct GenArgs {
         short = 'o',
         default_value = "-",
         value_name = "PATH",
-        conflicts_with = "to"
+        conflicts_with = "to",
+        help_heading = "Output"
     )]
     pub out: PathBuf,
     /// Write the events to a Kafka topic instead (`kafka://HOST:PORT/TOPIC`); event n goes to
     /// partition n mod P, so every partition is in event-time order.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", help_heading = "Output")]
     pub to: Option<String>,
     /// Partitions of the topic when `--to` creates it.
-    #[arg(long, default_value_t = 4, value_name = "P", value_parser = clap::value_parser!(i32).range(1..))]
+    #[arg(long, default_value_t = 4, value_name = "P", value_parser = positive_i32, help_heading = "Output")]
     pub partitions: i32,
-    /// Send each event at its scheduled wall-clock time (the --rate), stamped with that time,
-    /// instead of as fast as possible: an open-loop load for latency measurements.
-    #[arg(long)]
+    /// With --to: send each event at its scheduled wall-clock time (the --rate), stamped with
+    /// that time, instead of as fast as possible: an open-loop load for latency measurements.
+    #[arg(long, help_heading = "Output")]
     pub paced: bool,
     #[command(flatten)]
     /// Kafka client settings.
     pub kafka: KafkaClientArgs,
 }
 
-/// Parses `250ms`, `4s`, `2m`, or plain milliseconds.
+impl GenArgs {
+    /// Refuses flags given on the command line that `gen` would ignore: `--partitions`,
+    /// `--paced` and the Kafka flags without `--to`. `matches` are the `gen` subcommand's.
+    pub fn check_applicable(&self, matches: &ArgMatches) -> Result<(), String> {
+        let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+        if self.to.is_none() {
+            for (id, name) in [
+                ("partitions", "--partitions"),
+                ("paced", "--paced"),
+                ("props", "--kafka-prop"),
+                ("config", "--kafka-config"),
+                ("timeout", "--kafka-timeout"),
+            ] {
+                if given(id) {
+                    return Err(format!(
+                        "{name} applies only when writing to Kafka (--to kafka://…)"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a duration with its unit, as `humantime` reads them: `250ms`, `4s`, `1.5s`, `2m`,
+/// `1h`, `1h 30m`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let value: u64 = digits
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{text:?} has no unit: write e.g. {text}ms or {text}s"
+        ));
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        format!("invalid duration {text:?} ({e}): expected e.g. 250ms, 4s, 1.5s, 2m, 1h")
+    })
+}
+
+/// [`parse_duration`], above zero.
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be longer than zero".into()),
+        d => Ok(d),
+    }
+}
+
+/// A whole number ≥ 0 (a count, a seed).
+fn count(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("must be 0 or more, not {t}"));
+    }
+    t.replace('_', "")
         .parse()
-        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 250ms, 4s, 2m"))?;
-    match unit.trim() {
-        "" | "ms" => Ok(Duration::from_millis(value)),
-        "s" => Ok(Duration::from_secs(value)),
-        "m" | "min" => Ok(Duration::from_secs(value * 60)),
-        other => Err(format!(
-            "invalid duration unit {other:?} in {text:?}: use ms, s or m"
-        )),
+        .map_err(|_| format!("{t:?} is not a whole number (0 to {})", u64::MAX))
+}
+
+/// A whole number ≥ 1.
+fn positive(text: &str) -> Result<u64, String> {
+    match count(text) {
+        Ok(0) => Err("must be at least 1".into()),
+        Err(_) if text.trim().starts_with('-') => Err("must be at least 1".into()),
+        other => other,
+    }
+}
+
+/// A whole number ≥ 1 that fits a `usize`.
+fn positive_usize(text: &str) -> Result<usize, String> {
+    positive(text).and_then(|n| usize::try_from(n).map_err(|_| format!("{n} is too large")))
+}
+
+/// A whole number ≥ 1 that fits an `i32` (Kafka partition counts).
+fn positive_i32(text: &str) -> Result<i32, String> {
+    positive(text).and_then(|n| i32::try_from(n).map_err(|_| format!("{n} is too large")))
+}
+
+/// A fraction from 0 to 1.
+fn ratio(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{text:?} is not a fraction from 0 to 1 (e.g. 0.5)")),
     }
 }
 
@@ -416,9 +609,98 @@ mod tests {
     fn durations() {
         assert_eq!(parse_duration("4s"), Ok(Duration::from_secs(4)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1500"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("4h").is_err());
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("1500").unwrap_err().contains("no unit"));
         assert!(parse_duration("fast").is_err());
+        assert!(parse_positive_duration("0s").is_err());
+    }
+
+    #[test]
+    fn numbers_say_what_is_wrong() {
+        assert_eq!(positive("0").unwrap_err(), "must be at least 1");
+        assert_eq!(positive("-3").unwrap_err(), "must be at least 1");
+        assert_eq!(count("-5").unwrap_err(), "must be 0 or more, not -5");
+        assert_eq!(count("1_000_000"), Ok(1_000_000));
+        assert!(count("ten").unwrap_err().contains("not a whole number"));
+        assert_eq!(ratio("0.25"), Ok(0.25));
+        assert!(ratio("1.5").is_err());
+    }
+
+    fn run_matches(args: &[&str]) -> (RunArgs, ArgMatches) {
+        use clap::FromArgMatches;
+        let matches = Cli::command()
+            .try_get_matches_from(args)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let (Command::Run(run), Some(("run", sub))) = (cli.command, matches.subcommand()) else {
+            panic!("expected run")
+        };
+        (*run, sub.clone())
+    }
+
+    #[test]
+    fn flags_that_would_be_ignored_are_refused() {
+        let check = |args: &[&str], source, sink| {
+            let (run, m) = run_matches(args);
+            run.check_applicable(&m, source, sink, false)
+        };
+        use Endpoint::*;
+        let e = check(&["sluice", "run", "q1", "--events", "5"], File, Stdout).unwrap_err();
+        assert!(
+            e.starts_with("--events applies only to the generator"),
+            "{e}"
+        );
+        assert!(check(&["sluice", "run", "q1", "--paced"], Kafka, Null).is_err());
+        assert!(check(&["sluice", "run", "q1", "--until-end"], File, Null).is_err());
+        assert!(check(&["sluice", "run", "q1", "--kafka-prop", "a=b"], File, Null).is_err());
+        assert!(check(&["sluice", "run", "q1", "--kafka-prop", "a=b"], File, Kafka).is_ok());
+        assert!(check(
+            &["sluice", "run", "q1", "--sink-partitions", "2"],
+            Kafka,
+            Null
+        )
+        .is_err());
+        assert!(check(
+            &["sluice", "run", "q1", "--give-up-behind", "1s"],
+            Generator,
+            Null
+        )
+        .is_err());
+        assert!(check(
+            &["sluice", "run", "q1", "--output-dir", "x"],
+            Generator,
+            Null
+        )
+        .is_err());
+        assert!(check(
+            &["sluice", "run", "q1", "--max-record-bytes", "9"],
+            Generator,
+            Null
+        )
+        .is_err());
+        assert!(check(
+            &["sluice", "run", "q1", "--report", "json"],
+            Generator,
+            Stdout
+        )
+        .is_err());
+        // Defaults are never "given".
+        assert!(check(&["sluice", "run", "q1"], Kafka, Kafka).is_ok());
+        assert!(check(
+            &["sluice", "run", "q1", "--events", "5", "--paced"],
+            Generator,
+            Null
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn timely_spellings_work() {
+        let (run, _) = run_matches(&["sluice", "run", "q1", "--threads", "3", "-h", "hosts.txt"]);
+        assert_eq!(run.mesh.workers, 3);
+        assert_eq!(run.mesh.hostfile, Some(PathBuf::from("hosts.txt")));
     }
 
     #[test]

@@ -8,14 +8,16 @@
 
 use crate::launch::{Mesh, MeshError};
 use crate::metrics::timeline::resident_bytes;
-use crate::metrics::{Ledger, MetricsConfig, RunReport, WorkerReport};
+use crate::metrics::{ccdf_tsv, Ledger, MetricsConfig, RunReport, WorkerReport};
+use crate::preflight::{ensure_distinct, prepare_dir, PreflightError, PreparedFile};
 use crate::progress::{Board, ProgressMode, Reporter};
 use crate::query::{Outputs, Query, QueryContext};
-use crate::sink::{SinkSpec, SinkWriter};
+use crate::sink::{SinkSpec, SinkWriter, FLUSH_INTERVAL};
 use crate::source::{ingest, Exhausted, IngestConfig, SourceError, SourceSpec};
+use crate::stop::Stop;
 use crate::time::EventTime;
 use std::cell::RefCell;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -42,6 +44,78 @@ pub struct RunConfig {
     pub metrics: MetricsConfig,
     /// How progress is shown on stderr.
     pub progress: ProgressMode,
+    /// Ends the input early when requested (signals, a closed stdout): the run then finishes
+    /// as a bounded run does.
+    pub stop: Stop,
+    /// Where process 0 writes the JSON report at the end (checked before the run starts).
+    pub report_file: Option<PathBuf>,
+    /// Where process 0 writes the processing-latency CCDF (TSV) at the end.
+    pub histogram: Option<PathBuf>,
+}
+
+impl RunConfig {
+    /// A run of `query` from `source` to `sink` with every other setting at its default: no
+    /// dead-letter file, default ingest and metrics, no progress display, nothing written
+    /// besides the sink.
+    pub fn new(query: &'static Query, source: SourceSpec, sink: SinkSpec) -> Self {
+        RunConfig {
+            query,
+            source,
+            sink,
+            dead_letter: None,
+            ingest: IngestConfig::default(),
+            output_dir: PathBuf::from("out/files"),
+            metrics: MetricsConfig::default(),
+            progress: ProgressMode::Off,
+            stop: Stop::new(),
+            report_file: None,
+            histogram: None,
+        }
+    }
+
+    /// The checks of [`crate::preflight`] for this run; returns the prepared report and
+    /// histogram files.
+    fn preflight(&self) -> Result<(Option<PreparedFile>, Option<PreparedFile>), PreflightError> {
+        let mut inputs: Vec<(&str, &Path)> = Vec::new();
+        if let SourceSpec::File { path, .. } = &self.source {
+            if path.as_os_str() != "-" {
+                inputs.push(("the input file", path));
+            }
+        }
+        let mut outputs: Vec<(&str, &Path)> = Vec::new();
+        if let SinkSpec::File(path) = &self.sink {
+            outputs.push(("the sink", path));
+        }
+        if let Some(path) = &self.dead_letter {
+            outputs.push(("the dead-letter file", path));
+        }
+        if let Some(path) = &self.report_file {
+            outputs.push(("the report file", path));
+        }
+        if let Some(path) = &self.histogram {
+            outputs.push(("the histogram file", path));
+        }
+        ensure_distinct(&inputs, &outputs)?;
+        if let (SourceSpec::Kafka { url: from, .. }, SinkSpec::Kafka { url: to, .. }) =
+            (&self.source, &self.sink)
+        {
+            if from == to {
+                return Err(PreflightError::SinkIsSource(to.to_string()));
+            }
+        }
+        if self.query.writes_files {
+            prepare_dir(&self.output_dir, "the output directory")?;
+        }
+        let prepare = |path: &Option<PathBuf>, what| {
+            path.as_deref()
+                .map(|p| PreparedFile::new(p, what))
+                .transpose()
+        };
+        Ok((
+            prepare(&self.report_file, "the report file")?,
+            prepare(&self.histogram, "the histogram file")?,
+        ))
+    }
 }
 
 /// Why a run failed.
@@ -59,6 +133,19 @@ pub enum RunError {
     /// Writing to the sink or dead-letter file failed during the run.
     #[error("writing results")]
     Sink(#[source] std::io::Error),
+    /// The run was refused before it started (an output that is an input, an unwritable
+    /// report file, …).
+    #[error(transparent)]
+    Refused(#[from] PreflightError),
+    /// The report or histogram file could not be written at the end.
+    #[error("writing {path}")]
+    Report {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A worker panicked.
     #[error("worker {worker} failed: {message}")]
     Worker {
@@ -77,8 +164,11 @@ pub struct RunOutcome {
 
 /// Runs `config` on this process's share of `mesh`.
 pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
+    let (report_file, histogram) = config.preflight()?;
     config.source.validate()?;
-    let sink = SinkWriter::open(&config.sink).map_err(RunError::Open)?;
+    let sink = SinkWriter::open(&config.sink)
+        .map_err(RunError::Open)?
+        .stop_on_close(config.stop.clone());
     let dead = match &config.dead_letter {
         Some(path) => SinkWriter::open(&SinkSpec::File(path.clone())).map_err(RunError::Open)?,
         None => SinkWriter::null(),
@@ -133,6 +223,19 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
     // Every row of this process is written and flushed: only now may the source record how
     // far it read, so a resumed run never skips input whose rows were lost.
     source.commit(&positions)?;
+    if let Some(report) = &report {
+        let write = |file: PreparedFile, bytes: &[u8]| {
+            let path = file.path().display().to_string();
+            file.commit(bytes)
+                .map_err(|source| RunError::Report { path, source })
+        };
+        if let Some(file) = report_file {
+            write(file, (report.to_json() + "\n").as_bytes())?;
+        }
+        if let Some(file) = histogram {
+            write(file, ccdf_tsv(report.latency_histogram()).as_bytes())?;
+        }
+    }
     Ok(RunOutcome { report })
 }
 
@@ -173,11 +276,12 @@ fn run_worker(
             config.ingest,
             Rc::clone(&ledger),
             Rc::clone(&error),
+            config.stop.clone(),
         );
         let outputs = Outputs {
             probe: probe.clone(),
-            sink: shared.sink,
-            dead_letters: shared.dead,
+            sink: shared.sink.clone(),
+            dead_letters: shared.dead.clone(),
             ledger: Rc::clone(&ledger),
             output_dir: config.output_dir.clone(),
         };
@@ -192,7 +296,11 @@ fn run_worker(
     let mut next_rss = Instant::now();
     let mut next_publish = Instant::now();
     while !probe.done() {
-        worker.step_or_park(Some(Duration::from_millis(100)));
+        worker.step_or_park(Some(FLUSH_INTERVAL));
+        if local == 0 {
+            shared.sink.flush_if_due();
+            shared.dead.flush_if_due();
+        }
         let now = Instant::now();
         let mut ledger = ledger.borrow_mut();
         ledger.settle(&probe, now);

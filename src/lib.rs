@@ -17,18 +17,19 @@
 //! - [`sink`] — JSON lines to stdout or a file, records of a Kafka topic, or `null`.
 //! - [`kafka`] — `kafka://` sources (per-partition watermarks) and sinks, and the load tool.
 //! - [`metrics`] — the latency ledger, its timeline and the run report; [`progress`] — progress
-//!   of a long run on stderr.
+//!   of a long run on stderr; [`stop`] — ending a run early on a signal or a closed stdout.
 //! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
+//!   [`preflight`] — the checks a run makes before any work (outputs that would overwrite an
+//!   input, unwritable destinations);
 //!   [`cli`] — the command line.
+//!
+//! The library sets no global allocator: the `sluice` binary uses mimalloc (dataflows allocate
+//! and free many small strings per event, and glibc's allocator spent ~40 % of q0's time on
+//! them); a program built on the library chooses its own.
 //!
 //! [timely dataflow]: https://github.com/TimelyDataflow/timely-dataflow
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-
-/// mimalloc for every program built on Sluice (the binary, tests, benchmarks): dataflows allocate
-/// and free many small strings per event, and glibc's allocator spent ~40 % of q0's time on them.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod cli;
 pub mod deadletter;
@@ -39,6 +40,7 @@ pub mod local;
 pub mod metrics;
 pub mod model;
 pub mod operators;
+pub mod preflight;
 pub mod progress;
 #[path = "../queries/mod.rs"]
 pub mod queries;
@@ -46,4 +48,5 @@ pub mod query;
 pub mod sink;
 pub mod source;
 pub mod state;
+pub mod stop;
 pub mod time;

@@ -3,12 +3,23 @@
 //!
 //! Children's stdout is read line by line and written whole to ours, so rows from different
 //! processes never interleave inside a line; their stderr (logs, the report) passes straight
-//! through. If any process fails, the others are stopped and the first failure's exit code is
+//! through. Process 0 gets our standard input (`--source file:-` is read there); the others get
+//! none. If any process fails, the others are stopped and the first failure's exit code is
 //! returned.
+//!
+//! Signals: the children run in a process group of their own, so a terminal's Ctrl-C reaches
+//! only the launcher, which forwards every SIGINT and SIGTERM it gets to each child exactly once
+//! — the first stops the mesh gracefully, a second ends it at once. When our stdout is closed
+//! (`| head`), the children are asked to stop (SIGTERM) and their remaining output is discarded.
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Why the local mesh could not run.
@@ -26,6 +37,23 @@ pub enum LocalMeshError {
     /// Waiting on a process failed.
     #[error("waiting for the local mesh")]
     Wait(#[source] std::io::Error),
+    /// Signal handling could not be set up.
+    #[error("installing signal handlers")]
+    Signals(#[source] std::io::Error),
+}
+
+/// The children's process ids, for forwarding signals.
+#[derive(Clone, Default)]
+struct Pids(Arc<Mutex<Vec<u32>>>);
+
+impl Pids {
+    fn signal(&self, signal: Signal) {
+        let pids = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for pid in pids.iter() {
+            // A child that already exited cannot be signalled: nothing to do.
+            let _ = kill(Pid::from_raw(*pid as i32), signal);
+        }
+    }
 }
 
 /// Runs `args` (this binary's arguments, without `-p`) as processes `0..processes`; returns the
@@ -33,6 +61,9 @@ pub enum LocalMeshError {
 pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalMeshError> {
     let exe =
         std::env::current_exe().map_err(|source| LocalMeshError::Spawn { process: 0, source })?;
+    let pids = Pids::default();
+    forward_signals(pids.clone())?;
+    let stdout_closed = Arc::new(AtomicBool::new(false));
     let mut children: Vec<Child> = Vec::new();
     let mut forwarders = Vec::new();
     for process in 0..processes {
@@ -40,9 +71,14 @@ pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalM
             .args(args)
             .arg("-p")
             .arg(process.to_string())
-            .stdin(Stdio::null())
+            .stdin(if process == 0 {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn();
         let mut child = match spawned {
             Ok(child) => child,
@@ -51,8 +87,21 @@ pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalM
                 return Err(LocalMeshError::Spawn { process, source });
             }
         };
+        pids.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(child.id());
         if let Some(out) = child.stdout.take() {
-            forwarders.push(std::thread::spawn(move || forward_lines(out)));
+            let closed = Arc::clone(&stdout_closed);
+            let pids = pids.clone();
+            forwarders.push(std::thread::spawn(move || {
+                forward_lines(out, || {
+                    if !closed.swap(true, Ordering::SeqCst) {
+                        tracing::info!("standard output closed: stopping the mesh");
+                        pids.signal(Signal::SIGTERM);
+                    }
+                })
+            }));
         }
         children.push(child);
     }
@@ -92,10 +141,35 @@ fn stop(children: &mut [Child]) {
     }
 }
 
-/// Copies complete lines (many at a time) from a child's stdout to ours.
-fn forward_lines(mut out: impl Read) {
+/// Forwards every SIGINT and SIGTERM this process receives to the children, from a thread.
+fn forward_signals(pids: Pids) -> Result<(), LocalMeshError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(LocalMeshError::Signals)?;
+    std::thread::Builder::new()
+        .name("sluice-mesh-signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let signal = if signal == SIGINT {
+                    Signal::SIGINT
+                } else {
+                    Signal::SIGTERM
+                };
+                pids.signal(signal);
+            }
+        })
+        .map_err(LocalMeshError::Signals)?;
+    Ok(())
+}
+
+/// Copies complete lines (many at a time) from a child's stdout to ours. If ours is closed by
+/// its reader, calls `on_closed` and keeps reading the child's output (so it never blocks on a
+/// full pipe), discarding it.
+fn forward_lines(mut out: impl Read, on_closed: impl FnOnce()) {
+    let mut on_closed = Some(on_closed);
     let mut buf = vec![0u8; 1 << 16];
     let mut filled = 0;
+    let mut closed = false;
     loop {
         if filled == buf.len() {
             buf.resize(buf.len() * 2, 0);
@@ -106,13 +180,24 @@ fn forward_lines(mut out: impl Read) {
         };
         if n == 0 {
             // End of the child's output: pass on a last unterminated line as it is.
-            let _ = std::io::stdout().lock().write_all(&buf[..filled]);
+            if !closed {
+                let _ = std::io::stdout().lock().write_all(&buf[..filled]);
+            }
             return;
         }
         filled += n;
+        if closed {
+            filled = 0;
+            continue;
+        }
         if let Some(last) = memchr::memrchr(b'\n', &buf[..filled]) {
             if std::io::stdout().lock().write_all(&buf[..=last]).is_err() {
-                return;
+                closed = true;
+                filled = 0;
+                if let Some(f) = on_closed.take() {
+                    f();
+                }
+                continue;
             }
             buf.copy_within(last + 1..filled, 0);
             filled -= last + 1;

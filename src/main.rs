@@ -1,21 +1,31 @@
-//! The `sluice` binary: parse the command line, set up logging, dispatch, map errors to exit codes.
+//! The `sluice` binary: parse the command line, set up logging and signals, dispatch, map errors
+//! to exit codes.
 //!
-//! Exit codes: 0 success; 1 the run failed (a worker panicked, writing results failed, the
-//! input failed mid-run); 2 invalid command line (bad flags, unknown query, source or sink);
-//! 3 a resource is unavailable (an unreadable input file, an uncreatable output file, a port in
-//! use, an unreachable peer).
+//! Exit codes: 0 success (also after a graceful stop by SIGINT/SIGTERM, or when the reader of
+//! stdout went away); 1 the run failed (a worker panicked, writing results failed, the input
+//! failed mid-run); 2 invalid command line (bad flags, unknown query, source or sink, a flag that
+//! does not apply, an output that would overwrite an input); 3 a resource is unavailable (an
+//! unreadable input file, an unwritable output, a port in use, an unreachable peer); 4 too much
+//! of the input was rejected (`--max-bad-ratio`); 130/143 a second SIGINT/SIGTERM ended the
+//! process at once.
 
 use anyhow::Context;
-use clap::Parser;
-use sluice::cli::{CatArgs, Cli, Command, GenArgs, ReportFormat, RunArgs};
+use clap::{CommandFactory, FromArgMatches};
+use sluice::cli::{CatArgs, Cli, Command, Endpoint, GenArgs, ReportFormat, RunArgs};
 use sluice::driver::{run, RunConfig, RunError};
 use sluice::launch::MeshError;
-use sluice::metrics::ccdf_tsv;
 use sluice::sink::{per_process_path, SinkSpec};
 use sluice::source::nexmark::Generator;
 use sluice::source::{SourceError, SourceSpec};
-use std::io::Write;
+use sluice::stop::Stop;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+
+/// mimalloc: dataflows allocate and free many small strings per event, and glibc's allocator
+/// spent ~40 % of q0's time on them. Set here, not in the library, so programs built on the
+/// library choose their own.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// An error with the exit code it maps to.
 struct Failure {
@@ -42,12 +52,14 @@ impl From<RunError> for Failure {
     fn from(e: RunError) -> Self {
         let code = match &e {
             RunError::Mesh(MeshError::Invalid(_)) | RunError::Source(SourceError::Unknown(_)) => 2,
+            RunError::Refused(p) if p.is_usage() => 2,
+            RunError::Refused(_) => 3,
             RunError::Source(SourceError::Kafka(k)) if k.is_usage() => 2,
             RunError::Source(SourceError::Kafka(k)) if k.is_unavailable() => 3,
             RunError::Source(SourceError::Kafka(_)) => 1,
             RunError::Mesh(_) | RunError::Open(_) => 3,
             RunError::Source(SourceError::Io { .. }) => 3,
-            RunError::Sink(_) | RunError::Worker { .. } => 1,
+            RunError::Sink(_) | RunError::Report { .. } | RunError::Worker { .. } => 1,
         };
         Failure {
             code,
@@ -56,23 +68,43 @@ impl From<RunError> for Failure {
     }
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Whether an error is stdout closed by its reader: not a failure for `| head`.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging() {
+    // Colours only for a person at a terminal who has not asked for none (NO_COLOR).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
-    let result = match cli.command {
-        Command::List { json } => list(json),
-        Command::Gen(args) => generate(&args),
-        Command::Cat(args) => cat(&args),
-        Command::Run(args) => run_query(&args),
+}
+
+fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_logging();
+    let sub = matches.subcommand().map(|(_, m)| m.clone());
+    let result = match (cli.command, sub) {
+        (Command::List { json }, _) => list(json),
+        (Command::Gen(args), Some(m)) => generate(&args, &m),
+        (Command::Cat(args), _) => cat(&args),
+        (Command::Run(args), Some(m)) => run_query(&args, &m),
+        (_, None) => unreachable!("clap requires a subcommand"),
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(f) if is_broken_pipe(&f.error) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("sluice: error: {:#}", f.error);
             ExitCode::from(f.code)
@@ -96,9 +128,20 @@ fn list(json: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn generate(args: &GenArgs) -> Result<u8, Failure> {
+/// A stop switch thrown by the first SIGINT/SIGTERM (a second one exits at once).
+fn stop_on_signals() -> Result<Stop, Failure> {
+    let stop = Stop::new();
+    stop.install_signal_handlers()
+        .context("installing signal handlers")?;
+    Ok(stop)
+}
+
+fn generate(args: &GenArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> {
+    args.check_applicable(matches)
+        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let stop = stop_on_signals()?;
     if let Some(to) = &args.to {
-        return generate_to_kafka(args, to);
+        return generate_to_kafka(args, to, &stop);
     }
     let total = args.generator.total().unwrap_or(u64::MAX);
     let mut generator = Generator::new(args.generator.config());
@@ -113,22 +156,28 @@ fn generate(args: &GenArgs) -> Result<u8, Failure> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, target);
     let start = std::time::Instant::now();
     let mut line = Vec::with_capacity(1024);
+    let mut written = 0;
     for n in 0..total {
+        // A signal ends the output after a whole line; what was written is flushed below.
+        if n % 4096 == 0 && stop.is_requested() {
+            break;
+        }
         line.clear();
         generator.event(n).write_json_line(&mut line);
         out.write_all(&line).context("writing events")?;
+        written += 1;
     }
     out.flush().context("writing events")?;
     let secs = start.elapsed().as_secs_f64();
     tracing::info!(
-        "wrote {total} events in {secs:.2} s ({:.0} events/s)",
-        total as f64 / secs
+        "wrote {written} events in {secs:.2} s ({:.0} events/s)",
+        written as f64 / secs
     );
     Ok(0)
 }
 
 #[cfg(feature = "kafka")]
-fn generate_to_kafka(args: &GenArgs, to: &str) -> Result<u8, Failure> {
+fn generate_to_kafka(args: &GenArgs, to: &str, stop: &Stop) -> Result<u8, Failure> {
     use sluice::kafka::{load, KafkaUrl};
     let url = KafkaUrl::parse(to).map_err(Failure::usage)?;
     let props = args.kafka.props().map_err(Failure::usage)?;
@@ -140,6 +189,7 @@ fn generate_to_kafka(args: &GenArgs, to: &str) -> Result<u8, Failure> {
         config: args.generator.config(),
         events: args.generator.total().unwrap_or(u64::MAX),
         paced: args.paced,
+        stop,
     };
     let summary = load::run(&load).map_err(|e| Failure {
         code: if e.is_unavailable() { 3 } else { 1 },
@@ -147,25 +197,25 @@ fn generate_to_kafka(args: &GenArgs, to: &str) -> Result<u8, Failure> {
     })?;
     let behind = if args.paced {
         format!(
-            "; fell at most {} ms behind schedule",
-            summary.max_behind.as_millis()
+            "; fell at most {} behind schedule",
+            sluice::metrics::dur(summary.max_behind.as_secs_f64() * 1e6)
         )
     } else {
         String::new()
     };
     eprintln!(
-        "sluice gen: {} events to {} ({} partitions) in {:.3} s: {:.0} events/s{behind}",
+        "sluice gen: {} events to {} ({} partitions) in {:.3} s: {} events/s{behind}",
         summary.delivered,
         url,
         summary.partitions,
         summary.seconds,
-        summary.delivered as f64 / summary.seconds.max(1e-9),
+        sluice::metrics::si(summary.delivered as f64 / summary.seconds.max(1e-9)),
     );
     Ok(0)
 }
 
 #[cfg(not(feature = "kafka"))]
-fn generate_to_kafka(_args: &GenArgs, to: &str) -> Result<u8, Failure> {
+fn generate_to_kafka(_args: &GenArgs, to: &str, _stop: &Stop) -> Result<u8, Failure> {
     Err(Failure::usage(sluice::kafka::KafkaError::NotBuilt(
         format!("gen --to {to}"),
     )))
@@ -194,7 +244,24 @@ fn cat(args: &CatArgs) -> Result<u8, Failure> {
     )))
 }
 
-fn run_query(args: &RunArgs) -> Result<u8, Failure> {
+fn source_endpoint(spec: &SourceSpec) -> Endpoint {
+    match spec {
+        SourceSpec::Nexmark(_) => Endpoint::Generator,
+        SourceSpec::File { .. } => Endpoint::File,
+        SourceSpec::Kafka { .. } => Endpoint::Kafka,
+    }
+}
+
+fn sink_endpoint(spec: &SinkSpec) -> Endpoint {
+    match spec {
+        SinkSpec::Stdout => Endpoint::Stdout,
+        SinkSpec::File(_) => Endpoint::File,
+        SinkSpec::Null => Endpoint::Null,
+        SinkSpec::Kafka { .. } => Endpoint::Kafka,
+    }
+}
+
+fn run_query(args: &RunArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> {
     let Some(query) = sluice::queries::find(&args.query) else {
         return Err(Failure::usage(anyhow::anyhow!(
             "unknown query {:?}; known queries: {}",
@@ -212,6 +279,13 @@ fn run_query(args: &RunArgs) -> Result<u8, Failure> {
         args.max_record_bytes,
     )
     .map_err(Failure::usage)?;
+    args.check_applicable(
+        matches,
+        source_endpoint(&source),
+        sink_endpoint(&sink),
+        query.writes_files,
+    )
+    .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     let processes = args.mesh.processes;
     let Some(process) = args.mesh.process else {
         if processes > 1 {
@@ -225,7 +299,23 @@ fn run_query(args: &RunArgs) -> Result<u8, Failure> {
         }
         return run_process(args, query, source, sink, 0);
     };
+    if process > 0
+        && matches!(&source, SourceSpec::File { path, .. } if path.as_os_str() == "-")
+        && stdin_may_have_data()
+    {
+        tracing::warn!(
+            "file:- is read by process 0 only: the standard input of process {process} is ignored"
+        );
+    }
     run_process(args, query, source, sink, process)
+}
+
+/// Whether standard input is something other than a terminal or `/dev/null` (the local
+/// launcher gives processes other than 0 `/dev/null`).
+fn stdin_may_have_data() -> bool {
+    let null = same_file::Handle::from_path("/dev/null");
+    let stdin = same_file::Handle::stdin();
+    !std::io::stdin().is_terminal() && !matches!((stdin, null), (Ok(a), Ok(b)) if a == b)
 }
 
 fn run_process(
@@ -255,25 +345,35 @@ fn run_process(
         ingest: args.ingest(),
         output_dir: args.output_dir.clone(),
         metrics: args.metrics(),
-        progress: args
-            .progress
-            .mode(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        progress: args.progress.mode(std::io::stderr().is_terminal()),
+        stop: stop_on_signals()?,
+        report_file: args.report_file.clone(),
+        histogram: args.histogram.clone(),
     };
     let outcome = run(config, &mesh)?;
-    if let Some(report) = outcome.report {
-        let text = match args.report {
-            ReportFormat::Text => report.to_text(),
-            ReportFormat::Json => report.to_json() + "\n",
-        };
-        eprint!("{text}");
-        if let Some(path) = &args.report_file {
-            std::fs::write(path, report.to_json() + "\n")
-                .with_context(|| format!("writing the report to {}", path.display()))?;
+    let Some(report) = outcome.report else {
+        return Ok(0);
+    };
+    match args.report {
+        ReportFormat::Text => eprint!("{}", report.to_text()),
+        ReportFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", report.to_json())
+                .and_then(|_| out.flush())
+                .context("writing the report")?;
         }
-        if let Some(path) = &args.histogram {
-            std::fs::write(path, ccdf_tsv(report.latency_histogram()))
-                .with_context(|| format!("writing the latency CCDF to {}", path.display()))?;
-        }
+        ReportFormat::None => {}
+    }
+    let (rejected, read) = (report.rejected(), report.records_read());
+    if read > 0 && rejected as f64 > args.max_bad_ratio * read as f64 {
+        return Err(Failure {
+            code: 4,
+            error: anyhow::anyhow!(
+                "{rejected} of the {read} records read ({:.1} %) were rejected as unreadable, more than --max-bad-ratio {}: see the dead letters (--dead-letter PATH)",
+                100.0 * rejected as f64 / read as f64,
+                args.max_bad_ratio
+            ),
+        });
     }
     Ok(0)
 }

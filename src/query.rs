@@ -28,6 +28,8 @@ pub struct Query {
     pub description: &'static str,
     /// Output columns, in order (besides `window_start`/`window_end`/`diff` where noted).
     pub columns: &'static [&'static str],
+    /// Whether the query writes files of its own under the run's output directory (q10).
+    pub writes_files: bool,
     /// Builds the dataflow.
     pub build: BuildFn,
 }

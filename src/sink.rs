@@ -4,16 +4,25 @@
 //!
 //! A [`SinkWriter`] is opened once per process and shared by its workers: each worker serialises
 //! a batch of rows into its own buffer and appends the whole buffer under a lock, so lines from
-//! different workers never interleave. Write errors (a full disk, a closed pipe) are kept and
-//! reported at the end of the run; nothing is dropped silently.
+//! different workers never interleave. A file's buffer is flushed at least every
+//! [`FLUSH_INTERVAL`] while rows arrive ([`SinkWriter::flush_if_due`]), so a crash loses at most
+//! that much. Write errors (a full disk) are kept and reported at the end of the run; nothing is
+//! dropped silently. Standard output closed by its reader (`| head`) is not an error: the run is
+//! asked to [stop](crate::stop) and ends quietly.
 
 use crate::kafka::{KafkaError, KafkaSinkOptions, KafkaUrl};
+use crate::stop::{Stop, StopCause};
 use crate::time::EventTime;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest a row waits in a file sink's buffer before it is written to the file.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
@@ -97,6 +106,13 @@ enum Target {
 pub struct SinkWriter {
     target: Arc<Target>,
     error: Arc<Mutex<Option<io::Error>>>,
+    /// Standard output was closed by its reader: further rows are discarded.
+    closed: Arc<AtomicBool>,
+    /// When the buffer was last flushed, as ns since `opened`.
+    flushed_at: Arc<AtomicU64>,
+    opened: Instant,
+    /// Asked to stop the run when standard output is closed.
+    stop: Option<Stop>,
 }
 
 impl SinkWriter {
@@ -125,18 +141,29 @@ impl SinkWriter {
                 ))))
             }
         };
-        Ok(SinkWriter {
+        Ok(SinkWriter::new(target))
+    }
+
+    fn new(target: Target) -> Self {
+        SinkWriter {
             target: Arc::new(target),
             error: Arc::new(Mutex::new(None)),
-        })
+            closed: Arc::new(AtomicBool::new(false)),
+            flushed_at: Arc::new(AtomicU64::new(0)),
+            opened: Instant::now(),
+            stop: None,
+        }
     }
 
     /// A writer that discards everything.
     pub fn null() -> Self {
-        SinkWriter {
-            target: Arc::new(Target::Null),
-            error: Arc::new(Mutex::new(None)),
-        }
+        SinkWriter::new(Target::Null)
+    }
+
+    /// Asks `stop` to end the run when standard output is closed by its reader.
+    pub fn stop_on_close(mut self, stop: Stop) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// Whether rows are written anywhere (a `null` sink skips serialisation altogether).
@@ -146,7 +173,7 @@ impl SinkWriter {
 
     /// Appends complete lines. After the first error, further writes are skipped.
     pub fn write(&self, bytes: &[u8]) {
-        if bytes.is_empty() || self.failed() {
+        if bytes.is_empty() || self.failed() || self.closed.load(Ordering::Relaxed) {
             return;
         }
         let result = match &*self.target {
@@ -168,8 +195,40 @@ impl SinkWriter {
         lock(&self.error).is_some()
     }
 
+    /// Keeps the first error — except standard output closed by its reader, which ends the
+    /// run quietly instead.
     fn fail(&self, e: io::Error) {
+        if e.kind() == io::ErrorKind::BrokenPipe && matches!(*self.target, Target::Stdout) {
+            if !self.closed.swap(true, Ordering::Relaxed) {
+                tracing::info!("standard output closed: stopping the run");
+                if let Some(stop) = &self.stop {
+                    stop.request(StopCause::OutputClosed);
+                }
+            }
+            return;
+        }
         lock(&self.error).get_or_insert(e);
+    }
+
+    /// Flushes a file's buffer if it was last flushed [`FLUSH_INTERVAL`] ago or more. Cheap
+    /// when not due, and never waits for a worker that is writing: call it often.
+    pub fn flush_if_due(&self) {
+        let Target::File(file) = &*self.target else {
+            return;
+        };
+        let now = self.opened.elapsed().as_nanos() as u64;
+        let last = self.flushed_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < FLUSH_INTERVAL.as_nanos() as u64 {
+            return;
+        }
+        let Ok(mut file) = file.try_lock() else {
+            return;
+        };
+        self.flushed_at.store(now, Ordering::Relaxed);
+        if let Err(e) = file.flush() {
+            drop(file);
+            self.fail(e);
+        }
     }
 
     /// Flushes buffered output; returns the first error seen during the run, if any.

@@ -30,44 +30,6 @@ pub struct TimestampError {
     text: String,
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (inverse of [`days_from_civil`]).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if is_leap(year) => 29,
-        _ => 28,
-    }
-}
-
 /// The calendar fields of an instant, in UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Civil {
@@ -87,20 +49,26 @@ pub struct Civil {
     pub milli: u32,
 }
 
+/// The latest instant the calendar conversions represent: 9999-12-31 23:59:59.999 UTC (the
+/// range of four-digit years). Later event times are shown as this instant.
+pub const MAX_CIVIL_MILLIS: EventTime = 253_402_300_799_999;
+
 impl Civil {
-    /// The calendar fields of `ms` milliseconds since the epoch.
+    /// The calendar fields of `ms` milliseconds since the epoch (clamped to
+    /// [`MAX_CIVIL_MILLIS`]). The calendar arithmetic is `jiff`'s.
     pub fn from_millis(ms: EventTime) -> Self {
-        let days = (ms / 86_400_000) as i64;
-        let rem = ms % 86_400_000;
-        let (year, month, day) = civil_from_days(days);
+        let ms = ms.min(MAX_CIVIL_MILLIS) as i64;
+        // In range by the clamp above: 0 ..= the largest instant jiff represents in UTC.
+        let at = jiff::Timestamp::from_millisecond(ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let dt = jiff::tz::Offset::UTC.to_datetime(at);
         Civil {
-            year,
-            month,
-            day,
-            hour: (rem / 3_600_000) as u32,
-            minute: (rem / 60_000 % 60) as u32,
-            second: (rem / 1000 % 60) as u32,
-            milli: (rem % 1000) as u32,
+            year: i64::from(dt.year()),
+            month: dt.month() as u32,
+            day: dt.day() as u32,
+            hour: dt.hour() as u32,
+            minute: dt.minute() as u32,
+            second: dt.second() as u32,
+            milli: (dt.subsec_nanosecond() / 1_000_000) as u32,
         }
     }
 }
@@ -134,6 +102,9 @@ pub fn format_timestamp(ms: EventTime) -> String {
 
 /// Parses `yyyy-MM-dd HH:mm:ss[.f…]` (a `T` separator and a trailing `Z` are also accepted;
 /// fractions beyond milliseconds are truncated) or a plain non-negative integer of epoch ms.
+///
+/// The fixed layout is scanned here (it is on the hot path of every file and Kafka record);
+/// whether the fields form a real date and which instant it is, `jiff` decides.
 pub fn parse_timestamp(text: &str) -> Result<EventTime, TimestampError> {
     let err = || TimestampError {
         text: text.chars().take(64).collect(),
@@ -146,14 +117,14 @@ pub fn parse_timestamp(text: &str) -> Result<EventTime, TimestampError> {
     if b.len() < 19 {
         return Err(err());
     }
-    let num = |from: usize, to: usize| -> Result<u32, TimestampError> {
+    let num = |from: usize, to: usize| -> Result<i32, TimestampError> {
         let digits = &b[from..to];
         if !digits.iter().all(u8::is_ascii_digit) {
             return Err(err());
         }
         Ok(digits
             .iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
+            .fold(0i32, |acc, d| acc * 10 + i32::from(d - b'0')))
     };
     if b[4] != b'-'
         || b[7] != b'-'
@@ -163,8 +134,6 @@ pub fn parse_timestamp(text: &str) -> Result<EventTime, TimestampError> {
     {
         return Err(err());
     }
-    let (year, month, day) = (i64::from(num(0, 4)?), num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
     let mut milli = 0;
     if b.len() > 19 {
         let frac = &b[20..];
@@ -172,25 +141,28 @@ pub fn parse_timestamp(text: &str) -> Result<EventTime, TimestampError> {
             return Err(err());
         }
         for (i, d) in frac.iter().take(3).enumerate() {
-            milli += u32::from(d - b'0') * [100, 10, 1][i];
+            milli += i32::from(d - b'0') * [100, 10, 1][i];
         }
     }
-    if year < 1970
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    let year = num(0, 4)?;
+    if year < 1970 {
         return Err(err());
     }
-    let days = days_from_civil(year, month, day) as u64;
-    Ok(days * 86_400_000
-        + u64::from(hour) * 3_600_000
-        + u64::from(minute) * 60_000
-        + u64::from(second) * 1000
-        + u64::from(milli))
+    // Two-digit fields are at most 99: they fit an i8, and jiff rejects what is out of range
+    // (month 13, February 30, hour 24, …).
+    let field = |from: usize| num(from, from + 2).map(|v| v as i8);
+    let dt = jiff::civil::DateTime::new(
+        year as i16,
+        field(5)?,
+        field(8)?,
+        field(11)?,
+        field(14)?,
+        field(17)?,
+        milli * 1_000_000,
+    )
+    .map_err(|_| err())?;
+    let at = jiff::tz::Offset::UTC.to_timestamp(dt).map_err(|_| err())?;
+    u64::try_from(at.as_millisecond()).map_err(|_| err())
 }
 
 impl Serialize for Timestamp {

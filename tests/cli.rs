@@ -125,9 +125,9 @@ fn errors_are_one_clear_line_with_documented_exit_codes() {
             "cannot create",
         ),
         (
-            vec!["run", "q1", "--watermark-delay", "4h"],
+            vec!["run", "q1", "--watermark-delay", "4 parsecs"],
             2,
-            "invalid duration unit",
+            "invalid duration",
         ),
     ];
     for (args, code, message) in cases {
@@ -302,7 +302,7 @@ fn json_report_has_latency_and_per_worker_rates() {
         "run", "q1", "--events", "50000", "--sink", "null", "-w", "2", "--report", "json",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_str(&stderr(&out)).unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["events"], 50000);
     assert_eq!(report["rows"], 46000);
     assert_eq!(report["per_worker"].as_array().unwrap().len(), 2);
@@ -338,7 +338,7 @@ fn the_json_report_has_a_timeline_and_a_warm_up() {
         "off",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let report: Value = serde_json::from_str(&stderr(&out)).unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     let timeline = report["timeline"].as_array().unwrap();
     assert!(timeline.len() >= 14, "{} intervals", timeline.len());
     assert_eq!(timeline[1]["t_s"], 1.0);

@@ -232,14 +232,12 @@ fn q10_commits_every_minute_partition_with_all_its_bids() {
     for workers in [1, 2] {
         let _ = std::fs::remove_dir_all(&out);
         let run = sluice::driver::RunConfig {
-            query: sluice::queries::find("q10").unwrap(),
-            source: generator_source(events, config.clone()),
-            sink: sluice::sink::SinkSpec::Null,
-            dead_letter: None,
-            ingest: IngestConfig::default(),
             output_dir: out.clone(),
-            metrics: Default::default(),
-            progress: sluice::progress::ProgressMode::Off,
+            ..sluice::driver::RunConfig::new(
+                sluice::queries::find("q10").unwrap(),
+                generator_source(events, config.clone()),
+                sluice::sink::SinkSpec::Null,
+            )
         };
         let report = sluice::driver::run(run, &sluice::launch::Mesh::local(workers))
             .unwrap()

@@ -49,5 +49,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "pass-through: every bid",
     columns: &["auction", "bidder", "price", "dateTime", "extra"],
+    writes_files: false,
     build,
 };

@@ -56,5 +56,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "currency conversion: bids with price × 0.908",
     columns: &["auction", "bidder", "price", "dateTime", "extra"],
+    writes_files: false,
     build,
 };

@@ -74,5 +74,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "log to file system: bids in files partitioned by day and minute, committed by the watermark",
     columns: &["auction", "bidder", "price", "dateTime", "extra", "dt", "hm"],
+    writes_files: true,
     build,
 };

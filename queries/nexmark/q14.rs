@@ -74,5 +74,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "calculation: mid-priced bids with an hour label and a count of 'c' in extra",
     columns: &["auction", "bidder", "price", "bidTimeType", "dateTime", "extra", "c_counts"],
+    writes_files: false,
     build,
 };

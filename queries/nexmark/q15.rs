@@ -162,5 +162,6 @@ pub const QUERY: Query = Query {
         "rank2_bidders", "rank3_bidders", "total_auctions", "rank1_auctions", "rank2_auctions", "rank3_auctions",
         "window_start", "window_end",
     ],
+    writes_files: false,
     build,
 };

@@ -91,5 +91,6 @@ pub const QUERY: Query = Query {
         "rank1_bidders", "rank2_bidders", "rank3_bidders", "total_auctions", "rank1_auctions", "rank2_auctions",
         "rank3_auctions", "window_start", "window_end",
     ],
+    writes_files: false,
     build,
 };

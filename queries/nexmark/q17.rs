@@ -129,5 +129,6 @@ pub const QUERY: Query = Query {
         "auction", "day", "total_bids", "rank1_bids", "rank2_bids", "rank3_bids", "min_price", "max_price",
         "avg_price", "sum_price", "window_start", "window_end",
     ],
+    writes_files: false,
     build,
 };

@@ -70,5 +70,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "find last bid: the latest bid of every (bidder, auction) pair (updating)",
     columns: &["auction", "bidder", "price", "channel", "url", "dateTime", "extra", "diff"],
+    writes_files: false,
     build,
 };

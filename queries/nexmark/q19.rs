@@ -90,5 +90,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "auction top-10 price: the ten highest bids of every auction, ranked (updating)",
     columns: &["auction", "bidder", "price", "channel", "url", "dateTime", "extra", "rank_number", "diff"],
+    writes_files: false,
     build,
 };

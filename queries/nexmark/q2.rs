@@ -42,5 +42,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "selection: bids on auctions whose id is a multiple of 123",
     columns: &["auction", "price"],
+    writes_files: false,
     build,
 };

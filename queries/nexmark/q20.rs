@@ -112,5 +112,6 @@ pub const QUERY: Query = Query {
         "auction", "bidder", "price", "channel", "url", "bid_dateTime", "bid_extra", "itemName", "description",
         "initialBid", "reserve", "auction_dateTime", "expires", "seller", "category", "auction_extra", "diff",
     ],
+    writes_files: false,
     build,
 };

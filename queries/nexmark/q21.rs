@@ -76,6 +76,7 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "add channel id: from the channel name or the url's channel_id parameter",
     columns: &["auction", "bidder", "price", "channel", "channel_id"],
+    writes_files: false,
     build,
 };
 

@@ -76,5 +76,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "average price per category: mean of each auction's highest in-time bid (updating)",
     columns: &["id", "final", "diff"],
+    writes_files: false,
     build,
 };

@@ -74,5 +74,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "hot items: auctions with the most bids per 10 s window sliding by 2 s (ties all reported)",
     columns: &["auction", "num", "window_start", "window_end"],
+    writes_files: false,
     build,
 };

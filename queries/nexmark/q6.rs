@@ -72,5 +72,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "average selling price by seller: mean winning price of their last 10 closed auctions",
     columns: &["seller", "avg_price", "diff"],
+    writes_files: false,
     build,
 };

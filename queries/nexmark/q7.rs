@@ -145,5 +145,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "highest bid: the bids at each 10 s tumbling window's maximum price",
     columns: &["auction", "bidder", "price", "dateTime", "extra", "window_start", "window_end"],
+    writes_files: false,
     build,
 };

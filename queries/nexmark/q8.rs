@@ -124,5 +124,6 @@ pub const QUERY: Query = Query {
     family: "nexmark",
     description: "monitor new users: people who registered and opened an auction in the same 10 s window",
     columns: &["id", "name", "stime", "window_start", "window_end"],
+    writes_files: false,
     build,
 };

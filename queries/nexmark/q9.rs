@@ -132,5 +132,6 @@ pub const QUERY: Query = Query {
         "id", "itemName", "description", "initialBid", "reserve", "dateTime", "expires", "seller", "category",
         "extra", "auction", "bidder", "price", "bid_dateTime", "bid_extra", "diff",
     ],
+    writes_files: false,
     build,
 };

@@ -9,6 +9,7 @@
 use super::producer::RowProducer;
 use super::{KafkaError, KafkaProps, KafkaUrl};
 use crate::source::nexmark::{Generator, GeneratorConfig};
+use crate::stop::Stop;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What a load run did.
@@ -40,6 +41,8 @@ pub struct Load<'a> {
     pub events: u64,
     /// Send on the rate's schedule.
     pub paced: bool,
+    /// Ends the load early (a signal); what was sent is still flushed and counted.
+    pub stop: &'a Stop,
 }
 
 /// Writes the events; returns when every one is delivered (or fails).
@@ -57,6 +60,9 @@ pub fn run(load: &Load<'_>) -> Result<LoadSummary, KafkaError> {
     let mut line = Vec::with_capacity(1024);
     let mut max_behind = Duration::ZERO;
     for n in 0..load.events {
+        if n % 1024 == 0 && load.stop.is_requested() {
+            break;
+        }
         let mut timestamp = None;
         if load.paced {
             let offset_ns = n as f64 * ns_per_event;

@@ -18,6 +18,7 @@
 use super::timeline::Timeline;
 use crate::deadletter::{DeadLetterCounts, Reason};
 use crate::source::Position;
+use crate::stop::StopCause;
 use crate::time::EventTime;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
@@ -84,6 +85,8 @@ pub struct Ledger {
     pub warmup_events: u64,
     /// The paced source fell too far behind its schedule and ended the input early.
     pub gave_up: bool,
+    /// The input was ended by a stop request: its cause, and the worker's watermark then.
+    pub stopped: Option<(StopCause, EventTime)>,
 }
 
 /// Settings of the run's measurements.
@@ -124,6 +127,7 @@ impl Default for Ledger {
             warmup: Duration::ZERO,
             warmup_events: 0,
             gave_up: false,
+            stopped: None,
         }
     }
 }

@@ -8,5 +8,5 @@ pub mod timeline;
 
 pub use ledger::{new_histogram, Ledger, MetricsConfig};
 pub use report::{
-    ccdf_tsv, dur, si, Percentiles, RunReport, WorkerReport, WorkerSummary, KEPT_UP_MS,
+    ccdf_tsv, dur, si, Percentiles, RunReport, StopRecord, WorkerReport, WorkerSummary, KEPT_UP_MS,
 };

@@ -4,6 +4,8 @@ use super::ledger::{new_histogram, Ledger};
 use super::timeline::{self, EncodedInterval, TimelinePoint};
 use crate::deadletter::DeadLetterCounts;
 use crate::source::Position;
+use crate::stop::StopCause;
+use crate::time::{format_timestamp, EventTime};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -43,6 +45,20 @@ pub struct WorkerReport {
     pub warmup_events: u64,
     /// The paced source gave up: it fell too far behind its schedule.
     pub gave_up: bool,
+    /// Why the worker's input was ended early, if it was.
+    pub stopped: Option<StopRecord>,
+}
+
+/// A worker's input ended by a stop request.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StopRecord {
+    /// What asked: `SIGINT`, `SIGTERM`, `standard output closed`, …
+    pub cause: String,
+    /// Whether the request was made in the worker's own process (rather than heard from
+    /// another process of the mesh).
+    pub local: bool,
+    /// The worker's watermark when its input ended, epoch ms.
+    pub watermark: EventTime,
 }
 
 fn encode(h: &Histogram<u64>) -> Vec<u8> {
@@ -84,6 +100,14 @@ impl WorkerReport {
             timeline: ledger.timeline.encode(),
             warmup_events: ledger.warmup_events,
             gave_up: ledger.gave_up,
+            stopped: ledger
+                .stopped
+                .as_ref()
+                .map(|(cause, watermark)| StopRecord {
+                    cause: cause.to_string(),
+                    local: *cause != StopCause::Peer,
+                    watermark: *watermark,
+                }),
         }
     }
 
@@ -184,6 +208,11 @@ pub struct RunReport {
     pub gave_up: bool,
     /// Per-interval latency, throughput and memory.
     pub timeline: Vec<TimelinePoint>,
+    /// The input was ended early by a stop request (a signal, a closed stdout): its cause,
+    /// and the lowest watermark of any worker then — windows ending after it fired with the
+    /// records read so far, as at the end of a bounded input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<StopRecord>,
     #[serde(skip)]
     latency: Histogram<u64>,
 }
@@ -267,8 +296,24 @@ impl RunReport {
             warmup_events: reports.iter().map(|r| r.warmup_events).sum(),
             gave_up: reports.iter().any(|r| r.gave_up),
             timeline,
+            stopped: merge_stops(&reports),
             latency,
         }
+    }
+
+    /// Input records rejected as unreadable (dead letters other than `late`).
+    pub fn rejected(&self) -> u64 {
+        self.dead_letters.total() - self.dead_letters.late
+    }
+
+    /// Input records read: events plus the rejected ones.
+    pub fn records_read(&self) -> u64 {
+        self.events + self.rejected()
+    }
+
+    /// Whether the run's input was ended by a stop request.
+    pub fn was_stopped(&self) -> bool {
+        self.stopped.is_some()
     }
 
     /// The merged processing-latency histogram (ns).
@@ -385,6 +430,17 @@ impl RunReport {
                 .collect();
             let _ = writeln!(s, "  next offset per partition: {}", next.join(", "));
         }
+        if let Some(stop) = &self.stopped {
+            let at = match stop.watermark {
+                0 => "before the watermark advanced".to_string(),
+                w => format!("at watermark {}", format_timestamp(w)),
+            };
+            let _ = writeln!(
+                s,
+                "  STOPPED ({}): the input was ended {at}; windows ending after that fired with the records read so far",
+                stop.cause,
+            );
+        }
         if self.gave_up {
             let _ = writeln!(
                 s,
@@ -405,6 +461,18 @@ impl RunReport {
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
+}
+
+/// The stop of a mesh: the cause asked in some process (else a peer's), and the lowest
+/// watermark at which any worker's input ended.
+fn merge_stops(reports: &[WorkerReport]) -> Option<StopRecord> {
+    let stops: Vec<&StopRecord> = reports.iter().filter_map(|r| r.stopped.as_ref()).collect();
+    let first = stops.iter().find(|s| s.local).or(stops.first())?;
+    Some(StopRecord {
+        cause: first.cause.clone(),
+        local: first.local,
+        watermark: stops.iter().map(|s| s.watermark).min().unwrap_or(0),
+    })
 }
 
 /// A latency histogram's CCDF as TSV: `latency_ns<TAB>fraction of events at or above it`.

@@ -14,12 +14,21 @@
 //! Flow control: while more than `max_outstanding` watermark advances of this worker have not yet
 //! reached the output, the operator reads nothing (it stays scheduled), so a slow dataflow makes
 //! the source lag rather than memory grow.
+//!
+//! Stopping: when the run's [`Stop`] is requested (a signal, a closed stdout), the operator ends
+//! its input as if the reader were exhausted, and first tells every other worker — of every
+//! process — over a small broadcast *control* stream, so that one signal stops the whole mesh.
+//! The same stream carries the largest event time each worker has read, for readers that
+//! [share progress](Reader::shares_progress). Its capability stays at time 0 until the input
+//! ends and is never downgraded, so it costs no progress traffic.
 
 use super::{Ingest, ReadStatus, Reader};
 use crate::deadletter::DeadLetter;
 use crate::metrics::{Ledger, KEPT_UP_MS};
 use crate::model::Event;
+use crate::stop::{Stop, StopCause};
 use crate::time::{is_late, EventTime, WatermarkPolicy};
+use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -59,8 +68,21 @@ impl Default for IngestConfig {
     }
 }
 
+/// What the workers' ingest operators tell each other.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+enum Control {
+    /// The largest event time the sender has read.
+    MaxSeen(EventTime),
+    /// The sender's process was asked to stop: end the input.
+    Stop,
+}
+
+/// After this many records with not one of them readable, the operator warns once that the input
+/// may be in the wrong format (the run goes on; `--max-bad-ratio` decides at the end).
+const ALL_BAD_WARNING: u64 = 1000;
+
 /// Runs `reader` as a timely source; returns the event stream and the dead-letter stream.
-/// A reader error is stored in `error` and ends the input.
+/// A reader error is stored in `error` and ends the input; so does a request to `stop`.
 pub fn ingest<'s>(
     scope: Scope<'s, EventTime>,
     name: &str,
@@ -68,6 +90,7 @@ pub fn ingest<'s>(
     config: IngestConfig,
     ledger: Rc<RefCell<Ledger>>,
     error: Rc<RefCell<Option<super::SourceError>>>,
+    stop: Stop,
 ) -> (
     StreamVec<'s, EventTime, Event>,
     StreamVec<'s, EventTime, DeadLetter>,
@@ -81,51 +104,81 @@ pub fn ingest<'s>(
         // Fails only once the worker is gone, when nothing is left to wake.
         let _ = waker.activate();
     }));
+    // A stop request wakes the operator wherever it waits (a paced schedule, the network).
+    let waker = scope.worker().sync_activator_for(info.address.to_vec());
+    stop.on_request(Box::new(move || {
+        let _ = waker.activate();
+    }));
     let (events_out, events) = builder.new_output::<Vec<Event>>();
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
-    // Readers that share progress (Kafka: for idle partitions, see `Reader::watermark_basis`)
-    // get a third output: every worker hears the largest event time every other worker has
-    // read. Out of band: no cycle in the graph. Other sources do without it, and without the
-    // progress traffic its capability would cost.
+    // The control stream: every worker hears what every other worker broadcasts. Out of band:
+    // no cycle in the graph.
     let peers_max: Rc<Cell<Option<EventTime>>> = Rc::new(Cell::new(None));
+    let stop_heard = Rc::new(Cell::new(false));
     let shares_progress = reader.shares_progress();
-    let mut progress_out = shares_progress.then(|| {
-        let (out, progress) = builder.new_output::<Vec<EventTime>>();
+    let (control_out, control) = builder.new_output::<Vec<Control>>();
+    {
         let heard = Rc::clone(&peers_max);
-        progress.broadcast().inspect(move |t: &EventTime| {
-            heard.set(Some(heard.get().map_or(*t, |m| m.max(*t))));
+        let stop_heard = Rc::clone(&stop_heard);
+        let activator = activator.clone();
+        control.broadcast().inspect(move |c: &Control| match c {
+            Control::MaxSeen(t) => heard.set(Some(heard.get().map_or(*t, |m| m.max(*t)))),
+            Control::Stop => {
+                stop_heard.set(true);
+                activator.activate();
+            }
         });
-        OutputBuilder::<_, CapacityContainerBuilder<Vec<EventTime>>>::from(out)
-    });
+    }
+    let mut control_out =
+        OutputBuilder::<_, CapacityContainerBuilder<Vec<Control>>>::from(control_out);
     let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
     let mut dead_out =
         OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let policy = config.policy;
 
     builder.build(move |mut caps| {
-        let mut progress_cap = if shares_progress { caps.pop() } else { None };
+        let mut control_cap = caps.pop();
         let mut dead_cap = caps.pop();
         let mut event_cap = caps.pop();
         let mut shared_max: Option<EventTime> = None;
         let mut buf = Ingest::default();
         let mut max_seen: Option<EventTime> = None;
         let mut warned_behind = false;
+        let (mut accepted, mut rejected) = (0u64, 0u64);
 
         move |_frontiers| {
-            let (Some(cap), Some(dcap)) = (event_cap.as_mut(), dead_cap.as_mut()) else {
+            let (Some(cap), Some(dcap), Some(ccap)) =
+                (event_cap.as_mut(), dead_cap.as_mut(), control_cap.as_ref())
+            else {
                 return;
             };
-            if ledger.borrow().outstanding() >= config.max_outstanding {
+            // A stop requested here is announced to every worker; one heard from another
+            // process is obeyed. Either ends the input now, before reading more.
+            let stop_cause = if stop.is_requested() {
+                control_out.activate().session(ccap).give(Control::Stop);
+                stop.cause()
+            } else if stop_heard.get() {
+                Some(StopCause::Peer)
+            } else {
+                None
+            };
+            if stop_cause.is_none() && ledger.borrow().outstanding() >= config.max_outstanding {
                 activator.activate();
                 return;
             }
             let now = Instant::now();
             let first_read = *ledger.borrow_mut().first_read.get_or_insert(now);
             buf.clear();
-            let stopped = config
-                .stop_after
-                .is_some_and(|d| now.saturating_duration_since(first_read) >= d);
-            let mut status = match reader.read(now, config.batch, &mut buf) {
+            let stopped = stop_cause.is_some()
+                || config
+                    .stop_after
+                    .is_some_and(|d| now.saturating_duration_since(first_read) >= d);
+            let read = if stop_cause.is_some() {
+                Ok(ReadStatus::Done)
+            } else {
+                reader.read(now, config.batch, &mut buf)
+            };
+            let mut status = match read {
                 Ok(_) if stopped => ReadStatus::Done,
                 Ok(status) => status,
                 Err(e) => {
@@ -140,6 +193,7 @@ pub fn ingest<'s>(
             {
                 let mut ledger = ledger.borrow_mut();
                 let mut late = 0;
+                accepted += buf.events.len() as u64;
                 for e in &buf.events {
                     let t = e.event_time();
                     late += u64::from(is_late(t, policy.stamp(t, watermark)));
@@ -166,6 +220,15 @@ pub fn ingest<'s>(
                 }
             }
             if !buf.dead.is_empty() {
+                let before = rejected;
+                rejected += buf.dead.len() as u64;
+                if accepted == 0 && before < ALL_BAD_WARNING && rejected >= ALL_BAD_WARNING {
+                    tracing::warn!(
+                        "the first {rejected} records were all rejected (e.g. {}: {}): is the input in the expected format?",
+                        buf.dead[0].reason.name(),
+                        buf.dead[0].detail
+                    );
+                }
                 dead_out.activate().session(&*dcap).give_iterator(buf.dead.drain(..));
             }
 
@@ -188,26 +251,31 @@ pub fn ingest<'s>(
             let reference = buf.scheduled.unwrap_or(now);
             match status {
                 ReadStatus::Done => {
-                    ledger.borrow_mut().positions = reader.positions();
+                    let mut ledger = ledger.borrow_mut();
+                    ledger.positions = reader.positions();
+                    if let Some(cause) = stop_cause {
+                        ledger.stopped = Some((cause, watermark));
+                    }
                     // A paced (or stopped) input's last events are released by its end, not by
                     // the watermark: a cool-down artifact that would skew the latency figures.
                     let sampled = !reader.paced() && !stopped && !give_up;
-                    ledger.borrow_mut().release(None, reference, None, sampled);
+                    ledger.release(None, reference, None, sampled);
                     event_cap = None;
                     dead_cap = None;
-                    progress_cap = None;
+                    control_cap = None;
                     return;
                 }
                 ReadStatus::More => activator.activate(),
                 ReadStatus::WaitUntil(due) => activator.activate_after(due.saturating_duration_since(now)),
             }
-            if let (Some(m), Some(out), Some(pcap)) =
-                (max_seen, progress_out.as_mut(), progress_cap.as_ref())
-            {
+            if let Some(m) = max_seen.filter(|_| shares_progress) {
                 // Tell the others at most once per stamp granule of progress.
                 if shared_max.is_none_or(|s| m >= s + policy.granularity_ms) {
                     shared_max = Some(m);
-                    out.activate().session(pcap).give(m);
+                    control_out
+                        .activate()
+                        .session(ccap)
+                        .give(Control::MaxSeen(m));
                 }
             }
             let basis = reader.watermark_basis(now, max_seen, peers_max.get());
@@ -215,9 +283,6 @@ pub fn ingest<'s>(
             if next > watermark {
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
-                if let Some(pcap) = progress_cap.as_mut() {
-                    pcap.downgrade(&next);
-                }
                 ledger
                     .borrow_mut()
                     .release(Some(next), reference, reader.wall_clock_of(next), true);

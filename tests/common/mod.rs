@@ -72,14 +72,13 @@ pub fn run_query(
 ) -> (Vec<Value>, RunReport) {
     let out = dir.join(format!("{query}-{workers}-{}.jsonl", unique()));
     let config = RunConfig {
-        query: sluice::queries::find(query).unwrap(),
-        source,
-        sink: SinkSpec::File(out.clone()),
-        dead_letter: None,
         ingest,
         output_dir: dir.join(format!("files-{}", unique())),
-        metrics: Default::default(),
-        progress: sluice::progress::ProgressMode::Off,
+        ..RunConfig::new(
+            sluice::queries::find(query).unwrap(),
+            source,
+            SinkSpec::File(out.clone()),
+        )
     };
     let outcome = run(config, &Mesh::local(workers)).unwrap();
     (read_rows(&out), outcome.report.unwrap())
