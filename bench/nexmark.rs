@@ -19,9 +19,9 @@
 //! timeline) and stop early, saying so, when the source falls `--give-up` seconds behind its
 //! schedule. Progress goes to stderr.
 //!
-//! Options: `--queries q0,q1,q2` (default: every registered query) `--workers 2` `--runs 5` `--events 10000000`
-//! `--rates 1000000` `--seconds 10` `--warmup 2` `--give-up 5` `--file-events 1000000` `--scaling`
-//! `--out target/bench/nexmark.json`.
+//! Options (`-- --help` lists them): `--queries q0,q1,q2` (default: every registered query)
+//! `--workers 2` `--runs 5` `--events 10000000` `--rates 1000000` `--seconds 10` `--warmup 2`
+//! `--give-up 5` `--file-events 1000000` `--scaling` `--out target/bench/nexmark.json`.
 
 use sluice::driver::{run, RunConfig};
 use sluice::launch::Mesh;
@@ -40,18 +40,54 @@ mod plots;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `cargo bench --bench nexmark -- [options]`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "nexmark bench",
+    about = "Nexmark throughput, latency and scaling benchmarks"
+)]
 struct Options {
+    /// Queries to run, comma-separated (default: every registered query).
+    #[arg(long, value_delimiter = ',', value_name = "Q,…")]
     queries: Vec<String>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Throughput runs per query (the median is reported).
+    #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Generated events per throughput run.
+    #[arg(long, default_value_t = 10_000_000)]
     events: u64,
+    /// Paced rates of the latency runs, events/s, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000000",
+        value_name = "R,…"
+    )]
     rates: Vec<u64>,
+    /// Measured seconds of each latency run (after the warm-up).
+    #[arg(long, default_value_t = 10)]
     seconds: u64,
-    out: PathBuf,
-    scaling: bool,
+    /// Warm-up seconds left out of the percentiles.
+    #[arg(long, default_value_t = 2)]
     warmup: u64,
+    /// A latency run stops when its source falls this many seconds behind its schedule.
+    #[arg(long, default_value_t = 5)]
     give_up: u64,
+    /// Events of the file-source throughput runs (0: skip them).
+    #[arg(long, default_value_t = 1_000_000)]
     file_events: u64,
+    /// Also measure -w 1, -w 2 and -n 2 -w 1 throughput.
+    #[arg(long)]
+    scaling: bool,
+    /// Where the JSON results go; plots, CSV, TSV and report.md go beside it.
+    #[arg(long, default_value = "target/bench/nexmark.json")]
+    out: PathBuf,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 /// How the workers of a run are laid out.
@@ -71,58 +107,6 @@ impl Layout {
             Layout::Processes(n) => format!("-n {n} -w 1"),
         }
     }
-}
-
-fn parse_options() -> Result<Options, String> {
-    let mut o = Options {
-        queries: sluice::queries::names()
-            .into_iter()
-            .map(String::from)
-            .collect(),
-        workers: 2,
-        runs: 5,
-        events: 10_000_000,
-        rates: vec![1_000_000],
-        seconds: 10,
-        out: PathBuf::from("target/bench/nexmark.json"),
-        scaling: false,
-        warmup: 2,
-        give_up: 5,
-        file_events: 1_000_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        // `cargo bench` passes `--bench`; ignore it.
-        if flag == "--bench" {
-            continue;
-        }
-        if flag == "--scaling" {
-            o.scaling = true;
-            continue;
-        }
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let list = |v: &str| v.split(',').map(str::to_string).collect::<Vec<_>>();
-        let num = |v: &str| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
-        match flag.as_str() {
-            "--queries" => o.queries = list(&value),
-            "--workers" => o.workers = num(&value)? as usize,
-            "--runs" => o.runs = num(&value)? as usize,
-            "--events" => o.events = num(&value)?,
-            "--rates" => {
-                o.rates = list(&value)
-                    .iter()
-                    .map(|v| num(v))
-                    .collect::<Result<_, _>>()?
-            }
-            "--seconds" => o.seconds = num(&value)?,
-            "--warmup" => o.warmup = num(&value)?,
-            "--give-up" => o.give_up = num(&value)?,
-            "--file-events" => o.file_events = num(&value)?,
-            "--out" => o.out = PathBuf::from(value),
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(o)
 }
 
 /// A paced run's settings: rate, warm-up left out of the percentiles, and how far behind its
@@ -267,13 +251,13 @@ macro_rules! say {
 }
 
 fn main() {
-    let o = match parse_options() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("nexmark bench: {e}");
-            std::process::exit(2);
-        }
-    };
+    let mut o = <Options as clap::Parser>::parse();
+    if o.queries.is_empty() {
+        o.queries = sluice::queries::names()
+            .into_iter()
+            .map(String::from)
+            .collect();
+    }
     let dir = o.out.parent().map(PathBuf::from).unwrap_or_default();
     let _ = std::fs::create_dir_all(&dir);
     let started = std::time::Instant::now();
@@ -362,7 +346,8 @@ fn main() {
         o.workers, o.runs
     );
     match plots::throughput(&chart, &title, &bars) {
-        Ok(()) => say!(md, "\n![throughput](throughput.svg)"),
+        Ok(true) => say!(md, "\n![throughput](throughput.svg)"),
+        Ok(false) => {}
         Err(e) => eprintln!("cannot plot {}: {e}", chart.display()),
     }
     say!(md);
@@ -413,24 +398,29 @@ fn main() {
                     let curve = plots::ccdf_points(r.latency_histogram());
                     let title = format!("{q} at {} events/s: latency CCDF", si(rate as f64));
                     let ccdf_label = q.clone();
-                    if let Err(e) =
-                        plots::ccdf(&ccdf_svg, &title, &[(ccdf_label.clone(), curve.clone())])
-                    {
-                        eprintln!("cannot plot {}: {e}", ccdf_svg.display());
+                    // Link only the plots that were written.
+                    let mut links = Vec::new();
+                    match plots::ccdf(&ccdf_svg, &title, &[(ccdf_label.clone(), curve.clone())]) {
+                        Ok(true) => links.push(format!("[CCDF](ccdf-{stem}.svg)")),
+                        Ok(false) => {}
+                        Err(e) => eprintln!("cannot plot {}: {e}", ccdf_svg.display()),
                     }
                     let title = format!(
                         "{q} at {} events/s: latency and memory over time",
                         si(rate as f64)
                     );
-                    if let Err(e) = plots::timeline(&timeline_svg, &title, &r.timeline) {
-                        eprintln!("cannot plot {}: {e}", timeline_svg.display());
+                    match plots::timeline(&timeline_svg, &title, &r.timeline) {
+                        Ok(true) => links.push(format!("[timeline](timeline-{stem}.svg)")),
+                        Ok(false) => {}
+                        Err(e) => eprintln!("cannot plot {}: {e}", timeline_svg.display()),
                     }
+                    let links = links.join(", ");
                     by_rate[slot].1.push((ccdf_label, curve));
                     let us = dur;
                     match &p {
                         Some(p) => say!(
                             md,
-                            "| {q} | {} /s | {} | {} | {} | {} | {} | {verdict} | [CCDF](ccdf-{stem}.svg), [timeline](timeline-{stem}.svg) |",
+                            "| {q} | {} /s | {} | {} | {} | {} | {} | {verdict} | {links} |",
                             si(rate as f64),
                             us(p.p50_us),
                             us(p.p90_us),
@@ -438,7 +428,11 @@ fn main() {
                             us(p.p999_us),
                             us(p.max_us)
                         ),
-                        None => say!(md, "| {q} | {} /s | – | – | – | – | – | {verdict} | |", si(rate as f64)),
+                        None => say!(
+                            md,
+                            "| {q} | {} /s | – | – | – | – | – | {verdict} | {links} |",
+                            si(rate as f64)
+                        ),
                     }
                     let ccdf = dir.join(format!("ccdf-{stem}.tsv"));
                     if let Err(e) = std::fs::write(&ccdf, ccdf_tsv(r.latency_histogram())) {
@@ -460,7 +454,8 @@ fn main() {
         let path = dir.join(format!("ccdf-{rate}.svg"));
         let title = format!("Latency CCDF at {} events/s, every query", si(*rate as f64));
         match plots::ccdf(&path, &title, curves) {
-            Ok(()) => say!(md, "![CCDF at {rate}](ccdf-{rate}.svg)"),
+            Ok(true) => say!(md, "![CCDF at {rate}](ccdf-{rate}.svg)"),
+            Ok(false) => {}
             Err(e) => eprintln!("cannot plot {}: {e}", path.display()),
         }
     }

@@ -11,6 +11,7 @@
 //! only the launcher, which forwards every SIGINT and SIGTERM it gets to each child exactly once
 //! — the first stops the mesh gracefully, a second ends it at once. When our stdout is closed
 //! (`| head`), the children are asked to stop (SIGTERM) and their remaining output is discarded.
+//! If the launcher itself is killed, the kernel sends each child SIGTERM ([`follow_launcher`]).
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -40,6 +41,27 @@ pub enum LocalMeshError {
     /// Signal handling could not be set up.
     #[error("installing signal handlers")]
     Signals(#[source] std::io::Error),
+}
+
+/// The environment variable that tells a process of a local mesh its launcher's process id.
+pub const LAUNCHER_ENV: &str = "SLUICE_LAUNCHER_PID";
+
+/// In a process started by [`run_local_mesh`]: asks the kernel to send us SIGTERM when the
+/// launcher dies (on Linux), so a mesh whose launcher was killed stops gracefully instead of
+/// running on as orphans; returns `false` if the launcher is already gone.
+pub fn follow_launcher() -> bool {
+    let Some(launcher) = std::env::var(LAUNCHER_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return true;
+    };
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM) {
+        tracing::warn!("cannot follow the launcher (prctl): {e}");
+    }
+    // The launcher may have died before the request above: then we were re-parented.
+    std::os::unix::process::parent_id() == launcher
 }
 
 /// The children's process ids, for forwarding signals.
@@ -78,6 +100,7 @@ pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalM
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .env(LAUNCHER_ENV, std::process::id().to_string())
             .process_group(0)
             .spawn();
         let mut child = match spawned {

@@ -83,6 +83,8 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(colour)
+        // A closed stderr must not panic the thread that logs (e.g. the signal handler's).
+        .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
@@ -106,7 +108,8 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) if is_broken_pipe(&f.error) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("sluice: error: {:#}", f.error);
+            // stderr may be closed: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "sluice: error: {:#}", f.error);
             ExitCode::from(f.code)
         }
     }
@@ -203,7 +206,8 @@ fn generate_to_kafka(args: &GenArgs, to: &str, stop: &Stop) -> Result<u8, Failur
     } else {
         String::new()
     };
-    eprintln!(
+    let _ = writeln!(
+        std::io::stderr(),
         "sluice gen: {} events to {} ({} partitions) in {:.3} s: {} events/s{behind}",
         summary.delivered,
         url,
@@ -299,6 +303,11 @@ fn run_query(args: &RunArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> 
         }
         return run_process(args, query, source, sink, 0);
     };
+    if !sluice::local::follow_launcher() {
+        return Err(Failure::from(anyhow::anyhow!(
+            "the launcher of this local mesh exited before process {process} started"
+        )));
+    }
     if process > 0
         && matches!(&source, SourceSpec::File { path, .. } if path.as_os_str() == "-")
         && stdin_may_have_data()
@@ -355,7 +364,9 @@ fn run_process(
         return Ok(0);
     };
     match args.report {
-        ReportFormat::Text => eprint!("{}", report.to_text()),
+        ReportFormat::Text => {
+            let _ = write!(std::io::stderr(), "{}", report.to_text());
+        }
         ReportFormat::Json => {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", report.to_json())

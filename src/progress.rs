@@ -1,12 +1,15 @@
 //! Progress of a running query on stderr: events read, the current rate and the latest
-//! interval's p99 latency — a progress bar redrawn in place when stderr is a terminal, a log line
-//! every ten seconds otherwise (so long runs in CI or under `nohup` still say how they are
-//! doing). Results never go to stderr, so this never mixes with them.
+//! interval's p99 latency — a progress bar redrawn in place when stderr is a terminal (drawn by
+//! `indicatif`, whose rate is smoothed over the last seconds), a log line every ten seconds
+//! otherwise (so long runs in CI or under `nohup` still say how they are doing; its rate is the
+//! average over those ten seconds). Latencies are in the report's units. Results never go to
+//! stderr, so this never mixes with them.
 //!
 //! Workers publish their own counters to a process-wide [`Board`] a few times a second; a thread
 //! of the process draws. With several processes, each shows its own share.
 
-use crate::metrics::si;
+use crate::metrics::{dur, si};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -93,22 +96,53 @@ impl Reporter {
     }
 }
 
+/// The latest p99 as the report writes durations, or `-` before there is one.
+fn p99_text(board: &Board) -> String {
+    match board.p99_ns() {
+        0 => "-".to_string(),
+        ns => dur(ns as f64 / 1e3),
+    }
+}
+
 fn draw(board: &Board, mode: ProgressMode, total: Option<u64>) {
-    let tick = Duration::from_millis(250);
-    let every = match mode {
-        ProgressMode::Log(every) => every,
-        _ => tick,
+    match mode {
+        ProgressMode::Off => {}
+        ProgressMode::Bar => draw_bar(board, total),
+        ProgressMode::Log(every) => draw_log(board, every),
+    }
+}
+
+fn draw_bar(board: &Board, total: Option<u64>) {
+    let rate = |state: &ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{}", si(state.per_sec()));
     };
+    let template = match total {
+        Some(_) => "[{bar:30}] {percent:>3}% {pos} events, {rate} events/s, p99 {msg}",
+        None => "{pos} events, {rate} events/s, p99 {msg}",
+    };
+    // The template is a constant known to parse.
+    let style = ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", rate)
+        .progress_chars("=> ");
+    let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr_with_hz(4))
+        .with_style(style);
+    while !board.done.load(Ordering::Relaxed) {
+        bar.set_position(board.events());
+        bar.set_message(p99_text(board));
+        std::thread::park_timeout(Duration::from_millis(250));
+    }
+    bar.finish_and_clear();
+}
+
+fn draw_log(board: &Board, every: Duration) {
     let start = Instant::now();
     let (mut last_at, mut last_events) = (start, 0u64);
     let mut next = start + every;
     while !board.done.load(Ordering::Relaxed) {
-        std::thread::park_timeout(tick);
+        std::thread::park_timeout(Duration::from_millis(250));
         let now = Instant::now();
-        if board.done.load(Ordering::Relaxed) {
-            break;
-        }
-        if now < next {
+        if board.done.load(Ordering::Relaxed) || now < next {
             continue;
         }
         next = now + every;
@@ -119,42 +153,13 @@ fn draw(board: &Board, mode: ProgressMode, total: Option<u64>) {
                 .as_secs_f64()
                 .max(1e-3);
         (last_at, last_events) = (now, events);
-        let p99 = match board.p99_ns() {
-            0 => "-".to_string(),
-            ns => format!("{:.2} ms", ns as f64 / 1e6),
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = match mode {
-            ProgressMode::Bar => {
-                let bar = match total {
-                    Some(t) if t > 0 => {
-                        let done = (events as f64 / t as f64).min(1.0);
-                        let filled = (done * 30.0) as usize;
-                        format!(
-                            "[{}{}] {:>3.0}% ",
-                            "=".repeat(filled),
-                            " ".repeat(30 - filled),
-                            done * 100.0
-                        )
-                    }
-                    _ => String::new(),
-                };
-                write!(
-                    err,
-                    "\r\x1b[K{bar}{events} events, {} events/s, p99 {p99}",
-                    si(rate)
-                )
-            }
-            _ => writeln!(
-                err,
-                "sluice: progress after {:.0} s: {events} events, {} events/s, p99 {p99}",
-                now.saturating_duration_since(start).as_secs_f64(),
-                si(rate)
-            ),
-        };
-    }
-    if mode == ProgressMode::Bar {
-        let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "sluice: progress after {:.0} s: {events} events, {} events/s, p99 {}",
+            now.saturating_duration_since(start).as_secs_f64(),
+            si(rate),
+            p99_text(board)
+        );
     }
 }
 

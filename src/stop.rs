@@ -10,6 +10,7 @@
 //! [`Stop::install_signal_handlers`] makes the first SIGINT or SIGTERM such a request; a second
 //! one exits the process at once (code 128 + the signal number) without flushing anything.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -126,7 +127,11 @@ impl Stop {
                         "SIGTERM"
                     };
                     if stop.is_requested() {
-                        eprintln!("sluice: second {name}: exiting at once, without flushing");
+                        // stderr may be gone (a closed pipe): never panic over a message.
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "sluice: second {name}: exiting at once, without flushing"
+                        );
                         std::process::exit(128 + signal);
                     }
                     tracing::warn!(

@@ -16,17 +16,43 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn spawn(args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the sluice binary starts")
+/// A running `sluice`, killed if the test fails before it ends (a launcher's processes then
+/// get SIGTERM from the kernel: they follow their launcher).
+struct Running(Option<Child>);
+
+impl Running {
+    fn signal(&self, signal: Signal) {
+        let child = self.0.as_ref().expect("running");
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    }
+
+    fn wait(mut self) -> Output {
+        self.0.take().unwrap().wait_with_output().unwrap()
+    }
+
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
 }
 
-fn signal(child: &Child, signal: Signal) {
-    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn spawn(args: &[&str]) -> Running {
+    Running(Some(
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the sluice binary starts"),
+    ))
 }
 
 /// Waits until a file of `dir` whose name starts with `out` holds a whole line (the run is
@@ -132,8 +158,8 @@ fn stop_keeps_every_row(query: &str, sig: Signal, mesh: &[&str]) {
     let child = spawn(&args);
     wait_for_rows(dir.path());
     std::thread::sleep(Duration::from_millis(500));
-    signal(&child, sig);
-    let done = child.wait_with_output().unwrap();
+    child.signal(sig);
+    let done = child.wait();
     let err = stderr(&done);
     assert_eq!(done.status.code(), Some(0), "{query} {sig}: {err}");
     assert!(
@@ -223,11 +249,8 @@ fn a_signal_to_one_hand_started_process_stops_its_peers() {
     let p0 = start("0");
     let p1 = start("1");
     wait_for_rows(dir.path());
-    signal(&p1, Signal::SIGINT);
-    let (o0, o1) = (
-        p0.wait_with_output().unwrap(),
-        p1.wait_with_output().unwrap(),
-    );
+    p1.signal(Signal::SIGINT);
+    let (o0, o1) = (p0.wait(), p1.wait());
     assert_eq!(o0.status.code(), Some(0), "{}", stderr(&o0));
     assert_eq!(o1.status.code(), Some(0), "{}", stderr(&o1));
     let report = report_of(&report);
@@ -266,9 +289,8 @@ fn file_sinks_flush_while_running_so_a_crash_loses_little() {
     // Rows reach the file while the run goes on: far less than the sink's 1 MiB buffer.
     wait_for_rows(dir.path());
     std::thread::sleep(Duration::from_millis(300));
-    let mut child = child;
-    child.kill().unwrap(); // SIGKILL: no chance to flush
-    child.wait().unwrap();
+    child.signal(Signal::SIGKILL); // no chance to flush
+    child.wait();
     let rows = read_rows(&out);
     let config = GeneratorConfig {
         rate: 5000,
@@ -285,11 +307,10 @@ fn file_sinks_flush_while_running_so_a_crash_loses_little() {
 fn head_1(args: &[&str]) -> (String, Output) {
     let mut child = spawn(args);
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.child().stdout.take().unwrap())
         .read_line(&mut first)
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (first, out)
+    (first, child.wait())
 }
 
 #[test]

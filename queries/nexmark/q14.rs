@@ -47,12 +47,18 @@ pub fn bid_time_type(hour: u32) -> &'static str {
     }
 }
 
+/// Whether `price × 0.908` lies strictly between 1,000,000 and 50,000,000 — computed exactly in
+/// thousandths of a cent, in a type wide enough that no price can wrap into the band (Flink
+/// computes with exact decimals).
+pub fn mid_priced(price: u64) -> bool {
+    let thousandths = u128::from(price) * 908;
+    thousandths > 1_000_000_000 && thousandths < 50_000_000_000
+}
+
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     ctx.emit(events.flat_map(|e| {
         let b = e.into_bid()?;
-        // 0.908 × price in thousandths of a cent: exact bounds, both exclusive.
-        let thousandths = b.price * 908;
-        if thousandths <= 1_000_000_000 || thousandths >= 50_000_000_000 {
+        if !mid_priced(b.price) {
             return None;
         }
         let hour = Civil::from_millis(b.date_time.0).hour;
@@ -77,3 +83,24 @@ pub const QUERY: Query = Query {
     writes_files: false,
     build,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_band_is_exact_and_huge_prices_never_wrap_into_it() {
+        // 1,101,322 × 0.908 = 1,000,000.376; 1,101,321 × 0.908 = 999,999.468.
+        assert!(mid_priced(1_101_322));
+        assert!(!mid_priced(1_101_321));
+        // 55,066,079 × 0.908 = 49,999,999.732; 55,066,080 × 0.908 = 50,000,000.64.
+        assert!(mid_priced(55_066_079));
+        assert!(!mid_priced(55_066_080));
+        // A price whose product with 908 wraps a u64 to 2,000,000,xxx thousandths — inside the
+        // band had it been computed in 64 bits.
+        let wraps = ((1u128 << 64) + 2_000_000_000).div_ceil(908) as u64;
+        assert!((wraps.wrapping_mul(908)) > 1_000_000_000);
+        assert!(!mid_priced(wraps));
+        assert!(!mid_priced(u64::MAX));
+    }
+}

@@ -26,7 +26,8 @@ pub struct PriceStats {
     bids: [u64; 4],
     min: u64,
     max: u64,
-    sum: u64,
+    /// Wide enough that untrusted prices cannot overflow it.
+    sum: u128,
 }
 
 struct AuctionStats;
@@ -46,7 +47,7 @@ impl Aggregate for AuctionStats {
         acc.bids[band(price)] += 1;
         acc.min = acc.min.min(price);
         acc.max = acc.max.max(price);
-        acc.sum += price;
+        acc.sum += u128::from(price);
     }
     fn merge(&self, acc: &mut PriceStats, other: &PriceStats) {
         for i in 0..4 {
@@ -82,8 +83,8 @@ pub struct Row {
     pub max_price: u64,
     /// Mean price.
     pub avg_price: f64,
-    /// Sum of prices.
-    pub sum_price: u64,
+    /// Sum of prices (wider than a price: untrusted prices cannot overflow it).
+    pub sum_price: u128,
     /// Day start, epoch ms.
     pub window_start: EventTime,
     /// Day end, epoch ms.

@@ -44,9 +44,10 @@ pub fn channel_id_param(url: &str) -> Option<&str> {
     None
 }
 
-/// The channel id of a bid, if it has one.
+/// The channel id of a bid, if it has one. The name is compared after Unicode lower-casing, as
+/// Flink's `LOWER` does (so `FACEBOO\u{212A}`, with a Kelvin sign, is Facebook).
 pub fn channel_id(channel: &str, url: &str) -> Option<String> {
-    let known = match channel.to_ascii_lowercase().as_str() {
+    let known = match channel.to_lowercase().as_str() {
         "apple" => Some("0"),
         "google" => Some("1"),
         "facebook" => Some("2"),
@@ -91,6 +92,9 @@ mod tests {
         assert_eq!(channel_id_param("https://x/?xchannel_id=1"), None);
         assert_eq!(channel_id_param("https://x/?a=1&channel_id=&b=2"), Some(""));
         assert_eq!(channel_id("GOOGLE", ""), Some("1".into()));
+        // Unicode case folding: KELVIN SIGN lower-cases to 'k', as in Java's toLowerCase.
+        assert_eq!(channel_id("FACEBOO\u{212A}", ""), Some("2".into()));
+        assert_eq!(channel_id("Ａpple", ""), None);
         assert_eq!(channel_id("channel-5", "https://x/?query=1"), None);
     }
 }

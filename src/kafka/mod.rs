@@ -104,7 +104,9 @@ pub struct KafkaUrl {
 }
 
 impl KafkaUrl {
-    /// Parses the text after `kafka://`… or the whole URL.
+    /// Parses `kafka://HOST:PORT[,HOST:PORT…]/TOPIC` (the `kafka://` may be left out). Each
+    /// broker is read as a URL authority by the `url` crate (names, IPv4, bracketed IPv6, a
+    /// port that fits 16 bits); the topic must follow Kafka's naming rules.
     pub fn parse(text: &str) -> Result<Self, KafkaError> {
         let rest = text.strip_prefix(SCHEME).unwrap_or(text);
         let invalid = |why: &str| {
@@ -117,10 +119,14 @@ impl KafkaUrl {
             return Err(invalid("no broker"));
         }
         for broker in brokers.split(',') {
-            let (host, port) = broker
-                .rsplit_once(':')
-                .ok_or_else(|| invalid("a broker without a port"))?;
-            if host.is_empty() || port.parse::<u16>().is_err() {
+            let parsed = url::Url::parse(&format!("{SCHEME}{broker}"))
+                .map_err(|e| invalid(&format!("broker {broker:?}: {e}")))?;
+            let plain = parsed.username().is_empty()
+                && parsed.password().is_none()
+                && parsed.path().is_empty()
+                && parsed.query().is_none()
+                && parsed.fragment().is_none();
+            if parsed.host_str().is_none_or(str::is_empty) || parsed.port().is_none() || !plain {
                 return Err(invalid("a broker must be HOST:PORT"));
             }
         }
@@ -338,7 +344,11 @@ mod tests {
         assert_eq!(url.to_string(), "kafka://127.0.0.1:9092/nexmark");
         let two = KafkaUrl::parse("kafka://a:1,b:2/t.x-y_z").unwrap();
         assert_eq!(two.brokers, "a:1,b:2");
+        assert!(KafkaUrl::parse("kafka://[::1]:9092/t").is_ok());
         for bad in [
+            "kafka://h:99999/t",
+            "kafka://user@h:1/t",
+            "kafka://[::1/t",
             "kafka://127.0.0.1:9092",
             "kafka:///t",
             "kafka://host/t",

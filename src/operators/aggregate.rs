@@ -48,24 +48,25 @@ impl Aggregate for Count {
     }
 }
 
-/// The sum of `u64` values.
+/// The sum of `u64` values, kept in a `u128`: input values are untrusted, and 2⁶⁴ values of
+/// up to 2⁶⁴ each cannot overflow it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Sum;
 
 impl Aggregate for Sum {
     type In = u64;
-    type Acc = u64;
-    type Out = u64;
-    fn empty(&self) -> u64 {
+    type Acc = u128;
+    type Out = u128;
+    fn empty(&self) -> u128 {
         0
     }
-    fn add(&self, acc: &mut u64, value: u64) {
-        *acc += value;
+    fn add(&self, acc: &mut u128, value: u64) {
+        *acc += u128::from(value);
     }
-    fn merge(&self, acc: &mut u64, other: &u64) {
+    fn merge(&self, acc: &mut u128, other: &u128) {
         *acc += other;
     }
-    fn finish(&self, acc: &u64) -> u64 {
+    fn finish(&self, acc: &u128) -> u128 {
         *acc
     }
 }

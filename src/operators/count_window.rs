@@ -231,7 +231,7 @@ mod tests {
         records: &[(u64, u64, u64)],
         windows: CountWindows,
         workers: usize,
-    ) -> Vec<(u64, u64, usize, u64)> {
+    ) -> Vec<(u64, u64, usize, u128)> {
         let records = records.to_vec();
         let out = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&out);
