@@ -19,6 +19,36 @@ use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The exit codes of `sluice`.
+pub mod exit {
+    /// Success — also after a graceful stop.
+    pub const SUCCESS: u8 = 0;
+    /// The run failed.
+    pub const FAILED: u8 = 1;
+    /// Invalid command line.
+    pub const USAGE: u8 = 2;
+    /// A resource is unavailable.
+    pub const UNAVAILABLE: u8 = 3;
+    /// Too much of the input was rejected.
+    pub const REJECTED: u8 = 4;
+    /// A second SIGINT ended the process at once (128 + 2).
+    pub const SECOND_SIGINT: u8 = 130;
+    /// A second SIGTERM ended the process at once (128 + 15).
+    pub const SECOND_SIGTERM: u8 = 143;
+
+    /// Every exit code with what it means, as the README's table states it (a test holds the
+    /// two together).
+    pub const TABLE: &[(u8, &str)] = &[
+        (SUCCESS, "success — also after a graceful stop by SIGINT or SIGTERM, or when the reader of stdout went away: every row written, the report printed"),
+        (FAILED, "the run failed: a worker panicked, writing results failed, rows not delivered to Kafka, the input failed mid-run"),
+        (USAGE, "invalid command line: a bad flag or value, an unknown query, source or sink, a flag that does not apply to the chosen source or sink, an output that would overwrite an input or another output"),
+        (UNAVAILABLE, "a resource is unavailable: an unreadable input, an unwritable output, report or directory, a port in use, an unreachable peer, Kafka brokers unreachable, no such topic"),
+        (REJECTED, "more of the input than --max-bad-ratio (default 0.5) was rejected as unreadable; the report and dead letters are still written"),
+        (SECOND_SIGINT, "a second SIGINT ended the process at once, without flushing"),
+        (SECOND_SIGTERM, "a second SIGTERM ended the process at once, without flushing"),
+    ];
+}
+
 /// Sluice: event-time stream processing on timely dataflow.
 #[derive(Debug, Parser)]
 #[command(name = "sluice", version, about, long_about = None)]

@@ -1,16 +1,13 @@
 //! The `sluice` binary: parse the command line, set up logging and signals, dispatch, map errors
 //! to exit codes.
 //!
-//! Exit codes: 0 success (also after a graceful stop by SIGINT/SIGTERM, or when the reader of
-//! stdout went away); 1 the run failed (a worker panicked, writing results failed, the input
-//! failed mid-run); 2 invalid command line (bad flags, unknown query, source or sink, a flag that
-//! does not apply, an output that would overwrite an input); 3 a resource is unavailable (an
-//! unreadable input file, an unwritable output, a port in use, an unreachable peer); 4 too much
-//! of the input was rejected (`--max-bad-ratio`); 130/143 a second SIGINT/SIGTERM ended the
-//! process at once.
+//! Exit codes: see [`sluice::cli::exit::TABLE`] (0 success, also after a graceful stop; 1 the
+//! run failed; 2 invalid command line; 3 a resource is unavailable; 4 too much input rejected;
+//! 130/143 a second SIGINT/SIGTERM).
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
+use sluice::cli::exit::{FAILED, REJECTED, UNAVAILABLE, USAGE};
 use sluice::cli::{CatArgs, Cli, Command, Endpoint, GenArgs, ReportFormat, RunArgs};
 use sluice::driver::{run, RunConfig, RunError};
 use sluice::launch::MeshError;
@@ -36,7 +33,7 @@ struct Failure {
 impl Failure {
     fn usage(error: impl Into<anyhow::Error>) -> Self {
         Failure {
-            code: 2,
+            code: USAGE,
             error: error.into(),
         }
     }
@@ -44,22 +41,27 @@ impl Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Failure { code: 1, error }
+        Failure {
+            code: FAILED,
+            error,
+        }
     }
 }
 
 impl From<RunError> for Failure {
     fn from(e: RunError) -> Self {
         let code = match &e {
-            RunError::Mesh(MeshError::Invalid(_)) | RunError::Source(SourceError::Unknown(_)) => 2,
-            RunError::Refused(p) if p.is_usage() => 2,
-            RunError::Refused(_) => 3,
-            RunError::Source(SourceError::Kafka(k)) if k.is_usage() => 2,
-            RunError::Source(SourceError::Kafka(k)) if k.is_unavailable() => 3,
-            RunError::Source(SourceError::Kafka(_)) => 1,
-            RunError::Mesh(_) | RunError::Open(_) => 3,
-            RunError::Source(SourceError::Io { .. }) => 3,
-            RunError::Sink(_) | RunError::Report { .. } | RunError::Worker { .. } => 1,
+            RunError::Mesh(MeshError::Invalid(_)) | RunError::Source(SourceError::Unknown(_)) => {
+                USAGE
+            }
+            RunError::Refused(p) if p.is_usage() => USAGE,
+            RunError::Refused(_) => UNAVAILABLE,
+            RunError::Source(SourceError::Kafka(k)) if k.is_usage() => USAGE,
+            RunError::Source(SourceError::Kafka(k)) if k.is_unavailable() => UNAVAILABLE,
+            RunError::Source(SourceError::Kafka(_)) => FAILED,
+            RunError::Mesh(_) | RunError::Open(_) => UNAVAILABLE,
+            RunError::Source(SourceError::Io { .. }) => UNAVAILABLE,
+            RunError::Sink(_) | RunError::Report { .. } | RunError::Worker { .. } => FAILED,
         };
         Failure {
             code,
@@ -153,7 +155,10 @@ fn generate(args: &GenArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> {
     } else {
         let file = std::fs::File::create(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))
-            .map_err(|error| Failure { code: 3, error })?;
+            .map_err(|error| Failure {
+                code: UNAVAILABLE,
+                error,
+            })?;
         Box::new(file)
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, target);
@@ -195,7 +200,11 @@ fn generate_to_kafka(args: &GenArgs, to: &str, stop: &Stop) -> Result<u8, Failur
         stop,
     };
     let summary = load::run(&load).map_err(|e| Failure {
-        code: if e.is_unavailable() { 3 } else { 1 },
+        code: if e.is_unavailable() {
+            UNAVAILABLE
+        } else {
+            FAILED
+        },
         error: anyhow::Error::new(e).context(format!("writing events to {url}")),
     })?;
     let behind = if args.paced {
@@ -232,7 +241,11 @@ fn cat(args: &CatArgs) -> Result<u8, Failure> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let n = sluice::kafka::cat::cat(&url, &props, args.kafka.timeout, &mut out).map_err(|e| {
         Failure {
-            code: if e.is_unavailable() { 3 } else { 1 },
+            code: if e.is_unavailable() {
+                UNAVAILABLE
+            } else {
+                FAILED
+            },
             error: e.into(),
         }
     })?;
@@ -296,10 +309,10 @@ fn run_query(args: &RunArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> 
             // The whole mesh on this machine: re-run ourselves once per process.
             let argv: Vec<_> = std::env::args_os().skip(1).collect();
             let code = sluice::local::run_local_mesh(&argv, processes).map_err(|e| Failure {
-                code: 3,
+                code: UNAVAILABLE,
                 error: e.into(),
             })?;
-            return Ok(u8::try_from(code).unwrap_or(1));
+            return Ok(u8::try_from(code).unwrap_or(FAILED));
         }
         return run_process(args, query, source, sink, 0);
     };
@@ -378,7 +391,7 @@ fn run_process(
     let (rejected, read) = (report.rejected(), report.records_read());
     if read > 0 && rejected as f64 > args.max_bad_ratio * read as f64 {
         return Err(Failure {
-            code: 4,
+            code: REJECTED,
             error: anyhow::anyhow!(
                 "{rejected} of the {read} records read ({:.1} %) were rejected as unreadable, more than --max-bad-ratio {}: see the dead letters (--dead-letter PATH)",
                 100.0 * rejected as f64 / read as f64,

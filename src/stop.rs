@@ -132,6 +132,7 @@ impl Stop {
                             std::io::stderr(),
                             "sluice: second {name}: exiting at once, without flushing"
                         );
+                        // 130 for SIGINT, 143 for SIGTERM (`cli::exit`).
                         std::process::exit(128 + signal);
                     }
                     tracing::warn!(
