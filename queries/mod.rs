@@ -10,7 +10,7 @@ use crate::query::Query;
 /// Declares each query's module and lists it in [`ALL`], from one list of names.
 macro_rules! registry {
     ($family:ident: $($query:ident),* $(,)?) => {
-        /// Nexmark queries (see `shared/design/nexmark.md`).
+        /// Nexmark queries (see `docs/nexmark.md`).
         pub mod $family {
             $(pub mod $query;)*
         }

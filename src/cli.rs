@@ -243,7 +243,8 @@ pub struct KafkaRunArgs {
     /// A Kafka partition silent for this long stops holding the watermark back.
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
-    /// Do not commit the consumed offsets to the group when an --until-end run completes.
+    /// Do not commit the consumed offsets to the group when the run ends (end of input,
+    /// --stop-after, or a graceful stop).
     #[arg(long)]
     pub no_commit: bool,
     /// Partitions of a Kafka sink topic that Sluice creates (default: one per worker).
@@ -257,7 +258,7 @@ pub struct RunArgs {
     /// The query to run (see `sluice list`).
     pub query: String,
     /// Print help (in `run`, `-h` is the hostfile, as in timely).
-    #[arg(long, action = ArgAction::Help)]
+    #[arg(long, action = ArgAction::HelpShort)]
     pub help: Option<bool>,
 
     /// Where events come from: `nexmark` (built-in generator), `file:PATH` (`file:-` = stdin)

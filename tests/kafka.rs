@@ -2,7 +2,8 @@
 //! in `SLUICE_KAFKA`): multi-partition topics give the same rows as the file source (also out of
 //! order, at -w 1 and -w 2, and across two processes without duplicates), Kafka sinks hold the
 //! rows, bad records are dead letters with topic/partition/offset, committed offsets resume a
-//! run, idle partitions do not stall windows, and missing brokers or topics fail fast.
+//! run (also after a graceful stop), idle partitions do not stall windows, and missing brokers or
+//! topics fail fast.
 #![cfg(feature = "kafka")]
 
 mod common;
@@ -374,6 +375,62 @@ fn committed_offsets_resume_where_a_bounded_run_ended() {
     assert!(all.contains(": 4000 events"), "{all}");
     let none = run("latest");
     assert!(none.contains(": 0 events"), "{none}");
+}
+
+#[test]
+fn a_graceful_stop_commits_what_was_read() {
+    let t = topic("nexmark-stop");
+    let group = topic("group");
+    let lines = generated_lines(3000, &GeneratorConfig::default());
+    produce_lines(&t, 2, &lines);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rows.jsonl");
+    let bids = reference_q0(&lines).len();
+    // An unbounded run over the topic: it reads everything, then waits for more.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "q0", "--source", &url(&t), "--kafka-group", &group])
+        .args(["--kafka-start", "committed", "--progress", "off", "--sink"])
+        .arg(format!("file:{}", out.display()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while std::fs::read_to_string(&out).map_or(0, |t| t.lines().count()) < bids {
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the run did not write its rows");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let done = child.wait_with_output().unwrap();
+    let err = stderr(&done);
+    assert!(done.status.success(), "{err}");
+    assert!(err.contains("STOPPED (SIGTERM)"), "{err}");
+    assert!(
+        err.contains("next offset per partition: p0 1500, p1 1500"),
+        "{err}"
+    );
+    assert_eq!(read_rows(&out).len(), bids);
+    // The group resumes after what the stopped run read: nothing is left.
+    let again = ok(sluice(&[
+        "run",
+        "q0",
+        "--source",
+        &url(&t),
+        "--until-end",
+        "--sink",
+        "null",
+        "--kafka-group",
+        &group,
+        "--kafka-start",
+        "committed",
+    ]));
+    assert!(stderr(&again).contains(": 0 events"), "{}", stderr(&again));
 }
 
 #[test]

@@ -242,8 +242,8 @@ pub enum StartOffset {
     Earliest,
     /// Only records written after the run starts.
     Latest,
-    /// The group's committed offset (written when a bounded run completes); `earliest` where
-    /// the group has none.
+    /// The group's committed offset (written when a run ends cleanly); `earliest` where the
+    /// group has none.
     Committed,
 }
 
@@ -260,7 +260,8 @@ pub struct KafkaSourceOptions {
     pub idle_timeout: Duration,
     /// How long to wait for the brokers when connecting (metadata, offsets).
     pub timeout: Duration,
-    /// Commit the consumed offsets to the group when a bounded run completes.
+    /// Commit the consumed offsets to the group when the run ends cleanly (end of input,
+    /// `--stop-after`, a graceful stop) and its rows are flushed.
     pub commit: bool,
     /// Extra librdkafka properties.
     pub props: KafkaProps,

@@ -294,11 +294,13 @@ impl SourceSpec {
         }
     }
 
-    /// After a bounded run completed and its rows were flushed: records how far each partition
-    /// was read (Kafka: commits the offsets to the consumer group).
+    /// After a run ended cleanly — at its end of input (`--until-end`), after `--stop-after`, or
+    /// stopped gracefully — and its rows were flushed: records how far each partition was read
+    /// (Kafka: commits the offsets to the consumer group), so a run started with
+    /// `--kafka-start committed` resumes after it (at-least-once across runs).
     pub fn commit(&self, positions: &[Position]) -> Result<(), SourceError> {
         match self {
-            SourceSpec::Kafka { url, options, .. } if options.commit && options.until_end => {
+            SourceSpec::Kafka { url, options, .. } if options.commit => {
                 kafka_commit(url, options, positions)
             }
             _ => Ok(()),
