@@ -88,6 +88,24 @@ fn produce_lines(topic: &str, partitions: i32, lines: &[String]) {
     produce(topic, partitions, &records);
 }
 
+/// Runs q0 over `topic` to its end as consumer `group` from `start`; returns the report.
+fn read_to_end(topic: &str, group: &str, start: &str) -> String {
+    let out = ok(sluice(&[
+        "run",
+        "q0",
+        "--source",
+        &url(topic),
+        "--until-end",
+        "--sink",
+        "null",
+        "--kafka-group",
+        group,
+        "--kafka-start",
+        start,
+    ]));
+    stderr(&out)
+}
+
 fn sorted_lines(path: &Path) -> Vec<String> {
     canonical(&read_rows(path))
 }
@@ -333,22 +351,7 @@ fn committed_offsets_resume_where_a_bounded_run_ended() {
         "--partitions",
         "2",
     ]));
-    let run = |start: &str| {
-        let out = ok(sluice(&[
-            "run",
-            "q0",
-            "--source",
-            &url(&t),
-            "--until-end",
-            "--sink",
-            "null",
-            "--kafka-group",
-            &group,
-            "--kafka-start",
-            start,
-        ]));
-        stderr(&out)
-    };
+    let run = |start: &str| read_to_end(&t, &group, start);
     let first = run("committed");
     assert!(first.contains(": 3000 events"), "{first}");
     assert!(
@@ -417,20 +420,8 @@ fn a_graceful_stop_commits_what_was_read() {
     );
     assert_eq!(read_rows(&out).len(), bids);
     // The group resumes after what the stopped run read: nothing is left.
-    let again = ok(sluice(&[
-        "run",
-        "q0",
-        "--source",
-        &url(&t),
-        "--until-end",
-        "--sink",
-        "null",
-        "--kafka-group",
-        &group,
-        "--kafka-start",
-        "committed",
-    ]));
-    assert!(stderr(&again).contains(": 0 events"), "{}", stderr(&again));
+    let again = read_to_end(&t, &group, "committed");
+    assert!(again.contains(": 0 events"), "{again}");
 }
 
 #[test]

@@ -780,6 +780,24 @@ pub fn sluice(args: &[&str]) -> std::process::Output {
         .expect("the sluice binary runs")
 }
 
+/// Runs each `(args, exit code, message)` case and checks that it fails with that code, says
+/// the message on stderr, prints nothing on stdout, and does so at once (before any work: the
+/// default run is a million events).
+pub fn expect_failures(cases: &[(Vec<&str>, i32, &str)]) {
+    for (args, code, message) in cases {
+        let start = std::time::Instant::now();
+        let out = sluice(args);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed on stdout");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "{args:?} ran first"
+        );
+    }
+}
+
 /// A finished command's stderr as text.
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
