@@ -10,8 +10,8 @@
 //! **Operators:** timely [`session_aggregate`](crate::operators::SessionAggregate) with a count;
 //! state is the open sessions only. Append-only.
 
-use crate::model::Event;
-use crate::operators::{Count, SessionAggregate};
+use crate::model::{Bid, Event};
+use crate::operators::{by, Count, SessionAggregate};
 use crate::query::{Query, QueryContext};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -40,10 +40,8 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (sessions, late) = events.flat_map(Event::into_bid).session_aggregate(
-        "q11.sessions_per_bidder",
+        by("q11.sessions_per_bidder", |b: &Bid| b.bidder, |b| b.date_time.0),
         GAP_MS,
-        |b| b.bidder,
-        |b| b.date_time.0,
         |_| (),
         Count,
     );

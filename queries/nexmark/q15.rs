@@ -13,8 +13,8 @@
 //! tumbling windows (one key per day). Flink runs this as an updating aggregate; Sluice reports
 //! each day once, final, when the watermark passes the day's end (or the input ends).
 
-use crate::model::Event;
-use crate::operators::{Aggregate, WindowAggregate, Windows};
+use crate::model::{Bid, Event};
+use crate::operators::{by, Aggregate, WindowAggregate, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
@@ -135,11 +135,8 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
-        "q15.stats_per_day",
+        by("q15.stats_per_day", |_: &Bid| (), |b| b.date_time.0),
         Windows::tumbling(DAY_MS),
-        0,
-        |_| (),
-        |b| b.date_time.0,
         |b| (b.bidder, b.auction, b.price),
         BandStats,
     );

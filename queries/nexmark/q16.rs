@@ -11,8 +11,8 @@
 //! watermark passes the day's end (Flink's version is an updating aggregate).
 
 use super::q15::{day_of, BandAcc, BandCounts, BandStats, DAY_MS};
-use crate::model::Event;
-use crate::operators::{Aggregate, WindowAggregate, Windows};
+use crate::model::{Bid, Event};
+use crate::operators::{by, Aggregate, WindowAggregate, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
@@ -62,11 +62,8 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
-        "q16.stats_per_channel_day",
+        by("q16.stats_per_channel_day", |b: &Bid| b.channel.clone(), |b| b.date_time.0),
         Windows::tumbling(DAY_MS),
-        0,
-        |b| b.channel.clone(),
-        |b| b.date_time.0,
         |b| ((b.bidder, b.auction, b.price), b.date_time.0),
         ChannelStats,
     );

@@ -12,8 +12,8 @@
 //! watermark passes the day's end (Flink's version is an updating aggregate).
 
 use super::q15::{band, day_of, DAY_MS};
-use crate::model::Event;
-use crate::operators::{Aggregate, WindowAggregate, Windows};
+use crate::model::{Bid, Event};
+use crate::operators::{by, Aggregate, WindowAggregate, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
@@ -93,11 +93,8 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
-        "q17.stats_per_auction_day",
+        by("q17.stats_per_auction_day", |b: &Bid| b.auction, |b| b.date_time.0),
         Windows::tumbling(DAY_MS),
-        0,
-        |b| b.auction,
-        |b| b.date_time.0,
         |b| b.price,
         AuctionStats,
     );

@@ -11,8 +11,8 @@
 //! per-window maximum a [`gather_windows`](crate::operators::GatherWindows) (one worker per
 //! window). Results are final when the watermark passes the window end: append-only.
 
-use crate::model::Event;
-use crate::operators::{Count, GatherWindows, WindowAggregate, WindowResult, Windows};
+use crate::model::{Bid, Event};
+use crate::operators::{by, Count, GatherWindows, WindowAggregate, WindowResult, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
@@ -40,11 +40,8 @@ pub struct Row {
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let bids = events.flat_map(Event::into_bid);
     let (counts, late) = bids.window_aggregate(
-        "q5.bids_per_auction",
+        by("q5.bids_per_auction", |b: &Bid| b.auction, |b| b.date_time.0),
         Windows::sliding(SIZE_MS, SLIDE_MS),
-        0,
-        |b| b.auction,
-        |b| b.date_time.0,
         |_| (),
         Count,
     );

@@ -15,7 +15,7 @@
 //! Append-only; final when the watermark passes the window end (plus the inclusive end instant).
 
 use crate::model::{Bid, Event};
-use crate::operators::{Aggregate, GatherWindows, WindowAggregate, WindowResult, Windows};
+use crate::operators::{by, Aggregate, GatherWindows, WindowAggregate, WindowResult, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -94,11 +94,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
         .clone()
         .flat_map(|b| (b.date_time.0 % SIZE_MS == 0 && b.date_time.0 >= SIZE_MS).then_some(Part::AtEnd(b)));
     let (maxima, late) = bids.window_aggregate(
-        "q7.max_per_bucket",
+        by("q7.max_per_bucket", |b: &Bid| b.auction % BUCKETS, |b| b.date_time.0),
         Windows::tumbling(SIZE_MS),
-        0,
-        |b| b.auction % BUCKETS,
-        |b| b.date_time.0,
         |b| b.clone(),
         MaxBids,
     );

@@ -13,7 +13,7 @@
 //! inputs beyond the window. Append-only; final when the watermark passes the window end.
 
 use crate::model::Event;
-use crate::operators::{Aggregate, WindowAggregate, Windows};
+use crate::operators::{by, Aggregate, WindowAggregate, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -90,15 +90,16 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
         Event::Bid(_) => None,
     });
     let (joined, late) = sides.window_aggregate(
-        "q8.person_and_seller",
+        by(
+            "q8.person_and_seller",
+            |s: &Side| match s {
+                Side::Person { id, .. } | Side::Seller { id, .. } => *id,
+            },
+            |s| match s {
+                Side::Person { time, .. } | Side::Seller { time, .. } => *time,
+            },
+        ),
         Windows::tumbling(SIZE_MS),
-        0,
-        |s| match s {
-            Side::Person { id, .. } | Side::Seller { id, .. } => *id,
-        },
-        |s| match s {
-            Side::Person { time, .. } | Side::Seller { time, .. } => *time,
-        },
         |s| s.clone(),
         NewSeller,
     );

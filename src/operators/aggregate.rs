@@ -11,11 +11,11 @@ use timely::ExchangeData;
 /// A mergeable aggregation.
 pub trait Aggregate: 'static {
     /// What each record contributes.
-    type In;
+    type In: 'static;
     /// The running state: plain data, so an operator's state can be captured in a checkpoint.
     type Acc: Clone + Serialize + DeserializeOwned + 'static;
     /// The result.
-    type Out: ExchangeData;
+    type Out: ExchangeData + Clone;
     /// The state of no records.
     fn empty(&self) -> Self::Acc;
     /// Absorbs one record's value.

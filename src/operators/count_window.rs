@@ -3,21 +3,22 @@
 //! each new record).
 //!
 //! "The last N" needs an order, and arrival order differs between runs and worker counts, so
-//! records are taken in **event-time order**: each is held until the frontier passes its event
-//! time, then records are counted in `(event time, record)` order — deterministic for any split.
-//! A record whose event time the frontier had already passed when it arrived cannot be placed
-//! in that order any more: it is a dead letter (reason `late`). A result is stamped at the event
-//! time of the record that completed it.
+//! records are taken in **event-time order**: on the keyed core, a key's records wait until the
+//! frontier passes their stamp, and each stamp's records are counted in `(event time, record)`
+//! order — deterministic for any split. A record that arrived late at its source (stamped after
+//! its event time) cannot be placed in that order any more: it is a dead letter (reason `late`).
+//! A result is stamped at the event time of the record that completed it.
 //!
-//! State: records waiting for the frontier (bounded by the watermark delay), and per key the
-//! last `size` values and a counter.
+//! State: per key, the last `size` values and a counter ([`CountState`]); records waiting for
+//! the frontier are bounded by the watermark delay.
 
 use super::aggregate::Aggregate;
-use super::keyed::{advance, keyed_ports, late_letter, KeyedPorts};
+use super::keyed::{By, Emit, KeyedCore, KeyedLogic, KeyedOptions};
 use crate::deadletter::DeadLetter;
-use crate::time::EventTime;
+use crate::time::{is_late, EventTime};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hash;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
@@ -58,28 +59,21 @@ impl CountWindows {
     }
 }
 
-/// The complete state of one worker's count-window operator: plain data that a checkpoint can
-/// serialise at a frontier and restore.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "K: Serialize + Hash + Eq, R: Serialize, V: Serialize",
-    deserialize = "K: Deserialize<'de> + Hash + Eq, R: Deserialize<'de>, V: Deserialize<'de>"
-))]
-pub struct CountState<K, R, V> {
-    /// Records waiting for the frontier, by event time.
-    pub waiting: BTreeMap<EventTime, Vec<R>>,
-    /// Per key: the last `size` (event time, value) pairs and records since the last emission.
-    pub keys: HashMap<K, (VecDeque<(EventTime, V)>, usize)>,
-    /// Every record with an event time below this has been counted.
-    pub released: EventTime,
+/// One key's count-window state: the last `size` (event time, value) pairs and the records
+/// since the last result. Plain data that a checkpoint can write and a restore read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CountState<V> {
+    /// The last values, oldest first.
+    pub last: VecDeque<(EventTime, V)>,
+    /// Records since the last result.
+    pub since: usize,
 }
 
-impl<K, R, V> Default for CountState<K, R, V> {
+impl<V> Default for CountState<V> {
     fn default() -> Self {
         CountState {
-            waiting: BTreeMap::new(),
-            keys: HashMap::new(),
-            released: 0,
+            last: VecDeque::new(),
+            since: 0,
         }
     }
 }
@@ -90,136 +84,167 @@ pub type CountStreams<'s, K, O> = (
     StreamVec<'s, EventTime, DeadLetter>,
 );
 
+/// Count windows as a [`KeyedLogic`].
+pub struct CountLogic<R, K, G, KF, TF, VF> {
+    windows: CountWindows,
+    key: KF,
+    time: TF,
+    value: VF,
+    agg: G,
+    _types: std::marker::PhantomData<fn(R) -> K>,
+}
+
+impl<R, K, G, KF, TF, VF> CountLogic<R, K, G, KF, TF, VF> {
+    /// Count `windows` over records keyed and timed `by`, folding `value(r)` with `agg` (for
+    /// [`KeyedCore::keyed`] with restored state or snapshots).
+    pub fn new(by: By<KF, TF>, windows: CountWindows, value: VF, agg: G) -> Self {
+        CountLogic {
+            windows: CountWindows {
+                size: windows.size.max(1),
+                every: windows.every.max(1),
+            },
+            key: by.key,
+            time: by.time,
+            value,
+            agg,
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R, K, G, KF, TF, VF> KeyedLogic for CountLogic<R, K, G, KF, TF, VF>
+where
+    R: ExchangeData + Serialize + Ord,
+    K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
+    G: Aggregate,
+    G::In: Clone + Serialize + DeserializeOwned,
+    KF: Fn(&R) -> K + 'static,
+    TF: Fn(&R) -> EventTime + 'static,
+    VF: Fn(&R) -> G::In + 'static,
+{
+    type Record = R;
+    type Key = K;
+    type State = CountState<G::In>;
+    /// A stamp's records with their event times, ordered when applied.
+    type Pending = Vec<(EventTime, R)>;
+    type Output = CountResult<K, G::Out>;
+
+    fn key(&self, record: &R) -> K {
+        (self.key)(record)
+    }
+
+    fn too_late(&self, record: &R, stamp: EventTime) -> Option<String> {
+        let t = (self.time)(record);
+        is_late(t, stamp).then(|| {
+            format!("event time {t} arrived behind the watermark {stamp}: it cannot be placed in event-time order")
+        })
+    }
+
+    fn stash(&self, pending: &mut Self::Pending, record: R) {
+        pending.push(((self.time)(&record), record));
+    }
+
+    fn apply(
+        &self,
+        key: &K,
+        state: &mut Self::State,
+        mut pending: Self::Pending,
+        out: &mut Emit<'_, Self::Output>,
+    ) {
+        let CountWindows { size, every } = self.windows;
+        pending.sort();
+        for (t, record) in pending {
+            state.last.push_back((t, (self.value)(&record)));
+            if state.last.len() > size {
+                state.last.pop_front();
+            }
+            state.since += 1;
+            if state.since == every {
+                state.since = 0;
+                let mut acc = self.agg.empty();
+                for (_, v) in state.last.iter() {
+                    self.agg.add(&mut acc, v.clone());
+                }
+                out.give_at(
+                    t,
+                    CountResult {
+                        key: key.clone(),
+                        first: state.last.front().map_or(t, |(ft, _)| *ft),
+                        last: t,
+                        count: state.last.len(),
+                        value: self.agg.finish(&acc),
+                    },
+                );
+                if every == size {
+                    state.last.clear();
+                }
+            }
+        }
+    }
+
+    fn next_due(&self, _state: &Self::State) -> Option<EventTime> {
+        None
+    }
+
+    fn on_due(&self, _key: &K, _state: &mut Self::State, _out: &mut Emit<'_, Self::Output>) {}
+
+    fn is_done(&self, _state: &Self::State) -> bool {
+        // The last records of a key count towards its next window, however long it waits.
+        false
+    }
+}
+
 /// Count-window aggregation of a stream of records.
 pub trait CountWindowAggregate<'s, R> {
-    /// Folds `value(r)` of the last `windows.size` records per `key(r)` (in event-time order)
-    /// every `windows.every` records; returns the results and the dead letters of records that
-    /// came too late to be ordered.
-    #[allow(clippy::too_many_arguments)]
-    fn count_window_aggregate<K, G>(
+    /// Folds `value(r)` of the last `windows.size` records of each key (in event-time order,
+    /// `by`) every `windows.every` records; returns the results and the dead letters of records
+    /// that came too late to be ordered.
+    fn count_window_aggregate<K, G, KF, TF>(
         self,
-        name: &str,
+        by: By<KF, TF>,
         windows: CountWindows,
-        key: impl Fn(&R) -> K + 'static,
-        time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
     ) -> CountStreams<'s, K, G::Out>
     where
-        K: ExchangeData + Hash + Eq + Clone,
+        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
         G: Aggregate,
-        G::In: Clone;
+        G::In: Clone + Serialize + DeserializeOwned,
+        KF: Fn(&R) -> K + 'static,
+        TF: Fn(&R) -> EventTime + 'static;
 }
 
 impl<'s, R> CountWindowAggregate<'s, R> for StreamVec<'s, EventTime, R>
 where
     R: ExchangeData + Serialize + Ord,
 {
-    fn count_window_aggregate<K, G>(
+    fn count_window_aggregate<K, G, KF, TF>(
         self,
-        name: &str,
+        by: By<KF, TF>,
         windows: CountWindows,
-        key: impl Fn(&R) -> K + 'static,
-        time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
     ) -> CountStreams<'s, K, G::Out>
     where
-        K: ExchangeData + Hash + Eq + Clone,
+        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
         G: Aggregate,
-        G::In: Clone,
+        G::In: Clone + Serialize + DeserializeOwned,
+        KF: Fn(&R) -> K + 'static,
+        TF: Fn(&R) -> EventTime + 'static,
     {
-        let size = windows.size.max(1);
-        let every = windows.every.max(1);
-        let key = std::rc::Rc::new(key);
-        let KeyedPorts {
-            builder,
-            mut input,
-            mut results_out,
-            mut late_out,
-            results,
-            late,
-        } = keyed_ports(self, name, std::rc::Rc::clone(&key));
-        let operator = name.to_owned();
-
-        builder.build(move |mut caps| {
-            let mut late_cap = caps.pop();
-            let mut held = caps.pop();
-            let mut state: CountState<K, R, G::In> = CountState::default();
-            move |frontiers| {
-                let frontier = frontiers[0].frontier().first().copied();
-                let (Some(cap), Some(lcap)) = (held.as_mut(), late_cap.as_mut()) else {
-                    input.for_each(|_, _| {});
-                    return;
-                };
-                let mut late_handle = late_out.activate();
-                input.for_each(|_stamp, batch| {
-                    for r in batch.drain(..) {
-                        let t = time(&r);
-                        if t < state.released {
-                            let detail = format!(
-                                "event time {t} is behind the count window's ordering frontier {}",
-                                state.released
-                            );
-                            late_handle
-                                .session(&*lcap)
-                                .give(late_letter(&operator, &r, detail));
-                        } else {
-                            state.waiting.entry(t).or_default().push(r);
-                        }
-                    }
-                });
-                let upto = frontier.unwrap_or(EventTime::MAX);
-                let mut out = results_out.activate();
-                while let Some(entry) = state.waiting.first_entry() {
-                    let t = *entry.key();
-                    if t >= upto {
-                        break;
-                    }
-                    let mut records = entry.remove();
-                    records.sort();
-                    let at = cap.delayed(&t.max(*cap.time()));
-                    let mut session = out.session(&at);
-                    for r in records {
-                        let k = key(&r);
-                        let (last, since) = state.keys.entry(k.clone()).or_default();
-                        last.push_back((t, value(&r)));
-                        if last.len() > size {
-                            last.pop_front();
-                        }
-                        *since += 1;
-                        if *since == every {
-                            *since = 0;
-                            let mut acc = agg.empty();
-                            for (_, v) in last.iter() {
-                                agg.add(&mut acc, v.clone());
-                            }
-                            session.give(CountResult {
-                                key: k,
-                                first: last.front().map_or(t, |(ft, _)| *ft),
-                                last: t,
-                                count: last.len(),
-                                value: agg.finish(&acc),
-                            });
-                            if every == size {
-                                last.clear();
-                            }
-                        }
-                    }
-                }
-                state.released = state.released.max(upto);
-                let next = state.waiting.keys().next().copied();
-                advance(frontier, next, &mut held, &mut late_cap);
-            }
-        });
-        (results, late)
+        let name = by.name.clone();
+        self.keyed(
+            &name,
+            CountLogic::new(by, windows, value, agg),
+            KeyedOptions::default(),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::Sum;
+    use crate::operators::{by, Sum};
     use std::sync::{Arc, Mutex};
     use timely::dataflow::operators::capture::Event;
     use timely::dataflow::operators::{Capture, Input};
@@ -239,10 +264,8 @@ mod tests {
             let mut input = InputHandleVec::<u64, (u64, u64, u64)>::new();
             let results = worker.dataflow::<u64, _, _>(|scope| {
                 let (r, _late) = scope.input_from(&mut input).count_window_aggregate(
-                    "test.count_windows",
+                    by("test.count_windows", |r: &(u64, u64, u64)| r.0, |r| r.1),
                     windows,
-                    |r: &(u64, u64, u64)| r.0,
-                    |r| r.1,
                     |r| r.2,
                     Sum,
                 );

@@ -1,28 +1,55 @@
-//! The shared skeleton of Sluice's keyed event-time operators (windows, sessions, counts): how
-//! they route records, reject late ones, and move their capabilities forward.
+//! The keyed event-time core: one operator that windows, sessions, count windows and per-window
+//! gathering are written on.
 //!
-//! Each such operator has one input exchanged by key, a results output whose capability is held
-//! at the earliest time it may still emit at, and a dead-letter output for late records.
+//! A [`KeyedLogic`] says what happens to one key's state; the core does everything else, once:
+//! - **routing**: records are exchanged by [`route_hash`] of their key — a fixed hash
+//!   (XXH64, seed 0), the same on every worker, process and build, so state written by one
+//!   run can be re-routed by key in another;
+//! - **lateness**: a record the logic calls too late *for its stamp* becomes a dead letter
+//!   (reason `late`) — decided by the stamp alone, not by when the operator runs;
+//! - **order**: records wait, folded per key and stamp into the logic's `Pending` value, until
+//!   the input frontier passes their stamp; then stamps and due times are processed in time
+//!   order — at equal times, due times first. So the per-key states at any frontier `t` hold
+//!   exactly the effects of times below `t`, whatever the arrival order or worker count: the
+//!   property a checkpoint cut needs;
+//! - **due times**: after each change the logic names the key's next due time (a window end, a
+//!   session's close); the core keeps them ordered and calls [`KeyedLogic::on_due`] when the
+//!   frontier passes one;
+//! - **output**: results are stamped at the time that produced them (a stamp, a due time) and
+//!   leave in one message per time; the results capability is held at the earliest time that can
+//!   still produce one, and dropped at the end of input;
+//! - **state in and out**: the operator starts from restored per-key states
+//!   ([`KeyedOptions::restore`]) and hands out a copy of them at event-time checkpoints
+//!   ([`KeyedOptions::snapshots`]): at `c`, after every time below `c` and before any at or above
+//!   it.
 
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::time::EventTime;
+use rustc_hash::FxHashMap as HashMap;
+use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{BuildHasher, BuildHasherDefault, Hash};
-use std::rc::Rc;
-use timely::communication::Pull;
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::channels::Message;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
-use timely::dataflow::operators::generic::{InputHandleCore, OutputBuilder};
-use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
-/// The hash a keyed operator routes a record's key by (the same on every worker and process).
+/// The hash a keyed operator routes a record's key by: XXH64 with seed 0 over the key's `Hash`
+/// bytes, stable across workers, processes and builds (std's `DefaultHasher` is not promised to
+/// be).
 pub fn route_hash<K: Hash>(key: &K) -> u64 {
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(key)
+    let mut hasher = twox_hash::XxHash64::with_seed(0);
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The worker (of `peers`) that owns `key`: where timely's exchange sends a record routed by
+/// [`route_hash`] (`hash mod peers`), and where a restored state of the key belongs.
+pub fn owner<K: Hash>(key: &K, peers: usize) -> usize {
+    (route_hash(key) % peers.max(1) as u64) as usize
 }
 
 /// The dead letter of `record`, which arrived too late for `operator`.
@@ -38,71 +65,535 @@ pub fn late_letter<R: Serialize>(operator: &str, record: &R, detail: String) -> 
     )
 }
 
-/// After an activation: holds the results capability at the earlier of `next_output` (the
-/// earliest pending result) and the input `frontier`, the dead-letter capability at the
-/// frontier, and drops both once the frontier is empty (`None`).
-pub fn advance(
-    frontier: Option<EventTime>,
-    next_output: Option<EventTime>,
-    results: &mut Option<Capability<EventTime>>,
-    late: &mut Option<Capability<EventTime>>,
-) {
-    let Some(f) = frontier else {
-        *results = None;
-        *late = None;
-        return;
-    };
-    if let Some(cap) = results.as_mut() {
-        let next = next_output.map_or(f, |n| n.min(f));
-        if next > *cap.time() {
-            cap.downgrade(&next);
-        }
-    }
-    if let Some(cap) = late.as_mut() {
-        if f > *cap.time() {
-            cap.downgrade(&f);
-        }
-    }
+/// A keyed operator's name, and how it finds a record's key and event time.
+pub struct By<KF, TF> {
+    /// The operator's name, e.g. `q5.bids_per_auction`.
+    pub name: String,
+    /// The record's key.
+    pub key: KF,
+    /// The record's event time.
+    pub time: TF,
 }
 
-/// The ports of a keyed operator: its builder, its input (exchanged by key), and its results
-/// and dead-letter outputs with their streams.
-pub struct KeyedPorts<'s, R, O: 'static, P: Pull<Message<EventTime, Vec<R>>>> {
-    /// The operator under construction.
-    pub builder: OperatorBuilder<'s, EventTime>,
-    /// Records, routed to the worker of their key.
-    pub input: InputHandleCore<EventTime, Vec<R>, P>,
-    /// The results output.
-    pub results_out: OutputBuilder<EventTime, CapacityContainerBuilder<Vec<O>>>,
-    /// The dead-letter output.
-    pub late_out: OutputBuilder<EventTime, CapacityContainerBuilder<Vec<DeadLetter>>>,
-    /// The results stream.
-    pub results: StreamVec<'s, EventTime, O>,
-    /// The dead-letter stream.
-    pub late: StreamVec<'s, EventTime, DeadLetter>,
-}
-
-/// Sets up a keyed operator named `name` on `stream`, routing records by `route_hash(key(r))`.
-pub fn keyed_ports<'s, R, K, O>(
-    stream: StreamVec<'s, EventTime, R>,
-    name: &str,
-    key: Rc<impl Fn(&R) -> K + 'static>,
-) -> KeyedPorts<'s, R, O, impl Pull<Message<EventTime, Vec<R>>>>
+/// The operator `name` keying records by `key(r)` at event time `time(r)`.
+pub fn by<R, K, KF, TF>(name: &str, key: KF, time: TF) -> By<KF, TF>
 where
-    R: ExchangeData,
-    K: Hash,
-    O: 'static,
+    KF: Fn(&R) -> K,
+    TF: Fn(&R) -> EventTime,
 {
-    let mut builder = OperatorBuilder::new(name.to_owned(), stream.scope());
-    let input = builder.new_input(stream, Exchange::new(move |r: &R| route_hash(&key(r))));
-    let (results_out, results) = builder.new_output::<Vec<O>>();
-    let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
-    KeyedPorts {
-        builder,
-        input,
-        results_out: OutputBuilder::from(results_out),
-        late_out: OutputBuilder::from(late_out),
-        results,
-        late,
+    By {
+        name: name.to_string(),
+        key,
+        time,
+    }
+}
+
+/// Collects a key's results, each stamped at a time no earlier than the time being processed.
+pub struct Emit<'a, O> {
+    now: EventTime,
+    out: &'a mut Vec<(EventTime, O)>,
+}
+
+impl<'a, O> Emit<'a, O> {
+    /// Collects into `out` results of the time `now` (or later).
+    pub fn new(now: EventTime, out: &'a mut Vec<(EventTime, O)>) -> Self {
+        Emit { now, out }
+    }
+
+    /// The time being processed: the stamp being applied or the due time being fired.
+    pub fn now(&self) -> EventTime {
+        self.now
+    }
+
+    /// A result stamped at the time being processed.
+    pub fn give(&mut self, output: O) {
+        self.out.push((self.now, output));
+    }
+
+    /// A result stamped at `time` (never earlier than the time being processed).
+    pub fn give_at(&mut self, time: EventTime, output: O) {
+        self.out.push((time.max(self.now), output));
+    }
+}
+
+/// What a keyed operator does with one key's records and state.
+///
+/// # Examples
+///
+/// The number of records per key so far, reported at every stamp that changed it:
+///
+/// ```
+/// use sluice::operators::keyed::{Emit, KeyedCore, KeyedLogic, KeyedOptions};
+/// use sluice::time::EventTime;
+/// use timely::dataflow::operators::{Capture, Input};
+/// use timely::dataflow::operators::capture::Extract;
+///
+/// struct Running;
+///
+/// impl KeyedLogic for Running {
+///     type Record = (String, u64);
+///     type Key = String;
+///     type State = u64;
+///     type Pending = u64;
+///     type Output = (String, u64);
+///     fn key(&self, r: &(String, u64)) -> String { r.0.clone() }
+///     fn too_late(&self, _: &(String, u64), _: EventTime) -> Option<String> { None }
+///     fn stash(&self, pending: &mut u64, _: (String, u64)) { *pending += 1 }
+///     fn apply(&self, key: &String, total: &mut u64, n: u64, out: &mut Emit<'_, (String, u64)>) {
+///         *total += n;
+///         out.give((key.clone(), *total));
+///     }
+///     fn next_due(&self, _: &u64) -> Option<EventTime> { None }
+///     fn on_due(&self, _: &String, _: &mut u64, _: &mut Emit<'_, (String, u64)>) {}
+///     fn is_done(&self, _: &u64) -> bool { false }
+/// }
+///
+/// let captured = timely::example(|scope| {
+///     let (mut input, stream) = scope.new_input::<Vec<(String, u64)>>();
+///     let (totals, _late) = stream.keyed("running", Running, KeyedOptions::default());
+///     input.send(("a".to_string(), 1));
+///     input.send(("a".to_string(), 2));
+///     input.advance_to(5);
+///     input.send(("a".to_string(), 6));
+///     totals.capture()
+/// });
+/// let mut rows: Vec<_> = captured.extract().into_iter().flat_map(|(t, v)| v.into_iter().map(move |r| (t, r))).collect();
+/// rows.sort();
+/// assert_eq!(rows, vec![(0, ("a".to_string(), 2)), (5, ("a".to_string(), 3))]);
+/// ```
+pub trait KeyedLogic: 'static {
+    /// The input record.
+    type Record: ExchangeData + Serialize;
+    /// The key records are routed and kept by.
+    type Key: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned;
+    /// One key's state: plain data, so a checkpoint can write it and a restore read it.
+    type State: Clone + Serialize + DeserializeOwned + Default + 'static;
+    /// One key's records of one stamp, folded while they wait for the frontier (e.g. an
+    /// accumulator, or the records themselves when their order matters).
+    type Pending: Default + 'static;
+    /// A result.
+    type Output: Clone + 'static;
+
+    /// The record's key.
+    fn key(&self, record: &Self::Record) -> Self::Key;
+    /// Why a record stamped `stamp` (its source's watermark or its rounded event time) is too
+    /// late to be used, if it is: it becomes a dead letter.
+    fn too_late(&self, record: &Self::Record, stamp: EventTime) -> Option<String>;
+    /// Folds a record into its key's pending value for its stamp.
+    fn stash(&self, pending: &mut Self::Pending, record: Self::Record);
+    /// Applies a key's records of one stamp (`out.now()`), once every earlier time is done.
+    fn apply(
+        &self,
+        key: &Self::Key,
+        state: &mut Self::State,
+        pending: Self::Pending,
+        out: &mut Emit<'_, Self::Output>,
+    );
+    /// The next time at which the key has something to do (a window to fire), if any; it is
+    /// called once every record stamped before it has been applied.
+    fn next_due(&self, state: &Self::State) -> Option<EventTime>;
+    /// Does what is due at `out.now()` for the key.
+    fn on_due(&self, key: &Self::Key, state: &mut Self::State, out: &mut Emit<'_, Self::Output>);
+    /// Whether the key's state holds nothing any more (and can be dropped).
+    fn is_done(&self, state: &Self::State) -> bool;
+}
+
+/// Where a keyed operator's state comes from and where copies of it go.
+pub struct KeyedOptions<K, S> {
+    /// Per-key states to start from (this worker's share, routed by [`route_hash`]).
+    pub restore: Vec<(K, S)>,
+    /// `(interval, sink)`: when processing reaches a multiple `c` of `interval`, `sink` gets `c`
+    /// and a copy of every key's state holding the effects of exactly the times below `c`. When
+    /// one step crosses several multiples with nothing between them, one copy is handed out,
+    /// under the latest.
+    #[allow(clippy::type_complexity)]
+    pub snapshots: Option<(EventTime, Box<dyn FnMut(EventTime, Vec<(K, S)>)>)>,
+}
+
+impl<K, S> Default for KeyedOptions<K, S> {
+    fn default() -> Self {
+        KeyedOptions {
+            restore: Vec::new(),
+            snapshots: None,
+        }
+    }
+}
+
+/// One key's state and the due time it is filed under.
+struct Entry<S> {
+    state: S,
+    due: Option<EventTime>,
+}
+
+/// One worker's keyed state, pending records and due times.
+struct Core<L: KeyedLogic> {
+    logic: std::rc::Rc<L>,
+    keys: HashMap<L::Key, Entry<L::State>>,
+    /// Keys by due time. A key whose due time changed stays filed under the old one too (a
+    /// removal would cost more than the skip): entries that disagree with the key's own
+    /// [`Entry::due`] are stale and passed over.
+    due: BTreeMap<EventTime, Vec<L::Key>>,
+    pending: BTreeMap<EventTime, HashMap<L::Key, L::Pending>>,
+    /// Every time below this has been processed.
+    done_upto: EventTime,
+}
+
+impl<L: KeyedLogic> Core<L> {
+    /// Files `key` under its next due time (or drops it when it holds nothing).
+    fn reschedule(&mut self, key: &L::Key) {
+        let Some(entry) = self.keys.get_mut(key) else {
+            return;
+        };
+        let due = self.logic.next_due(&entry.state);
+        if due != entry.due {
+            if let Some(new) = due {
+                self.due.entry(new).or_default().push(key.clone());
+            }
+            entry.due = due;
+        }
+        if due.is_none() && self.logic.is_done(&entry.state) {
+            self.keys.remove(key);
+        }
+    }
+
+    /// Processes every stamp and due time below `limit`, in time order (due times first at
+    /// equal times), into `out`; calls `checkpoint` at each multiple of the snapshot interval
+    /// crossed.
+    fn process(
+        &mut self,
+        limit: EventTime,
+        out: &mut Vec<(EventTime, L::Output)>,
+        mut checkpoint: impl FnMut(&Self, EventTime),
+    ) {
+        loop {
+            let next_due = self.due.first_key_value().map(|(t, _)| *t);
+            let next_stamp = self.pending.first_key_value().map(|(t, _)| *t);
+            let next = match (next_due, next_stamp) {
+                (Some(d), Some(s)) => d.min(s),
+                (Some(t), None) | (None, Some(t)) => t,
+                (None, None) => break,
+            };
+            if next >= limit {
+                break;
+            }
+            checkpoint(self, next);
+            // A due time in the past (a key created late) is done now.
+            let now = next.max(self.done_upto);
+            if next_due == Some(next) {
+                for key in self.due.remove(&next).unwrap_or_default() {
+                    let Some(entry) = self.keys.get_mut(&key).filter(|e| e.due == Some(next))
+                    else {
+                        continue; // stale: the key was refiled (or dropped) since
+                    };
+                    entry.due = None;
+                    let mut emit = Emit { now, out };
+                    self.logic.on_due(&key, &mut entry.state, &mut emit);
+                    self.reschedule(&key);
+                }
+            } else if let Some((_, group)) = self.pending.pop_first() {
+                for (key, pending) in group {
+                    let entry = self.keys.entry(key.clone()).or_insert_with(|| Entry {
+                        state: L::State::default(),
+                        due: None,
+                    });
+                    let mut emit = Emit { now, out };
+                    self.logic.apply(&key, &mut entry.state, pending, &mut emit);
+                    self.reschedule(&key);
+                }
+            }
+            self.done_upto = self.done_upto.max(next);
+        }
+        checkpoint(self, limit);
+        self.done_upto = self.done_upto.max(limit);
+    }
+
+    fn states(&self) -> Vec<(L::Key, L::State)> {
+        let mut states: Vec<_> = self
+            .keys
+            .iter()
+            .map(|(k, e)| (k.clone(), e.state.clone()))
+            .collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        states
+    }
+}
+
+/// The results of a keyed operator and the dead letters of records it found too late.
+pub type KeyedStreams<'s, O> = (
+    StreamVec<'s, EventTime, O>,
+    StreamVec<'s, EventTime, DeadLetter>,
+);
+
+/// Running a [`KeyedLogic`] over a stream.
+pub trait KeyedCore<'s, R> {
+    /// Runs `logic` over the stream as the operator `name`; returns its results and the dead
+    /// letters of records it found too late.
+    fn keyed<L>(
+        self,
+        name: &str,
+        logic: L,
+        options: KeyedOptions<L::Key, L::State>,
+    ) -> KeyedStreams<'s, L::Output>
+    where
+        L: KeyedLogic<Record = R>;
+}
+
+impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
+    fn keyed<L>(
+        self,
+        name: &str,
+        logic: L,
+        options: KeyedOptions<L::Key, L::State>,
+    ) -> KeyedStreams<'s, L::Output>
+    where
+        L: KeyedLogic<Record = R>,
+    {
+        let logic = std::rc::Rc::new(logic);
+        let route = std::rc::Rc::clone(&logic);
+        let mut builder = OperatorBuilder::new(name.to_owned(), self.scope());
+        let mut input =
+            builder.new_input(self, Exchange::new(move |r: &R| route_hash(&route.key(r))));
+        let (results_out, results) = builder.new_output::<Vec<L::Output>>();
+        let (late_out, late) = builder.new_output::<Vec<DeadLetter>>();
+        let mut results_out =
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<L::Output>>>::from(results_out);
+        let mut late_out =
+            OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(late_out);
+        let operator = name.to_owned();
+        let mut core = Core {
+            logic,
+            keys: HashMap::default(),
+            due: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            done_upto: 0,
+        };
+        for (key, state) in options.restore {
+            core.keys.insert(key.clone(), Entry { state, due: None });
+            core.reschedule(&key);
+        }
+        let mut snapshots = options.snapshots;
+        let mut next_checkpoint = snapshots.as_ref().map(|(every, _)| *every);
+
+        builder.build(move |mut caps| {
+            let mut late_cap = caps.pop();
+            let mut held = caps.pop();
+            let mut emitted: Vec<(EventTime, L::Output)> = Vec::new();
+            move |frontiers| {
+                let frontier = frontiers[0].frontier().first().copied();
+                let (Some(cap), Some(lcap)) = (held.as_mut(), late_cap.as_mut()) else {
+                    input.for_each(|_, _| {});
+                    return;
+                };
+                {
+                    let mut late = late_out.activate();
+                    let core = &mut core;
+                    input.for_each(|stamp, batch| {
+                        let stamp = stamp.least().copied().unwrap_or(0);
+                        let group = core.pending.entry(stamp).or_default();
+                        for record in batch.drain(..) {
+                            if let Some(detail) = core.logic.too_late(&record, stamp) {
+                                late.session(&*lcap)
+                                    .give(late_letter(&operator, &record, detail));
+                                continue;
+                            }
+                            let key = core.logic.key(&record);
+                            core.logic.stash(group.entry(key).or_default(), record);
+                        }
+                    });
+                }
+                let limit = frontier.unwrap_or(EventTime::MAX);
+                core.process(limit, &mut emitted, |core, upto| {
+                    // The checkpoints this step reaches: every time below `upto` is done and
+                    // none at or after it. One copy serves every multiple of the interval in
+                    // (previous copy, upto]: nothing happened between them. It is handed out
+                    // under the latest of them.
+                    let (Some((every, sink)), Some(c)) =
+                        (snapshots.as_mut(), next_checkpoint.as_mut())
+                    else {
+                        return;
+                    };
+                    if *c > upto || upto == EventTime::MAX {
+                        return;
+                    }
+                    sink(upto / *every * *every, core.states());
+                    *c = (upto / *every + 1) * *every;
+                });
+                if !emitted.is_empty() {
+                    let mut out = results_out.activate();
+                    // Results come in time order: one message per time.
+                    let mut rest = emitted.drain(..).peekable();
+                    while let Some((time, first)) = rest.next() {
+                        let at = cap.delayed(&time.max(*cap.time()));
+                        let mut session = out.session(&at);
+                        session.give(first);
+                        while let Some((_, o)) = rest.next_if(|(t, _)| *t == time) {
+                            session.give(o);
+                        }
+                    }
+                }
+                match frontier {
+                    None => {
+                        held = None;
+                        late_cap = None;
+                    }
+                    // Every time below the frontier is done: results can only come at or after it.
+                    Some(f) => {
+                        if f > *cap.time() {
+                            cap.downgrade(&f);
+                        }
+                        if f > *lcap.time() {
+                            lcap.downgrade(&f);
+                        }
+                    }
+                }
+            }
+        });
+        (results, late)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operators::window::{PaneState, WindowLogic, WindowResult, Windows};
+    use crate::operators::{by, Count};
+    use std::sync::{Arc, Mutex};
+    use timely::dataflow::operators::capture::Event;
+    use timely::dataflow::operators::{Capture, Input};
+    use timely::dataflow::InputHandleVec;
+
+    type Row = (EventTime, WindowResult<u64, u64>);
+    type Snapshot = (EventTime, Vec<(u64, PaneState<u64>)>);
+
+    /// `(stamp, (key, event time))` records: 20 keys, event times up to 60 s, stamps at the
+    /// event time rounded down to 100 ms, some of them late (stamped after their event time).
+    fn records() -> Vec<(EventTime, (u64, EventTime))> {
+        let mut out: Vec<_> = (0..3000u64)
+            .map(|i| {
+                let t = (i * 7919) % 60_000;
+                let stamp = if i % 50 == 0 { t + 900 } else { t - t % 100 };
+                (stamp, (i % 20, t))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Counts of sliding windows over the records stamped at or after `from` on `workers`
+    /// threads, starting from `restore` (routed to the owners); returns every result with its
+    /// time and every snapshot taken at multiples of 5 s.
+    fn run(
+        from: EventTime,
+        restore: Vec<(u64, PaneState<u64>)>,
+        workers: usize,
+    ) -> (Vec<Row>, Vec<Snapshot>) {
+        let out = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let sink = Arc::clone(&out);
+        timely::execute(timely::Config::process(workers), move |worker| {
+            let (index, peers) = (worker.index(), worker.peers());
+            let mut input = InputHandleVec::<u64, (u64, u64)>::new();
+            let snaps = Arc::new(Mutex::new(Vec::new()));
+            let snap_sink = Arc::clone(&snaps);
+            let windows = Windows::sliding(10_000, 2_000).allowed_lateness(3_000);
+            let options = KeyedOptions {
+                restore: restore
+                    .iter()
+                    .filter(|(k, _)| owner(k, peers) == index)
+                    .cloned()
+                    .collect(),
+                snapshots: Some((
+                    5_000,
+                    Box::new(move |c, states| snap_sink.lock().unwrap().push((c, states)))
+                        as Box<dyn FnMut(EventTime, Vec<(u64, PaneState<u64>)>)>,
+                )),
+            };
+            let results = worker.dataflow::<u64, _, _>(|scope| {
+                let value = |_: &(u64, u64)| ();
+                let logic = WindowLogic::new(
+                    by("t", |r: &(u64, u64)| r.0, |r| r.1),
+                    windows,
+                    value,
+                    Count,
+                );
+                let (r, _late) = scope.input_from(&mut input).keyed("t", logic, options);
+                r.capture()
+            });
+            if index == 0 {
+                for (stamp, r) in records().into_iter().filter(|(s, _)| *s >= from) {
+                    if stamp > *input.time() {
+                        input.advance_to(stamp);
+                        worker.step();
+                    }
+                    input.send(r);
+                }
+            }
+            drop(input);
+            while worker.step_or_park(None) {}
+            let rows: Vec<Row> = results
+                .try_iter()
+                .flat_map(|e| match e {
+                    Event::Messages(stamp, v) => {
+                        let t = stamp.least().copied().unwrap_or(0);
+                        v.into_iter().map(|r| (t, r)).collect()
+                    }
+                    Event::Progress(_) => Vec::new(),
+                })
+                .collect();
+            let mut guard = sink.lock().unwrap();
+            guard.0.extend(rows);
+            guard.1.extend(snaps.lock().unwrap().drain(..));
+        })
+        .unwrap();
+        let out = std::mem::take(&mut *out.lock().unwrap());
+        out
+    }
+
+    fn sorted(mut rows: Vec<Row>) -> Vec<(EventTime, u64, u64, u64, i64)> {
+        let mut v: Vec<_> = rows
+            .drain(..)
+            .map(|(t, r)| (t, r.window.start, r.key, r.value, r.diff))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_run_restored_from_a_snapshot_continues_exactly() {
+        for workers in [1, 2] {
+            let (all, snapshots) = run(0, Vec::new(), workers);
+            assert!(all.iter().any(|(_, r)| r.diff == -1), "corrections happen");
+            for c in [15_000, 30_000, 45_000] {
+                // Every worker's copy at `c`: the states of its keys, effects of times < c.
+                let states: Vec<(u64, PaneState<u64>)> = snapshots
+                    .iter()
+                    .filter(|(at, _)| *at == c)
+                    .flat_map(|(_, s)| s.clone())
+                    .collect();
+                assert!(!states.is_empty(), "-w {workers}: no snapshot at {c}");
+                // Restored at another worker count, fed the records from c on.
+                let (rest, _) = run(c, states, 3 - workers);
+                let mut joined: Vec<Row> = all.iter().filter(|(t, _)| *t < c).cloned().collect();
+                joined.extend(rest);
+                assert_eq!(
+                    sorted(joined),
+                    sorted(all.clone()),
+                    "-w {workers}, restored at {c}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_route_hash_is_fixed() {
+        // XXH64 of the key's Hash bytes: the same on every build, so states can move.
+        assert_eq!(route_hash(&42u64), route_hash(&42u64));
+        assert_eq!(owner(&42u64, 1), 0);
+        let spread: std::collections::BTreeSet<usize> = (0..100u64).map(|k| owner(&k, 4)).collect();
+        assert_eq!(spread.len(), 4);
+        assert_eq!(
+            route_hash(&7u64),
+            609_900_476_111_905_877,
+            "the hash changed: restored state would land on the wrong workers"
+        );
     }
 }

@@ -1,6 +1,9 @@
-//! Reusable event-time operators that queries compose, as extension traits on timely streams:
-//! windows fired by the frontier (tumbling, sliding with shared panes, sessions, counts of records per key), per-window
-//! gathering, processing-time windows, and the aggregations they fold records into.
+//! Reusable event-time operators that queries compose, as extension traits on timely streams.
+//!
+//! One keyed event-time core ([`keyed`]: routing, order, due times, lateness, state in and out)
+//! carries windows fired by the frontier (tumbling, and sliding with shared panes), sessions,
+//! count windows and per-window gathering, each a small [`KeyedLogic`]. Beside them:
+//! processing-time windows, partitioned files, and the aggregations windows fold records into.
 
 pub mod aggregate;
 pub mod count_window;
@@ -14,6 +17,7 @@ pub mod window;
 pub use aggregate::{Aggregate, Count, Max, Sum};
 pub use count_window::{CountResult, CountWindowAggregate, CountWindows};
 pub use gather::GatherWindows;
+pub use keyed::{by, By, KeyedCore, KeyedLogic, KeyedOptions};
 pub use partitioned_files::PartitionedFiles;
 pub use processing_time::ProcessingTimeCount;
 pub use session::SessionAggregate;

@@ -7,199 +7,201 @@
 //! is dropped. A record whose own interval ended before its stamp (the source's watermark when it
 //! was read) cannot join a session that is still open: it is a dead letter (reason `late`).
 //!
-//! State: per key, the open sessions ordered by start; and a queue of session ends to fire.
-//! Both shrink as sessions close, so memory follows the number of open sessions.
+//! It is a [`KeyedLogic`] on the keyed core. State: per key, the open sessions ordered by start
+//! ([`SessionState`]); it shrinks as sessions close, so memory follows the open sessions. A
+//! session's result is stamped just after its end (once records stamped at its end are in).
 
 use super::aggregate::Aggregate;
-use super::keyed::{advance, keyed_ports, late_letter, KeyedPorts};
-use super::window::{Window, WindowResult};
+use super::keyed::{By, Emit, KeyedCore, KeyedLogic, KeyedOptions};
+use super::window::{Window, WindowResult, WindowStreams};
 use crate::time::EventTime;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hash;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
-use super::window::WindowStreams;
-
-/// One key's open sessions: start → (end, accumulator).
-type Sessions<A> = BTreeMap<EventTime, (EventTime, A)>;
-
-/// The complete state of one worker's session operator: plain data that a checkpoint can
-/// serialise at a frontier and restore.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "K: Serialize + Hash + Eq + Ord, A: Serialize",
-    deserialize = "K: Deserialize<'de> + Hash + Eq + Ord, A: Deserialize<'de>"
-))]
-pub struct SessionState<K, A> {
-    /// Open sessions per key.
-    pub open: HashMap<K, Sessions<A>>,
-    /// `(end, key)` of every open session, in firing order.
-    pub ends: BTreeSet<(EventTime, K)>,
+/// One key's open sessions, `(start, end, accumulator)` ordered by start: plain data that a
+/// checkpoint can write and a restore read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionState<A> {
+    /// The open sessions, disjoint and ascending.
+    pub open: Vec<(EventTime, EventTime, A)>,
 }
 
-impl<K, A> Default for SessionState<K, A> {
+impl<A> Default for SessionState<A> {
     fn default() -> Self {
-        SessionState {
-            open: HashMap::new(),
-            ends: BTreeSet::new(),
-        }
+        SessionState { open: Vec::new() }
     }
 }
 
-impl<K: Hash + Eq + Ord + Clone, A> SessionState<K, A> {
-    /// Adds a record at `t` to `key`'s sessions, merging every session it touches.
-    pub fn add<G: Aggregate<Acc = A>>(
-        &mut self,
-        agg: &G,
-        gap: u64,
-        key: K,
-        t: EventTime,
-        value: G::In,
-    ) {
-        let sessions = self.open.entry(key.clone()).or_default();
+impl<A> SessionState<A> {
+    /// Adds a record at `t` with inactivity `gap`, merging every session it touches.
+    pub fn add<G: Aggregate<Acc = A>>(&mut self, agg: &G, gap: u64, t: EventTime, value: G::In) {
         let (mut start, mut end) = (t, t + gap);
         let mut acc = agg.empty();
         agg.add(&mut acc, value);
-        // Sessions starting at or before our end may touch us; those ending before t do not.
-        let touching: Vec<EventTime> = sessions
-            .range(..=end)
-            .filter(|(_, (e, _))| *e >= start)
-            .map(|(s, _)| *s)
-            .collect();
-        for s in touching {
-            if let Some((e, other)) = sessions.remove(&s) {
-                self.ends.remove(&(e, key.clone()));
-                agg.merge(&mut acc, &other);
-                start = start.min(s);
-                end = end.max(e);
-            }
+        // Sessions that touch [t, t + gap]: they start at or before its end and end at or
+        // after its start. They are consecutive in the ordered list.
+        let first = self.open.partition_point(|(_, e, _)| *e < start);
+        let last = self.open.partition_point(|(s, _, _)| *s <= end);
+        for (s, e, other) in self.open.drain(first..last.max(first)) {
+            agg.merge(&mut acc, &other);
+            start = start.min(s);
+            end = end.max(e);
         }
-        sessions.insert(start, (end, acc));
-        self.ends.insert((end, key));
+        self.open.insert(first, (start, end, acc));
     }
 
-    /// Removes and returns every session whose end is before `frontier`.
-    pub fn close_before(&mut self, frontier: EventTime) -> Vec<(Window, K, A)> {
+    /// Removes and returns every session ending before `upto`.
+    pub fn close_before(&mut self, upto: EventTime) -> Vec<(Window, A)> {
         let mut closed = Vec::new();
-        while let Some((end, key)) = self.ends.first().cloned() {
-            if end >= frontier {
-                break;
-            }
-            self.ends.pop_first();
-            if let Some(sessions) = self.open.get_mut(&key) {
-                if let Some(start) = sessions
-                    .iter()
-                    .find(|(_, (e, _))| *e == end)
-                    .map(|(s, _)| *s)
-                {
-                    if let Some((_, acc)) = sessions.remove(&start) {
-                        closed.push((Window { start, end }, key.clone(), acc));
-                    }
-                }
-                if sessions.is_empty() {
-                    self.open.remove(&key);
-                }
+        let mut i = 0;
+        while i < self.open.len() {
+            if self.open[i].1 < upto {
+                let (start, end, acc) = self.open.remove(i);
+                closed.push((Window { start, end }, acc));
+            } else {
+                i += 1;
             }
         }
         closed
     }
 }
 
+/// Session windows as a [`KeyedLogic`]: a key's records of one stamp wait as `(event time,
+/// value)` pairs; applied in stamp order they open or extend sessions; a session closes once
+/// every record stamped at or before its end has been applied.
+pub struct SessionLogic<R, K, G, KF, TF, VF> {
+    gap: u64,
+    key: KF,
+    time: TF,
+    value: VF,
+    agg: G,
+    _types: std::marker::PhantomData<fn(R) -> K>,
+}
+
+impl<R, K, G, KF, TF, VF> SessionLogic<R, K, G, KF, TF, VF> {
+    /// Sessions with inactivity `gap` over records keyed and timed `by`, folding `value(r)`
+    /// with `agg` (for [`KeyedCore::keyed`] with restored state or snapshots).
+    pub fn new(by: By<KF, TF>, gap: u64, value: VF, agg: G) -> Self {
+        SessionLogic {
+            gap,
+            key: by.key,
+            time: by.time,
+            value,
+            agg,
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R, K, G, KF, TF, VF> KeyedLogic for SessionLogic<R, K, G, KF, TF, VF>
+where
+    R: ExchangeData + Serialize,
+    K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
+    G: Aggregate,
+    KF: Fn(&R) -> K + 'static,
+    TF: Fn(&R) -> EventTime + 'static,
+    VF: Fn(&R) -> G::In + 'static,
+{
+    type Record = R;
+    type Key = K;
+    type State = SessionState<G::Acc>;
+    type Pending = Vec<(EventTime, G::In)>;
+    type Output = WindowResult<K, G::Out>;
+
+    fn key(&self, record: &R) -> K {
+        (self.key)(record)
+    }
+
+    fn too_late(&self, record: &R, stamp: EventTime) -> Option<String> {
+        let (t, gap) = ((self.time)(record), self.gap);
+        (t.saturating_add(gap) < stamp).then(|| {
+            format!("session of event time {t} (gap {gap} ms) ended before the watermark {stamp}")
+        })
+    }
+
+    fn stash(&self, pending: &mut Self::Pending, record: R) {
+        pending.push(((self.time)(&record), (self.value)(&record)));
+    }
+
+    fn apply(
+        &self,
+        _key: &K,
+        state: &mut Self::State,
+        pending: Self::Pending,
+        _out: &mut Emit<'_, Self::Output>,
+    ) {
+        for (t, value) in pending {
+            state.add(&self.agg, self.gap, t, value);
+        }
+    }
+
+    fn next_due(&self, state: &Self::State) -> Option<EventTime> {
+        // A session ending at `end` can still grow by a record stamped `end`: it closes once
+        // that stamp is done.
+        state.open.iter().map(|(_, end, _)| end + 1).min()
+    }
+
+    fn on_due(&self, key: &K, state: &mut Self::State, out: &mut Emit<'_, Self::Output>) {
+        for (window, acc) in state.close_before(out.now()) {
+            out.give(WindowResult {
+                window,
+                key: key.clone(),
+                value: self.agg.finish(&acc),
+                diff: 1,
+            });
+        }
+    }
+
+    fn is_done(&self, state: &Self::State) -> bool {
+        state.open.is_empty()
+    }
+}
+
 /// Session-window aggregation of a stream of records.
 pub trait SessionAggregate<'s, R> {
-    /// Folds `value(r)` into per-key (`key(r)`) sessions with inactivity `gap` by event time
-    /// `time(r)`; returns one result per closed session (its window is `[start, last + gap)`)
-    /// and the dead letters of records that came too late.
-    #[allow(clippy::too_many_arguments)]
-    fn session_aggregate<K, G>(
+    /// Folds `value(r)` into sessions of each record's key with inactivity `gap`, by event time
+    /// (`by`); returns one result per closed session (its window is `[start, last + gap)`) and
+    /// the dead letters of records that came too late.
+    fn session_aggregate<K, G, KF, TF>(
         self,
-        name: &str,
+        by: By<KF, TF>,
         gap: u64,
-        key: impl Fn(&R) -> K + 'static,
-        time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
     ) -> WindowStreams<'s, K, G::Out>
     where
-        K: ExchangeData + Hash + Eq + Ord + Clone,
-        G: Aggregate;
+        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
+        G: Aggregate,
+        KF: Fn(&R) -> K + 'static,
+        TF: Fn(&R) -> EventTime + 'static;
 }
 
 impl<'s, R> SessionAggregate<'s, R> for StreamVec<'s, EventTime, R>
 where
     R: ExchangeData + Serialize,
 {
-    fn session_aggregate<K, G>(
+    fn session_aggregate<K, G, KF, TF>(
         self,
-        name: &str,
+        by: By<KF, TF>,
         gap: u64,
-        key: impl Fn(&R) -> K + 'static,
-        time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
     ) -> WindowStreams<'s, K, G::Out>
     where
-        K: ExchangeData + Hash + Eq + Ord + Clone,
+        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
         G: Aggregate,
+        KF: Fn(&R) -> K + 'static,
+        TF: Fn(&R) -> EventTime + 'static,
     {
-        let key = std::rc::Rc::new(key);
-        let KeyedPorts {
-            builder,
-            mut input,
-            mut results_out,
-            mut late_out,
-            results,
-            late,
-        } = keyed_ports(self, name, std::rc::Rc::clone(&key));
-        let operator = name.to_owned();
-
-        builder.build(move |mut caps| {
-            let mut late_cap = caps.pop();
-            let mut held = caps.pop();
-            let mut state: SessionState<K, G::Acc> = SessionState::default();
-            move |frontiers| {
-                let frontier = frontiers[0].frontier().first().copied();
-                let (Some(cap), Some(lcap)) = (held.as_mut(), late_cap.as_mut()) else {
-                    input.for_each(|_, _| {});
-                    return;
-                };
-                let mut late_handle = late_out.activate();
-                input.for_each(|stamp, batch| {
-                    let stamp = stamp.least().copied().unwrap_or(0);
-                    for r in batch.drain(..) {
-                        let t = time(&r);
-                        if t.saturating_add(gap) < stamp {
-                            let detail = format!(
-                                "session of event time {t} (gap {gap} ms) ended before the watermark {stamp}"
-                            );
-                            late_handle.session(&*lcap).give(late_letter(&operator, &r, detail));
-                            continue;
-                        }
-                        state.add(&agg, gap, key(&r), t, value(&r));
-                    }
-                });
-                let mut out = results_out.activate();
-                // A session ending at `end` can still grow by a record at `end`: it is complete
-                // once the frontier is beyond `end`. Sessions closing together leave as one
-                // message, stamped at the earliest of their ends.
-                let upto = frontier.unwrap_or(EventTime::MAX);
-                let closed = state.close_before(upto);
-                if let Some(first_end) = closed.iter().map(|(w, _, _)| w.end).min() {
-                    let at = cap.delayed(&first_end.max(*cap.time()));
-                    out.session(&at).give_iterator(closed.into_iter().map(|(window, k, acc)| WindowResult {
-                        window,
-                        key: k,
-                        value: agg.finish(&acc),
-                        diff: 1,
-                    }));
-                }
-                let next = state.ends.first().map(|(end, _)| *end);
-                advance(frontier, next, &mut held, &mut late_cap);
-            }
-        });
-        (results, late)
+        let name = by.name.clone();
+        self.keyed(
+            &name,
+            SessionLogic::new(by, gap, value, agg),
+            KeyedOptions::default(),
+        )
     }
 }
 
@@ -210,13 +212,12 @@ mod tests {
 
     #[test]
     fn sessions_merge_when_they_touch_and_close_after_their_end() {
-        let mut s: SessionState<u64, u64> = SessionState::default();
+        let mut s: SessionState<u64> = SessionState::default();
         let agg = Count;
-        s.add(&agg, 10, 1, 100, ());
-        s.add(&agg, 10, 1, 110, ()); // touches [100, 110): one session [100, 120)
-        s.add(&agg, 10, 1, 200, ()); // a new session
-        s.add(&agg, 10, 2, 105, ()); // another key
-        assert!(s.close_before(120).iter().all(|(w, _, _)| w.end < 120));
+        s.add(&agg, 10, 100, ());
+        s.add(&agg, 10, 110, ()); // touches [100, 110): one session [100, 120)
+        s.add(&agg, 10, 200, ()); // a new session
+        assert!(s.close_before(120).is_empty());
         let closed = s.close_before(121);
         assert_eq!(
             closed,
@@ -225,39 +226,41 @@ mod tests {
                     start: 100,
                     end: 120
                 },
-                1,
                 2
             )]
         );
         // One-event sessions.
         let rest = s.close_before(u64::MAX);
-        assert_eq!(rest.len(), 1);
         assert_eq!(
-            rest[0],
-            (
+            rest,
+            vec![(
                 Window {
                     start: 200,
                     end: 210
                 },
-                1,
                 1
-            )
+            )]
         );
-        assert!(s.open.is_empty() && s.ends.is_empty());
+        assert!(s.open.is_empty());
     }
 
     #[test]
     fn a_late_record_bridges_two_sessions() {
-        let mut s: SessionState<u64, u64> = SessionState::default();
+        let mut s: SessionState<u64> = SessionState::default();
         let agg = Count;
-        s.add(&agg, 10, 1, 100, ()); // [100, 110)
-        s.add(&agg, 10, 1, 118, ()); // [118, 128): apart
-        s.add(&agg, 10, 1, 109, ()); // [109, 119) touches both: [100, 128)
+        s.add(&agg, 10, 100, ()); // [100, 110)
+        s.add(&agg, 10, 118, ()); // [118, 128): apart
+        s.add(&agg, 10, 109, ()); // [109, 119) touches both: [100, 128)
         let closed = s.close_before(u64::MAX);
-        let window = Window {
-            start: 100,
-            end: 128,
-        };
-        assert_eq!(closed, vec![(window, 1, 3)]);
+        assert_eq!(
+            closed,
+            vec![(
+                Window {
+                    start: 100,
+                    end: 128
+                },
+                3
+            )]
+        );
     }
 }

@@ -14,15 +14,16 @@
 //! is a dead letter (reason `late`). Panes are dropped as soon as no window can change: state is
 //! bounded by the windows in flight, not by the number of windows seen.
 //!
-//! The operator's whole state is the [`PaneState`] value (panes, fired-up-to mark): no hidden
-//! state in closures, so a checkpoint can capture it at a frontier.
+//! It is a [`KeyedLogic`] on the keyed core: records of one key and stamp are folded into pane
+//! accumulators while they wait for the frontier; each key's whole state is a [`PaneState`]
+//! (its panes and how far its windows fired), plain data a checkpoint can write.
 
 use super::aggregate::Aggregate;
-use super::keyed::{advance, keyed_ports, late_letter, KeyedPorts};
+use super::keyed::{By, Emit, KeyedCore, KeyedLogic, KeyedOptions};
 use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
@@ -36,13 +37,16 @@ pub struct Window {
     pub end: EventTime,
 }
 
-/// A window's size and slide (equal for tumbling windows). Windows are aligned to the epoch.
+/// A window's size and slide (equal for tumbling windows), aligned to the epoch, and how long
+/// after a window fired a late record may still correct it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Windows {
     /// Window length, ms.
     pub size: u64,
     /// Distance between window starts, ms.
     pub slide: u64,
+    /// Allowed lateness, ms (0: a record for a fired window is a dead letter).
+    pub lateness: u64,
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -56,12 +60,21 @@ fn gcd(a: u64, b: u64) -> u64 {
 impl Windows {
     /// Tumbling windows of `size` ms.
     pub fn tumbling(size: u64) -> Self {
-        Windows { size, slide: size }
+        Windows::sliding(size, size)
     }
 
     /// Windows of `size` ms starting every `slide` ms.
     pub fn sliding(size: u64, slide: u64) -> Self {
-        Windows { size, slide }
+        Windows {
+            size,
+            slide,
+            lateness: 0,
+        }
+    }
+
+    /// The same windows, correctable by late records for `lateness` ms after they fired.
+    pub fn allowed_lateness(self, lateness: u64) -> Self {
+        Windows { lateness, ..self }
     }
 
     /// The pane length: the largest interval that tiles both the size and the slide.
@@ -111,42 +124,49 @@ pub struct WindowResult<K, O> {
     pub diff: i64,
 }
 
-/// The complete state of one worker's window operator: plain data that a checkpoint can
-/// serialise at a frontier and restore.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(bound(
-    serialize = "K: Serialize + Hash + Eq, A: Serialize",
-    deserialize = "K: Deserialize<'de> + Hash + Eq, A: Deserialize<'de>"
-))]
-pub struct PaneState<K, A> {
-    /// Per pane start, per key, the accumulator.
-    pub panes: BTreeMap<EventTime, HashMap<K, A>>,
-    /// Every window with `end <= fired_upto` has fired.
+/// One key's window state: its panes' accumulators, by pane start (ascending), and how far
+/// its windows have fired. Plain data that a checkpoint can write and a restore read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PaneState<A> {
+    /// `(pane start, accumulator)`, ascending.
+    pub panes: Vec<(EventTime, A)>,
+    /// Every window of this key with `end <= fired_upto` has fired.
     pub fired_upto: EventTime,
 }
 
-impl<K, A> Default for PaneState<K, A> {
+impl<A> Default for PaneState<A> {
     fn default() -> Self {
         PaneState {
-            panes: BTreeMap::new(),
+            panes: Vec::new(),
             fired_upto: 0,
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, Acc: Clone> PaneState<K, Acc> {
-    /// The aggregate of `key` over `window`, if any pane of it holds the key.
-    fn merged<G>(&self, agg: &G, window: Window, key: &K) -> Option<Acc>
-    where
-        G: Aggregate<Acc = Acc>,
-    {
-        let mut out: Option<Acc> = None;
-        for (_, keys) in self.panes.range(window.start..window.end) {
-            if let Some(acc) = keys.get(key) {
-                match &mut out {
-                    Some(total) => agg.merge(total, acc),
-                    None => out = Some(acc.clone()),
-                }
+impl<A: Clone> PaneState<A> {
+    /// The accumulator of `pane`, created empty if missing.
+    fn pane_mut(&mut self, pane: EventTime, empty: impl FnOnce() -> A) -> &mut A {
+        let at = match self.panes.binary_search_by_key(&pane, |(p, _)| *p) {
+            Ok(at) => at,
+            Err(at) => {
+                self.panes.insert(at, (pane, empty()));
+                at
+            }
+        };
+        &mut self.panes[at].1
+    }
+
+    /// The aggregate over `window`, if any of its panes holds something.
+    fn merged<G: Aggregate<Acc = A>>(&self, agg: &G, window: Window) -> Option<A> {
+        let mut out: Option<A> = None;
+        for (_, acc) in self
+            .panes
+            .iter()
+            .filter(|(p, _)| (window.start..window.end).contains(p))
+        {
+            match &mut out {
+                Some(total) => agg.merge(total, acc),
+                None => out = Some(acc.clone()),
             }
         }
         out
@@ -157,56 +177,189 @@ impl<K: Hash + Eq + Clone, Acc: Clone> PaneState<K, Acc> {
         let after =
             (self.fired_upto - self.fired_upto % windows.slide).checked_add(windows.slide)?;
         let lowest_useful = after.saturating_sub(windows.size);
-        let (&pane, _) = self.panes.range(lowest_useful..).next()?;
+        let &(pane, _) = self.panes.iter().find(|(p, _)| *p >= lowest_useful)?;
         Some(windows.first_end_of_pane(pane).max(after))
     }
 
-    /// Fires every window with `fired_upto < end <= upto` (calling `emit` once per window with
-    /// every key's accumulator), then drops the panes no window can use any more (after
-    /// `lateness`).
-    fn fire<G>(
-        &mut self,
-        agg: &G,
-        windows: Windows,
-        lateness: u64,
-        upto: EventTime,
-        mut emit: impl FnMut(Window, HashMap<K, Acc>),
-    ) where
-        G: Aggregate<Acc = Acc>,
-    {
-        while let Some(end) = self.next_end(windows).filter(|e| *e <= upto) {
+    /// Drops the panes whose every window fired at least `lateness` ago.
+    fn evict(&mut self, windows: Windows, lateness: u64) {
+        let keep_from = self
+            .panes
+            .iter()
+            .position(|(p, _)| {
+                windows.last_end_of_pane(*p).saturating_add(lateness) > self.fired_upto
+            })
+            .unwrap_or(self.panes.len());
+        self.panes.drain(..keep_from);
+    }
+}
+
+/// Windowed aggregation as a [`KeyedLogic`]: records fold into their key's pane accumulators;
+/// a window fires (once) when the frontier passes its end; within the allowed lateness a record
+/// for a fired window emits a correction (`-1` old, `+1` new); after it, a record is late.
+pub struct WindowLogic<R, K, G, KF, TF, VF> {
+    windows: Windows,
+    key: KF,
+    time: TF,
+    value: VF,
+    agg: G,
+    _types: std::marker::PhantomData<fn(R) -> K>,
+}
+
+impl<R, K, G, KF, TF, VF> WindowLogic<R, K, G, KF, TF, VF> {
+    /// The logic of `windows` over records keyed and timed `by`, folding `value(r)` with `agg`
+    /// (for [`KeyedCore::keyed`] with restored state or snapshots).
+    pub fn new(by: By<KF, TF>, windows: Windows, value: VF, agg: G) -> Self {
+        WindowLogic {
+            windows,
+            key: by.key,
+            time: by.time,
+            value,
+            agg,
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R, K, G, KF, TF, VF> KeyedLogic for WindowLogic<R, K, G, KF, TF, VF>
+where
+    R: ExchangeData + Serialize,
+    K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
+    G: Aggregate,
+    KF: Fn(&R) -> K + 'static,
+    TF: Fn(&R) -> EventTime + 'static,
+    VF: Fn(&R) -> G::In + 'static,
+{
+    type Record = R;
+    type Key = K;
+    type State = PaneState<G::Acc>;
+    /// `(pane start, accumulator)` of one stamp's records.
+    type Pending = Vec<(EventTime, G::Acc)>;
+    type Output = WindowResult<K, G::Out>;
+
+    fn key(&self, record: &R) -> K {
+        (self.key)(record)
+    }
+
+    fn too_late(&self, record: &R, stamp: EventTime) -> Option<String> {
+        // Windows ending at or before the stamp have fired by the time it is applied; with
+        // the lateness they may still be corrected.
+        let Windows { lateness, .. } = self.windows;
+        let windows = self.windows;
+        let t = (self.time)(record);
+        let last_end = windows.last_end_of_pane(windows.pane_of(t));
+        (last_end.saturating_add(lateness) <= stamp).then(|| {
+            format!(
+                "event time {t} is behind the window operator's frontier {stamp} (allowed lateness {lateness} ms)"
+            )
+        })
+    }
+
+    fn stash(&self, pending: &mut Self::Pending, record: R) {
+        let pane = self.windows.pane_of((self.time)(&record));
+        let value = (self.value)(&record);
+        match pending.iter_mut().find(|(p, _)| *p == pane) {
+            Some((_, acc)) => self.agg.add(acc, value),
+            None => {
+                let mut acc = self.agg.empty();
+                self.agg.add(&mut acc, value);
+                pending.push((pane, acc));
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        key: &K,
+        state: &mut Self::State,
+        pending: Self::Pending,
+        out: &mut Emit<'_, Self::Output>,
+    ) {
+        let Windows { lateness, .. } = self.windows;
+        let windows = self.windows;
+        // Every window ending at or before this stamp has fired (due times come first).
+        let stamp = out.now();
+        state.fired_upto = state.fired_upto.max(stamp);
+        for (pane, acc) in pending {
+            // Windows of this pane that already fired get a correction.
+            let first_end = windows.first_end_of_pane(pane);
+            let fired: Vec<Window> = (first_end
+                ..=state.fired_upto.min(windows.last_end_of_pane(pane)))
+                .step_by(windows.slide as usize)
+                .map(|end| Window {
+                    start: end - windows.size,
+                    end,
+                })
+                .collect();
+            let before: Vec<Option<G::Acc>> =
+                fired.iter().map(|w| state.merged(&self.agg, *w)).collect();
+            self.agg
+                .merge(state.pane_mut(pane, || self.agg.empty()), &acc);
+            for (window, old) in fired.into_iter().zip(before) {
+                if let Some(old) = old {
+                    out.give(WindowResult {
+                        window,
+                        key: key.clone(),
+                        value: self.agg.finish(&old),
+                        diff: -1,
+                    });
+                }
+                if let Some(new) = state.merged(&self.agg, window) {
+                    out.give(WindowResult {
+                        window,
+                        key: key.clone(),
+                        value: self.agg.finish(&new),
+                        diff: 1,
+                    });
+                }
+            }
+        }
+        state.evict(windows, lateness);
+    }
+
+    fn next_due(&self, state: &Self::State) -> Option<EventTime> {
+        let Windows { lateness, .. } = self.windows;
+        let windows = self.windows;
+        let fire = state.next_end(windows);
+        // Panes kept only for late corrections go when their lateness has passed.
+        let evict = (lateness > 0)
+            .then(|| state.panes.first())
+            .flatten()
+            .map(|(p, _)| windows.last_end_of_pane(*p).saturating_add(lateness));
+        match (fire, evict) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_due(&self, key: &K, state: &mut Self::State, out: &mut Emit<'_, Self::Output>) {
+        let Windows { lateness, .. } = self.windows;
+        let windows = self.windows;
+        let upto = out.now();
+        while let Some(end) = state.next_end(windows).filter(|e| *e <= upto) {
             let window = Window {
                 start: end.saturating_sub(windows.size),
                 end,
             };
-            let mut merged: HashMap<K, Acc> = HashMap::new();
-            for (_, keys) in self.panes.range(window.start..window.end) {
-                for (k, acc) in keys {
-                    match merged.get_mut(k) {
-                        Some(total) => agg.merge(total, acc),
-                        None => {
-                            merged.insert(k.clone(), acc.clone());
-                        }
-                    }
-                }
+            if let Some(acc) = state.merged(&self.agg, window) {
+                out.give_at(
+                    end,
+                    WindowResult {
+                        window,
+                        key: key.clone(),
+                        value: self.agg.finish(&acc),
+                        diff: 1,
+                    },
+                );
             }
-            emit(window, merged);
-            self.fired_upto = end;
-            self.evict(windows, lateness);
+            state.fired_upto = end;
         }
-        self.fired_upto = self.fired_upto.max(upto);
-        self.evict(windows, lateness);
+        state.fired_upto = state.fired_upto.max(upto);
+        state.evict(windows, lateness);
     }
 
-    /// Drops panes whose every window fired more than `lateness` ago.
-    fn evict(&mut self, windows: Windows, lateness: u64) {
-        while let Some((&pane, _)) = self.panes.range(..).next() {
-            if windows.last_end_of_pane(pane).saturating_add(lateness) <= self.fired_upto {
-                self.panes.remove(&pane);
-            } else {
-                break;
-            }
-        }
+    fn is_done(&self, state: &Self::State) -> bool {
+        state.panes.is_empty()
     }
 }
 
@@ -218,146 +371,81 @@ pub type WindowStreams<'s, K, O> = (
 
 /// Windowed aggregation of a stream of records.
 pub trait WindowAggregate<'s, R> {
-    /// Folds `value(r)` into per-key (`key(r)`) windows by the event time `time(r)`; returns the
-    /// window results and the dead letters of records that arrived too late.
-    #[allow(clippy::too_many_arguments)]
-    fn window_aggregate<K, G>(
+    /// Folds `value(r)` into the windows of each record's key and event time (`by`); returns
+    /// the window results and the dead letters of records that arrived too late.
+    ///
+    /// # Examples
+    ///
+    /// Records per key in 10 ms tumbling windows:
+    ///
+    /// ```
+    /// use sluice::operators::{by, Count, WindowAggregate, Windows};
+    /// use timely::dataflow::operators::{Capture, Input};
+    /// use timely::dataflow::operators::capture::Extract;
+    /// use timely::dataflow::operators::vec::Map;
+    ///
+    /// let captured = timely::example(|scope| {
+    ///     let (mut input, stream) = scope.new_input::<Vec<(String, u64)>>();
+    ///     for (key, t) in [("a", 1), ("a", 7), ("b", 3), ("a", 12)] {
+    ///         input.send((key.to_string(), t));
+    ///     }
+    ///     let (counts, _late) = stream.window_aggregate(
+    ///         by("counts", |r: &(String, u64)| r.0.clone(), |r| r.1),
+    ///         Windows::tumbling(10),
+    ///         |_| (),
+    ///         Count,
+    ///     );
+    ///     counts.map(|r| (r.key, r.window.start, r.value)).capture()
+    /// });
+    /// let mut got: Vec<(String, u64, u64)> =
+    ///     captured.extract().into_iter().flat_map(|(_, rs)| rs).collect();
+    /// got.sort();
+    /// assert_eq!(got, vec![("a".into(), 0, 2), ("a".into(), 10, 1), ("b".into(), 0, 1)]);
+    /// ```
+    fn window_aggregate<K, G, KF, TF>(
         self,
-        name: &str,
+        by: By<KF, TF>,
         windows: Windows,
-        lateness: u64,
-        key: impl Fn(&R) -> K + 'static,
-        time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
     ) -> WindowStreams<'s, K, G::Out>
     where
-        K: ExchangeData + Hash + Eq + Clone,
-        G: Aggregate;
+        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
+        G: Aggregate,
+        KF: Fn(&R) -> K + 'static,
+        TF: Fn(&R) -> EventTime + 'static;
 }
 
 impl<'s, R> WindowAggregate<'s, R> for StreamVec<'s, EventTime, R>
 where
     R: ExchangeData + Serialize,
 {
-    fn window_aggregate<K, G>(
+    fn window_aggregate<K, G, KF, TF>(
         self,
-        name: &str,
+        by: By<KF, TF>,
         windows: Windows,
-        lateness: u64,
-        key: impl Fn(&R) -> K + 'static,
-        time: impl Fn(&R) -> EventTime + 'static,
         value: impl Fn(&R) -> G::In + 'static,
         agg: G,
     ) -> WindowStreams<'s, K, G::Out>
     where
-        K: ExchangeData + Hash + Eq + Clone,
+        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
         G: Aggregate,
+        KF: Fn(&R) -> K + 'static,
+        TF: Fn(&R) -> EventTime + 'static,
     {
-        let key = std::rc::Rc::new(key);
-        let KeyedPorts {
-            builder,
-            mut input,
-            mut results_out,
-            mut late_out,
-            results,
-            late,
-        } = keyed_ports(self, name, std::rc::Rc::clone(&key));
-        let operator = name.to_owned();
-
-        builder.build(move |mut caps| {
-            let mut late_cap = caps.pop();
-            let mut held = caps.pop();
-            let mut state: PaneState<K, G::Acc> = PaneState::default();
-            move |frontiers| {
-                let frontier = frontiers[0].frontier().first().copied();
-                let (Some(cap), Some(lcap)) = (held.as_mut(), late_cap.as_mut()) else {
-                    // Inputs after the end: nothing can arrive (the frontier is empty).
-                    input.for_each(|_, _| {});
-                    return;
-                };
-                let mut out = results_out.activate();
-                let mut late_handle = late_out.activate();
-                input.for_each(|stamp, batch| {
-                    // A record is too late when its last window ended `lateness` before its stamp
-                    // (the source's watermark when it was read) or before what has fired here:
-                    // decided by the stamp, it does not depend on when this operator runs.
-                    let stamp = stamp.least().copied().unwrap_or(0);
-                    for r in batch.drain(..) {
-                        let t = time(&r);
-                        let k = key(&r);
-                        let pane = windows.pane_of(t);
-                        let last_end = windows.last_end_of_pane(pane);
-                        if last_end.saturating_add(lateness) <= state.fired_upto.max(stamp) {
-                            let detail = format!(
-                                "event time {t} is behind the window operator's frontier {} (allowed lateness {lateness} ms)",
-                                state.fired_upto.max(stamp)
-                            );
-                            late_handle.session(&*lcap).give(late_letter(&operator, &r, detail));
-                            continue;
-                        }
-                        let fired: Vec<Window> = windows
-                            .windows_of(t)
-                            .filter(|w| w.end <= state.fired_upto)
-                            .collect();
-                        let before: Vec<Option<G::Acc>> =
-                            fired.iter().map(|w| state.merged(&agg, *w, &k)).collect();
-                        agg.add(
-                            state.panes.entry(pane).or_default().entry(k.clone()).or_insert_with(|| agg.empty()),
-                            value(&r),
-                        );
-                        // Corrections for windows that already fired (within the lateness).
-                        if fired.is_empty() {
-                            continue;
-                        }
-                        let mut session = out.session(&*cap);
-                        for (w, old) in fired.iter().zip(before) {
-                            if let Some(old) = old {
-                                session.give(WindowResult {
-                                    window: *w,
-                                    key: k.clone(),
-                                    value: agg.finish(&old),
-                                    diff: -1,
-                                });
-                            }
-                            if let Some(new) = state.merged(&agg, *w, &k) {
-                                session.give(WindowResult {
-                                    window: *w,
-                                    key: k.clone(),
-                                    value: agg.finish(&new),
-                                    diff: 1,
-                                });
-                            }
-                        }
-                    }
-                });
-
-                let upto = frontier.unwrap_or(EventTime::MAX);
-                if upto > state.fired_upto {
-                    state.fire(&agg, windows, lateness, upto, |window, merged| {
-                        // One message per window: a session per result would allocate a whole
-                        // output buffer for each.
-                        let at = cap.delayed(&window.end.max(*cap.time()));
-                        out.session(&at).give_iterator(merged.into_iter().map(|(k, acc)| WindowResult {
-                            window,
-                            key: k,
-                            value: agg.finish(&acc),
-                            diff: 1,
-                        }));
-                    });
-                }
-                let next = state.next_end(windows);
-                advance(frontier, next, &mut held, &mut late_cap);
-            }
-        });
-        (results, late)
+        let name = by.name.clone();
+        self.keyed(
+            &name,
+            WindowLogic::new(by, windows, value, agg),
+            KeyedOptions::default(),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::Count;
+    use crate::operators::{by, Count};
     use std::sync::{Arc, Mutex};
     use timely::dataflow::operators::capture::Event;
     use timely::dataflow::operators::{Capture, Input};
@@ -376,12 +464,7 @@ mod tests {
 
     /// Counts `(key, event time)` records arriving at the given stamps (nondecreasing) per key
     /// and window, on `workers` threads; returns every result and dead letter.
-    fn count_windows(
-        records: &[(u64, (u64, u64))],
-        windows: Windows,
-        lateness: u64,
-        workers: usize,
-    ) -> Results {
+    fn count_windows(records: &[(u64, (u64, u64))], windows: Windows, workers: usize) -> Results {
         let records = records.to_vec();
         let out = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let sink = Arc::clone(&out);
@@ -389,11 +472,8 @@ mod tests {
             let mut input = InputHandleVec::<u64, (u64, u64)>::new();
             let (results, late) = worker.dataflow::<u64, _, _>(|scope| {
                 let (r, l) = scope.input_from(&mut input).window_aggregate(
-                    "test.count",
+                    by("test.count", |r: &(u64, u64)| r.0, |r| r.1),
                     windows,
-                    lateness,
-                    |r: &(u64, u64)| r.0,
-                    |r| r.1,
                     |_| (),
                     Count,
                 );
@@ -438,7 +518,7 @@ mod tests {
             (30_000, (2, 30_000)),
         ];
         for workers in [1, 2] {
-            let (results, late) = count_windows(&records, Windows::tumbling(10_000), 0, workers);
+            let (results, late) = count_windows(&records, Windows::tumbling(10_000), workers);
             assert_eq!(
                 results,
                 vec![
@@ -473,103 +553,75 @@ mod tests {
             .collect();
         want.sort_by_key(|r| (r.window, r.key, r.diff, r.value));
         for workers in [1, 2] {
-            let (results, _) = count_windows(&records, windows, 0, workers);
+            let (results, _) = count_windows(&records, windows, workers);
             assert_eq!(results, want, "-w {workers}");
         }
     }
 
     #[test]
     fn late_records_correct_within_lateness_and_dead_letter_after() {
-        // Window [0, 10000) fires when the stamp reaches 10000. A record for it stamped 12000
-        // is within a 5000 ms lateness: retract 1, insert 2. One stamped 16000 is past it.
+        // Window [0, 10000) fires when the frontier passes 10000. A record for it stamped
+        // 12000 is within a 5000 ms lateness: retract 1, insert 2 — always, as records and due
+        // times are taken in time order. One stamped 16000 is past it: a dead letter.
         let records = [
             (0, (1, 0)),
             (10_000, (1, 10_000)),
             (12_000, (1, 5_000)),
             (16_000, (1, 6_000)),
         ];
-        let (results, late) = count_windows(&records, Windows::tumbling(10_000), 5_000, 1);
-        // Whether the window fired before the late record arrived depends on scheduling; the
-        // consolidated results do not (a correction is -1 for 1, +1 for 2).
-        let mut net: std::collections::BTreeMap<(Window, u64, u64), i64> = Default::default();
-        for r in &results {
-            *net.entry((r.window, r.key, r.value)).or_default() += r.diff;
-        }
-        net.retain(|_, d| *d != 0);
-        let w = |s, e| Window { start: s, end: e };
-        assert_eq!(
-            net.into_iter().collect::<Vec<_>>(),
-            vec![((w(0, 10_000), 1, 2), 1), ((w(10_000, 20_000), 1, 1), 1)]
-        );
-        assert!(
-            results.iter().all(|r| r.diff == 1 || r.value == 1),
-            "{results:?}"
-        );
-        assert_eq!(late.len(), 1);
-        assert_eq!(late[0].reason, crate::deadletter::Reason::Late);
-        assert_eq!(late[0].raw, "[1,6000]");
-    }
-
-    #[test]
-    fn state_survives_a_round_trip_through_serialisation() {
-        let windows = Windows::sliding(10_000, 2_000);
-        let mut state: PaneState<u64, u64> = PaneState::default();
-        for t in (0..30_000).step_by(700) {
-            Count.add(
-                state
-                    .panes
-                    .entry(windows.pane_of(t))
-                    .or_default()
-                    .entry(t % 3)
-                    .or_insert(0),
-                (),
+        for workers in [1, 2] {
+            let windows = Windows::tumbling(10_000).allowed_lateness(5_000);
+            let (results, late) = count_windows(&records, windows, workers);
+            assert_eq!(
+                results,
+                vec![
+                    result(0, 10_000, 1, 1, -1),
+                    result(0, 10_000, 1, 1, 1),
+                    result(0, 10_000, 1, 2, 1),
+                    result(10_000, 20_000, 1, 1, 1),
+                ]
             );
+            assert_eq!(late.len(), 1);
+            assert_eq!(late[0].reason, crate::deadletter::Reason::Late);
+            assert_eq!(late[0].raw, "[1,6000]");
         }
-        state.fire(&Count, windows, 0, 12_000, |_, _| ());
-        let mut restored: PaneState<u64, u64> =
-            serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
-        let collect = |s: &mut PaneState<u64, u64>| {
-            let mut out = Vec::new();
-            s.fire(&Count, windows, 0, u64::MAX, |w, keys| {
-                let mut keys: Vec<_> = keys.into_iter().collect();
-                keys.sort();
-                out.push((w, keys));
-            });
-            out
-        };
-        assert_eq!(collect(&mut restored), collect(&mut state));
     }
 
     #[test]
-    fn state_is_released_as_windows_close() {
+    fn a_key_holds_only_the_panes_of_windows_in_flight() {
         let windows = Windows::sliding(10_000, 2_000);
-        let agg = Count;
-        let mut state: PaneState<u64, u64> = PaneState::default();
+        let value = |_: &(u64, u64)| ();
+        let logic = WindowLogic::new(
+            by("t", |r: &(u64, u64)| r.0, |r| r.1),
+            windows,
+            value,
+            Count,
+        );
+        let mut state = PaneState::default();
+        let mut out = Vec::new();
+        let mut most = 0;
         let mut emitted = 0;
-        let mut most_panes = 0;
-        for second in 0..10_000u64 {
+        for second in 0..1_000u64 {
             let t = second * 1000;
-            agg.add(
-                state
-                    .panes
-                    .entry(windows.pane_of(t))
-                    .or_default()
-                    .entry(second % 7)
-                    .or_insert(0),
-                (),
-            );
-            state.fire(&agg, windows, 0, t.saturating_sub(4000), |_, keys| {
-                emitted += keys.len()
-            });
-            most_panes = most_panes.max(state.panes.len());
+            let mut pending = Vec::new();
+            logic.stash(&mut pending, (7, t));
+            let mut emit = Emit::new(t, &mut out);
+            logic.apply(&7, &mut state, pending, &mut emit);
+            while let Some(due) = logic.next_due(&state).filter(|d| *d <= t + 1000) {
+                let mut emit = Emit::new(due, &mut out);
+                logic.on_due(&7, &mut state, &mut emit);
+            }
+            most = most.max(state.panes.len());
+            emitted += out.drain(..).count();
         }
-        state.fire(&agg, windows, 0, u64::MAX, |_, keys| emitted += keys.len());
-        assert!(
-            most_panes <= 8,
-            "panes in flight stay bounded: {most_panes}"
+        assert!(most <= 6, "panes in flight stay bounded: {most}");
+        // One result per window: 1000 s of records, a window every 2 s.
+        assert!((495..=500).contains(&emitted), "{emitted}");
+        let text = serde_json::to_string(&state).unwrap();
+        assert_eq!(
+            serde_json::from_str::<PaneState<u64>>(&text).unwrap(),
+            state
         );
-        assert!(state.panes.is_empty());
-        assert!(emitted > 10_000);
     }
 
     #[test]
