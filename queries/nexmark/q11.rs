@@ -7,11 +7,11 @@
 //! **Illustrates:** session windows — merging per-key intervals that touch, fired when the
 //! watermark passes a session's end; one-bid sessions included.
 //!
-//! **Operators:** timely [`session_aggregate`](crate::operators::SessionAggregate) with a count;
+//! **Operators:** timely [`session_aggregate`](crate::operators::Windowing) with a count;
 //! state is the open sessions only. Append-only.
 
 use crate::model::{Bid, Event};
-use crate::operators::{by, Count, SessionAggregate};
+use crate::operators::{by, Count, Windowing};
 use crate::query::{Query, QueryContext};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -40,10 +40,9 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (sessions, late) = events.flat_map(Event::into_bid).session_aggregate(
-        by("q11.sessions_per_bidder", |b: &Bid| b.bidder, |b| b.date_time.0),
+        by("q11.sessions_per_bidder", |b: &Bid| b.bidder, |b| b.date_time.0)
+        .fold(|_| (), Count),
         GAP_MS,
-        |_| (),
-        Count,
     );
     ctx.dead_letter(late);
     ctx.emit(sessions.map(|r| Row {

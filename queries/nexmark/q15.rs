@@ -9,12 +9,12 @@
 //! **Illustrates:** many aggregates at once — counts and distinct counts with filters — in one
 //! accumulator per window.
 //!
-//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) over 1-day
+//! **Operators:** timely [`window_aggregate`](crate::operators::Windowing) over 1-day
 //! tumbling windows (one key per day). Flink runs this as an updating aggregate; Sluice reports
 //! each day once, final, when the watermark passes the day's end (or the input ends).
 
 use crate::model::{Bid, Event};
-use crate::operators::{by, Aggregate, WindowAggregate, Windows};
+use crate::operators::{by, Aggregate, Windowing, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
@@ -135,10 +135,9 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
-        by("q15.stats_per_day", |_: &Bid| (), |b| b.date_time.0),
+        by("q15.stats_per_day", |_: &Bid| (), |b| b.date_time.0)
+        .fold(|b| (b.bidder, b.auction, b.price), BandStats),
         Windows::tumbling(DAY_MS),
-        |b| (b.bidder, b.auction, b.price),
-        BandStats,
     );
     ctx.dead_letter(late);
     ctx.emit(days.map(|r| Row {

@@ -6,13 +6,13 @@
 //! **Illustrates:** the same multi-aggregate accumulator keyed by a string, spread over workers
 //! by channel.
 //!
-//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) over 1-day
+//! **Operators:** timely [`window_aggregate`](crate::operators::Windowing) over 1-day
 //! tumbling windows keyed by channel. Reported once per channel and day, final, when the
 //! watermark passes the day's end (Flink's version is an updating aggregate).
 
 use super::q15::{day_of, BandAcc, BandCounts, BandStats, DAY_MS};
 use crate::model::{Bid, Event};
-use crate::operators::{by, Aggregate, WindowAggregate, Windows};
+use crate::operators::{by, Aggregate, Windowing, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
@@ -62,10 +62,9 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
-        by("q16.stats_per_channel_day", |b: &Bid| b.channel.clone(), |b| b.date_time.0),
+        by("q16.stats_per_channel_day", |b: &Bid| b.channel.clone(), |b| b.date_time.0)
+        .fold(|b| ((b.bidder, b.auction, b.price), b.date_time.0), ChannelStats),
         Windows::tumbling(DAY_MS),
-        |b| ((b.bidder, b.auction, b.price), b.date_time.0),
-        ChannelStats,
     );
     ctx.dead_letter(late);
     ctx.emit(days.map(|r| Row {

@@ -7,13 +7,13 @@
 //!
 //! **Illustrates:** a plain mergeable accumulator over many keys (every auction).
 //!
-//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) over 1-day
+//! **Operators:** timely [`window_aggregate`](crate::operators::Windowing) over 1-day
 //! tumbling windows keyed by auction. Reported once per auction and day, final, when the
 //! watermark passes the day's end (Flink's version is an updating aggregate).
 
 use super::q15::{band, day_of, DAY_MS};
 use crate::model::{Bid, Event};
-use crate::operators::{by, Aggregate, WindowAggregate, Windows};
+use crate::operators::{by, Aggregate, Windowing, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
@@ -93,10 +93,9 @@ pub struct Row {
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
-        by("q17.stats_per_auction_day", |b: &Bid| b.auction, |b| b.date_time.0),
+        by("q17.stats_per_auction_day", |b: &Bid| b.auction, |b| b.date_time.0)
+        .fold(|b| b.price, AuctionStats),
         Windows::tumbling(DAY_MS),
-        |b| b.price,
-        AuctionStats,
     );
     ctx.dead_letter(late);
     ctx.emit(days.map(|r| {

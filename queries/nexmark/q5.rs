@@ -7,12 +7,12 @@
 //! copied into five windows), then a second stage that sees a whole window at once.
 //!
 //! **Operators:** timely, not differential: the per-auction counts are a
-//! [`window_aggregate`](crate::operators::WindowAggregate) (exchanged by auction), and the
+//! [`window_aggregate`](crate::operators::Windowing) (exchanged by auction), and the
 //! per-window maximum a [`gather_windows`](crate::operators::GatherWindows) (one worker per
 //! window). Results are final when the watermark passes the window end: append-only.
 
 use crate::model::{Bid, Event};
-use crate::operators::{by, Count, GatherWindows, WindowAggregate, WindowResult, Windows};
+use crate::operators::{by, Count, GatherWindows, Windowing, WindowResult, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
@@ -40,10 +40,9 @@ pub struct Row {
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
     let bids = events.flat_map(Event::into_bid);
     let (counts, late) = bids.window_aggregate(
-        by("q5.bids_per_auction", |b: &Bid| b.auction, |b| b.date_time.0),
+        by("q5.bids_per_auction", |b: &Bid| b.auction, |b| b.date_time.0)
+        .fold(|_| (), Count),
         Windows::sliding(SIZE_MS, SLIDE_MS),
-        |_| (),
-        Count,
     );
     ctx.dead_letter(late);
     let hot = counts.gather_windows(

@@ -10,12 +10,12 @@
 //! running maximum survive (pane accumulators), then one worker per window compares the
 //! survivors.
 //!
-//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate) with a
+//! **Operators:** timely [`window_aggregate`](crate::operators::Windowing) with a
 //! max-with-ties accumulator, then [`gather_windows`](crate::operators::GatherWindows).
 //! Append-only; final when the watermark passes the window end (plus the inclusive end instant).
 
 use crate::model::{Bid, Event};
-use crate::operators::{by, Aggregate, GatherWindows, WindowAggregate, WindowResult, Windows};
+use crate::operators::{by, Aggregate, GatherWindows, Windowing, WindowResult, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -94,10 +94,9 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
         .clone()
         .flat_map(|b| (b.date_time.0 % SIZE_MS == 0 && b.date_time.0 >= SIZE_MS).then_some(Part::AtEnd(b)));
     let (maxima, late) = bids.window_aggregate(
-        by("q7.max_per_bucket", |b: &Bid| b.auction % BUCKETS, |b| b.date_time.0),
+        by("q7.max_per_bucket", |b: &Bid| b.auction % BUCKETS, |b| b.date_time.0)
+        .fold(|b| b.clone(), MaxBids),
         Windows::tumbling(SIZE_MS),
-        |b| b.clone(),
-        MaxBids,
     );
     ctx.dead_letter(late);
     let highest = maxima.map(Part::Maxima).concat(at_end).gather_windows(

@@ -8,12 +8,12 @@
 //! over both (key = person id = seller id), so both sides of a window meet on one worker and
 //! the state is released when the window closes.
 //!
-//! **Operators:** timely [`window_aggregate`](crate::operators::WindowAggregate); a windowed
+//! **Operators:** timely [`window_aggregate`](crate::operators::Windowing); a windowed
 //! equi-join is cheaper this way than through differential arrangements, which would keep both
 //! inputs beyond the window. Append-only; final when the watermark passes the window end.
 
 use crate::model::Event;
-use crate::operators::{by, Aggregate, WindowAggregate, Windows};
+use crate::operators::{by, Aggregate, Windowing, Windows};
 use crate::query::{Query, QueryContext};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -98,10 +98,9 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
             |s| match s {
                 Side::Person { time, .. } | Side::Seller { time, .. } => *time,
             },
-        ),
+        )
+        .fold(|s| s.clone(), NewSeller),
         Windows::tumbling(SIZE_MS),
-        |s| s.clone(),
-        NewSeller,
     );
     ctx.dead_letter(late);
     let rows = joined.flat_map(|r| {

@@ -13,13 +13,13 @@
 //! the frontier are bounded by the watermark delay.
 
 use super::aggregate::Aggregate;
-use super::keyed::{By, Emit, KeyedCore, KeyedLogic, KeyedOptions};
+use super::keyed::{Emit, KeyedLogic};
+use super::spec::Fold;
 use crate::deadletter::DeadLetter;
 use crate::time::{is_late, EventTime};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-use std::hash::Hash;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
@@ -85,99 +85,94 @@ pub type CountStreams<'s, K, O> = (
 );
 
 /// Count windows as a [`KeyedLogic`].
-pub struct CountLogic<R, K, G, KF, TF, VF> {
+pub struct CountLogic<R, F> {
     windows: CountWindows,
-    key: KF,
-    time: TF,
-    value: VF,
-    agg: G,
-    _types: std::marker::PhantomData<fn(R) -> K>,
+    fold: F,
+    _records: std::marker::PhantomData<fn(R)>,
 }
 
-impl<R, K, G, KF, TF, VF> CountLogic<R, K, G, KF, TF, VF> {
-    /// Count `windows` over records keyed and timed `by`, folding `value(r)` with `agg` (for
-    /// [`KeyedCore::keyed`] with restored state or snapshots).
-    pub fn new(by: By<KF, TF>, windows: CountWindows, value: VF, agg: G) -> Self {
+impl<R, F: Fold<R>> CountLogic<R, F> {
+    /// Count `windows` over records folded as `fold` says (for
+    /// [`KeyedCore::keyed`](super::KeyedCore::keyed) with restored state or snapshots).
+    pub fn new(fold: F, windows: CountWindows) -> Self {
         CountLogic {
             windows: CountWindows {
                 size: windows.size.max(1),
                 every: windows.every.max(1),
             },
-            key: by.key,
-            time: by.time,
-            value,
-            agg,
-            _types: std::marker::PhantomData,
+            fold,
+            _records: std::marker::PhantomData,
         }
     }
 }
 
-impl<R, K, G, KF, TF, VF> KeyedLogic for CountLogic<R, K, G, KF, TF, VF>
+type Agg<R, F> = <F as Fold<R>>::Agg;
+
+impl<R, F> KeyedLogic for CountLogic<R, F>
 where
     R: ExchangeData + Serialize + Ord,
-    K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-    G: Aggregate,
-    G::In: Clone + Serialize + DeserializeOwned,
-    KF: Fn(&R) -> K + 'static,
-    TF: Fn(&R) -> EventTime + 'static,
-    VF: Fn(&R) -> G::In + 'static,
+    F: Fold<R>,
+    <Agg<R, F> as Aggregate>::In: Clone + Serialize + DeserializeOwned,
 {
     type Record = R;
-    type Key = K;
-    type State = CountState<G::In>;
+    type Key = F::Key;
+    type State = CountState<<Agg<R, F> as Aggregate>::In>;
     /// A stamp's records with their event times, ordered when applied.
     type Pending = Vec<(EventTime, R)>;
-    type Output = CountResult<K, G::Out>;
+    type Output = CountResult<F::Key, <Agg<R, F> as Aggregate>::Out>;
 
-    fn key(&self, record: &R) -> K {
-        (self.key)(record)
+    fn key(&self, record: &R) -> F::Key {
+        self.fold.key(record)
     }
 
     fn too_late(&self, record: &R, stamp: EventTime) -> Option<String> {
-        let t = (self.time)(record);
+        let t = self.fold.time(record);
         is_late(t, stamp).then(|| {
             format!("event time {t} arrived behind the watermark {stamp}: it cannot be placed in event-time order")
         })
     }
 
     fn stash(&self, pending: &mut Self::Pending, record: R) {
-        pending.push(((self.time)(&record), record));
+        pending.push((self.fold.time(&record), record));
     }
 
     fn apply(
         &self,
-        key: &K,
+        key: &F::Key,
         state: &mut Self::State,
         mut pending: Self::Pending,
         out: &mut Emit<'_, Self::Output>,
     ) {
-        let CountWindows { size, every } = self.windows;
+        let (CountWindows { size, every }, agg) = (self.windows, self.fold.agg());
         pending.sort();
         for (t, record) in pending {
-            state.last.push_back((t, (self.value)(&record)));
+            state.last.push_back((t, self.fold.value(&record)));
             if state.last.len() > size {
                 state.last.pop_front();
             }
             state.since += 1;
-            if state.since == every {
-                state.since = 0;
-                let mut acc = self.agg.empty();
-                for (_, v) in state.last.iter() {
-                    self.agg.add(&mut acc, v.clone());
-                }
-                out.give_at(
-                    t,
-                    CountResult {
-                        key: key.clone(),
-                        first: state.last.front().map_or(t, |(ft, _)| *ft),
-                        last: t,
-                        count: state.last.len(),
-                        value: self.agg.finish(&acc),
-                    },
-                );
-                if every == size {
-                    state.last.clear();
-                }
+            if state.since < every {
+                continue;
+            }
+            state.since = 0;
+            let mut acc = agg.empty();
+            for (_, v) in &state.last {
+                agg.add(&mut acc, v.clone());
+            }
+            let first = state.last.front().map_or(t, |(ft, _)| *ft);
+            let (key, count, value) = (key.clone(), state.last.len(), agg.finish(&acc));
+            out.give_at(
+                t,
+                CountResult {
+                    key,
+                    first,
+                    last: t,
+                    count,
+                    value,
+                },
+            );
+            if every == size {
+                state.last.clear();
             }
         }
     }
@@ -186,7 +181,7 @@ where
         None
     }
 
-    fn on_due(&self, _key: &K, _state: &mut Self::State, _out: &mut Emit<'_, Self::Output>) {}
+    fn on_due(&self, _: &F::Key, _: &mut Self::State, _: &mut Emit<'_, Self::Output>) {}
 
     fn is_done(&self, _state: &Self::State) -> bool {
         // The last records of a key count towards its next window, however long it waits.
@@ -194,57 +189,10 @@ where
     }
 }
 
-/// Count-window aggregation of a stream of records.
-pub trait CountWindowAggregate<'s, R> {
-    /// Folds `value(r)` of the last `windows.size` records of each key (in event-time order,
-    /// `by`) every `windows.every` records; returns the results and the dead letters of records
-    /// that came too late to be ordered.
-    fn count_window_aggregate<K, G, KF, TF>(
-        self,
-        by: By<KF, TF>,
-        windows: CountWindows,
-        value: impl Fn(&R) -> G::In + 'static,
-        agg: G,
-    ) -> CountStreams<'s, K, G::Out>
-    where
-        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-        G: Aggregate,
-        G::In: Clone + Serialize + DeserializeOwned,
-        KF: Fn(&R) -> K + 'static,
-        TF: Fn(&R) -> EventTime + 'static;
-}
-
-impl<'s, R> CountWindowAggregate<'s, R> for StreamVec<'s, EventTime, R>
-where
-    R: ExchangeData + Serialize + Ord,
-{
-    fn count_window_aggregate<K, G, KF, TF>(
-        self,
-        by: By<KF, TF>,
-        windows: CountWindows,
-        value: impl Fn(&R) -> G::In + 'static,
-        agg: G,
-    ) -> CountStreams<'s, K, G::Out>
-    where
-        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-        G: Aggregate,
-        G::In: Clone + Serialize + DeserializeOwned,
-        KF: Fn(&R) -> K + 'static,
-        TF: Fn(&R) -> EventTime + 'static,
-    {
-        let name = by.name.clone();
-        self.keyed(
-            &name,
-            CountLogic::new(by, windows, value, agg),
-            KeyedOptions::default(),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::{by, Sum};
+    use crate::operators::{by, Sum, Windowing};
     use std::sync::{Arc, Mutex};
     use timely::dataflow::operators::capture::Event;
     use timely::dataflow::operators::{Capture, Input};
@@ -263,12 +211,10 @@ mod tests {
         timely::execute(timely::Config::process(workers), move |worker| {
             let mut input = InputHandleVec::<u64, (u64, u64, u64)>::new();
             let results = worker.dataflow::<u64, _, _>(|scope| {
-                let (r, _late) = scope.input_from(&mut input).count_window_aggregate(
-                    by("test.count_windows", |r: &(u64, u64, u64)| r.0, |r| r.1),
-                    windows,
-                    |r| r.2,
-                    Sum,
-                );
+                let spec = by("test.count_windows", |r: &(u64, u64, u64)| r.0, |r| r.1);
+                let (r, _late) = scope
+                    .input_from(&mut input)
+                    .count_window_aggregate(spec.fold(|r| r.2, Sum), windows);
                 r.capture()
             });
             if worker.index() == 0 {

@@ -65,29 +65,6 @@ pub fn late_letter<R: Serialize>(operator: &str, record: &R, detail: String) -> 
     )
 }
 
-/// A keyed operator's name, and how it finds a record's key and event time.
-pub struct By<KF, TF> {
-    /// The operator's name, e.g. `q5.bids_per_auction`.
-    pub name: String,
-    /// The record's key.
-    pub key: KF,
-    /// The record's event time.
-    pub time: TF,
-}
-
-/// The operator `name` keying records by `key(r)` at event time `time(r)`.
-pub fn by<R, K, KF, TF>(name: &str, key: KF, time: TF) -> By<KF, TF>
-where
-    KF: Fn(&R) -> K,
-    TF: Fn(&R) -> EventTime,
-{
-    By {
-        name: name.to_string(),
-        key,
-        time,
-    }
-}
-
 /// Collects a key's results, each stamped at a time no earlier than the time being processed.
 pub struct Emit<'a, O> {
     now: EventTime,
@@ -508,13 +485,8 @@ mod tests {
                 )),
             };
             let results = worker.dataflow::<u64, _, _>(|scope| {
-                let value = |_: &(u64, u64)| ();
-                let logic = WindowLogic::new(
-                    by("t", |r: &(u64, u64)| r.0, |r| r.1),
-                    windows,
-                    value,
-                    Count,
-                );
+                let spec = by("t", |r: &(u64, u64)| r.0, |r| r.1).fold(|_| (), Count);
+                let logic = WindowLogic::new(spec, windows);
                 let (r, _late) = scope.input_from(&mut input).keyed("t", logic, options);
                 r.capture()
             });

@@ -12,13 +12,11 @@
 //! session's result is stamped just after its end (once records stamped at its end are in).
 
 use super::aggregate::Aggregate;
-use super::keyed::{By, Emit, KeyedCore, KeyedLogic, KeyedOptions};
-use super::window::{Window, WindowResult, WindowStreams};
+use super::keyed::{Emit, KeyedLogic};
+use super::spec::Fold;
+use super::window::{Window, WindowResult};
 use crate::time::EventTime;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::hash::Hash;
-use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
 /// One key's open sessions, `(start, end, accumulator)` ordered by start: plain data that a
@@ -72,69 +70,57 @@ impl<A> SessionState<A> {
 /// Session windows as a [`KeyedLogic`]: a key's records of one stamp wait as `(event time,
 /// value)` pairs; applied in stamp order they open or extend sessions; a session closes once
 /// every record stamped at or before its end has been applied.
-pub struct SessionLogic<R, K, G, KF, TF, VF> {
+pub struct SessionLogic<R, F> {
     gap: u64,
-    key: KF,
-    time: TF,
-    value: VF,
-    agg: G,
-    _types: std::marker::PhantomData<fn(R) -> K>,
+    fold: F,
+    _records: std::marker::PhantomData<fn(R)>,
 }
 
-impl<R, K, G, KF, TF, VF> SessionLogic<R, K, G, KF, TF, VF> {
-    /// Sessions with inactivity `gap` over records keyed and timed `by`, folding `value(r)`
-    /// with `agg` (for [`KeyedCore::keyed`] with restored state or snapshots).
-    pub fn new(by: By<KF, TF>, gap: u64, value: VF, agg: G) -> Self {
+impl<R, F: Fold<R>> SessionLogic<R, F> {
+    /// Sessions with inactivity `gap` over records folded as `fold` says (for
+    /// [`KeyedCore::keyed`](super::KeyedCore::keyed) with restored state or snapshots).
+    pub fn new(fold: F, gap: u64) -> Self {
         SessionLogic {
             gap,
-            key: by.key,
-            time: by.time,
-            value,
-            agg,
-            _types: std::marker::PhantomData,
+            fold,
+            _records: std::marker::PhantomData,
         }
     }
 }
 
-impl<R, K, G, KF, TF, VF> KeyedLogic for SessionLogic<R, K, G, KF, TF, VF>
-where
-    R: ExchangeData + Serialize,
-    K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-    G: Aggregate,
-    KF: Fn(&R) -> K + 'static,
-    TF: Fn(&R) -> EventTime + 'static,
-    VF: Fn(&R) -> G::In + 'static,
-{
-    type Record = R;
-    type Key = K;
-    type State = SessionState<G::Acc>;
-    type Pending = Vec<(EventTime, G::In)>;
-    type Output = WindowResult<K, G::Out>;
+type Agg<R, F> = <F as Fold<R>>::Agg;
 
-    fn key(&self, record: &R) -> K {
-        (self.key)(record)
+impl<R: ExchangeData + Serialize, F: Fold<R>> KeyedLogic for SessionLogic<R, F> {
+    type Record = R;
+    type Key = F::Key;
+    type State = SessionState<<Agg<R, F> as Aggregate>::Acc>;
+    type Pending = Vec<(EventTime, <Agg<R, F> as Aggregate>::In)>;
+    type Output = WindowResult<F::Key, <Agg<R, F> as Aggregate>::Out>;
+
+    fn key(&self, record: &R) -> F::Key {
+        self.fold.key(record)
     }
 
     fn too_late(&self, record: &R, stamp: EventTime) -> Option<String> {
-        let (t, gap) = ((self.time)(record), self.gap);
+        let (t, gap) = (self.fold.time(record), self.gap);
         (t.saturating_add(gap) < stamp).then(|| {
             format!("session of event time {t} (gap {gap} ms) ended before the watermark {stamp}")
         })
     }
 
     fn stash(&self, pending: &mut Self::Pending, record: R) {
-        pending.push(((self.time)(&record), (self.value)(&record)));
+        pending.push((self.fold.time(&record), self.fold.value(&record)));
     }
 
     fn apply(
         &self,
-        _key: &K,
+        _key: &F::Key,
         state: &mut Self::State,
         pending: Self::Pending,
         _out: &mut Emit<'_, Self::Output>,
     ) {
         for (t, value) in pending {
-            state.add(&self.agg, self.gap, t, value);
+            state.add(self.fold.agg(), self.gap, t, value);
         }
     }
 
@@ -144,12 +130,13 @@ where
         state.open.iter().map(|(_, end, _)| end + 1).min()
     }
 
-    fn on_due(&self, key: &K, state: &mut Self::State, out: &mut Emit<'_, Self::Output>) {
+    fn on_due(&self, key: &F::Key, state: &mut Self::State, out: &mut Emit<'_, Self::Output>) {
         for (window, acc) in state.close_before(out.now()) {
+            let (key, value) = (key.clone(), self.fold.agg().finish(&acc));
             out.give(WindowResult {
                 window,
-                key: key.clone(),
-                value: self.agg.finish(&acc),
+                key,
+                value,
                 diff: 1,
             });
         }
@@ -157,51 +144,6 @@ where
 
     fn is_done(&self, state: &Self::State) -> bool {
         state.open.is_empty()
-    }
-}
-
-/// Session-window aggregation of a stream of records.
-pub trait SessionAggregate<'s, R> {
-    /// Folds `value(r)` into sessions of each record's key with inactivity `gap`, by event time
-    /// (`by`); returns one result per closed session (its window is `[start, last + gap)`) and
-    /// the dead letters of records that came too late.
-    fn session_aggregate<K, G, KF, TF>(
-        self,
-        by: By<KF, TF>,
-        gap: u64,
-        value: impl Fn(&R) -> G::In + 'static,
-        agg: G,
-    ) -> WindowStreams<'s, K, G::Out>
-    where
-        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-        G: Aggregate,
-        KF: Fn(&R) -> K + 'static,
-        TF: Fn(&R) -> EventTime + 'static;
-}
-
-impl<'s, R> SessionAggregate<'s, R> for StreamVec<'s, EventTime, R>
-where
-    R: ExchangeData + Serialize,
-{
-    fn session_aggregate<K, G, KF, TF>(
-        self,
-        by: By<KF, TF>,
-        gap: u64,
-        value: impl Fn(&R) -> G::In + 'static,
-        agg: G,
-    ) -> WindowStreams<'s, K, G::Out>
-    where
-        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-        G: Aggregate,
-        KF: Fn(&R) -> K + 'static,
-        TF: Fn(&R) -> EventTime + 'static,
-    {
-        let name = by.name.clone();
-        self.keyed(
-            &name,
-            SessionLogic::new(by, gap, value, agg),
-            KeyedOptions::default(),
-        )
     }
 }
 

@@ -1,6 +1,6 @@
 //! Tumbling and sliding (hopping) event-time windows, fired by the frontier.
 //!
-//! [`WindowAggregate::window_aggregate`] folds records into per-key accumulators of **panes**
+//! [`Windowing::window_aggregate`](super::Windowing::window_aggregate) folds records into per-key accumulators of **panes**
 //! (intervals of `gcd(size, slide)` ms). A sliding window of `size` every `slide` merges its
 //! `size / pane` panes when it fires, instead of copying each record into every window it belongs
 //! to (Flink's per-window copies are what make its sliding windows slow). A tumbling window is a
@@ -19,12 +19,11 @@
 //! (its panes and how far its windows fired), plain data a checkpoint can write.
 
 use super::aggregate::Aggregate;
-use super::keyed::{By, Emit, KeyedCore, KeyedLogic, KeyedOptions};
+use super::keyed::{Emit, KeyedLogic};
+use super::spec::Fold;
 use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::hash::Hash;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
@@ -197,56 +196,44 @@ impl<A: Clone> PaneState<A> {
 /// Windowed aggregation as a [`KeyedLogic`]: records fold into their key's pane accumulators;
 /// a window fires (once) when the frontier passes its end; within the allowed lateness a record
 /// for a fired window emits a correction (`-1` old, `+1` new); after it, a record is late.
-pub struct WindowLogic<R, K, G, KF, TF, VF> {
+pub struct WindowLogic<R, F> {
     windows: Windows,
-    key: KF,
-    time: TF,
-    value: VF,
-    agg: G,
-    _types: std::marker::PhantomData<fn(R) -> K>,
+    fold: F,
+    _records: std::marker::PhantomData<fn(R)>,
 }
 
-impl<R, K, G, KF, TF, VF> WindowLogic<R, K, G, KF, TF, VF> {
-    /// The logic of `windows` over records keyed and timed `by`, folding `value(r)` with `agg`
-    /// (for [`KeyedCore::keyed`] with restored state or snapshots).
-    pub fn new(by: By<KF, TF>, windows: Windows, value: VF, agg: G) -> Self {
+impl<R, F: Fold<R>> WindowLogic<R, F> {
+    /// `windows` over records folded as `fold` says (for [`KeyedCore::keyed`] with restored
+    /// state or snapshots).
+    pub fn new(fold: F, windows: Windows) -> Self {
         WindowLogic {
             windows,
-            key: by.key,
-            time: by.time,
-            value,
-            agg,
-            _types: std::marker::PhantomData,
+            fold,
+            _records: std::marker::PhantomData,
         }
     }
 }
 
-impl<R, K, G, KF, TF, VF> KeyedLogic for WindowLogic<R, K, G, KF, TF, VF>
-where
-    R: ExchangeData + Serialize,
-    K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-    G: Aggregate,
-    KF: Fn(&R) -> K + 'static,
-    TF: Fn(&R) -> EventTime + 'static,
-    VF: Fn(&R) -> G::In + 'static,
-{
-    type Record = R;
-    type Key = K;
-    type State = PaneState<G::Acc>;
-    /// `(pane start, accumulator)` of one stamp's records.
-    type Pending = Vec<(EventTime, G::Acc)>;
-    type Output = WindowResult<K, G::Out>;
+type Acc<R, F> = <<F as Fold<R>>::Agg as Aggregate>::Acc;
+type Out<R, F> = <<F as Fold<R>>::Agg as Aggregate>::Out;
 
-    fn key(&self, record: &R) -> K {
-        (self.key)(record)
+impl<R: ExchangeData + Serialize, F: Fold<R>> KeyedLogic for WindowLogic<R, F> {
+    type Record = R;
+    type Key = F::Key;
+    type State = PaneState<Acc<R, F>>;
+    /// `(pane start, accumulator)` of one stamp's records.
+    type Pending = Vec<(EventTime, Acc<R, F>)>;
+    type Output = WindowResult<F::Key, Out<R, F>>;
+
+    fn key(&self, record: &R) -> F::Key {
+        self.fold.key(record)
     }
 
     fn too_late(&self, record: &R, stamp: EventTime) -> Option<String> {
         // Windows ending at or before the stamp have fired by the time it is applied; with
         // the lateness they may still be corrected.
-        let Windows { lateness, .. } = self.windows;
-        let windows = self.windows;
-        let t = (self.time)(record);
+        let (windows, lateness) = (self.windows, self.windows.lateness);
+        let t = self.fold.time(record);
         let last_end = windows.last_end_of_pane(windows.pane_of(t));
         (last_end.saturating_add(lateness) <= stamp).then(|| {
             format!(
@@ -256,13 +243,14 @@ where
     }
 
     fn stash(&self, pending: &mut Self::Pending, record: R) {
-        let pane = self.windows.pane_of((self.time)(&record));
-        let value = (self.value)(&record);
+        let agg = self.fold.agg();
+        let pane = self.windows.pane_of(self.fold.time(&record));
+        let value = self.fold.value(&record);
         match pending.iter_mut().find(|(p, _)| *p == pane) {
-            Some((_, acc)) => self.agg.add(acc, value),
+            Some((_, acc)) => agg.add(acc, value),
             None => {
-                let mut acc = self.agg.empty();
-                self.agg.add(&mut acc, value);
+                let mut acc = agg.empty();
+                agg.add(&mut acc, value);
                 pending.push((pane, acc));
             }
         }
@@ -270,92 +258,80 @@ where
 
     fn apply(
         &self,
-        key: &K,
+        key: &F::Key,
         state: &mut Self::State,
         pending: Self::Pending,
         out: &mut Emit<'_, Self::Output>,
     ) {
-        let Windows { lateness, .. } = self.windows;
-        let windows = self.windows;
+        let (windows, agg) = (self.windows, self.fold.agg());
         // Every window ending at or before this stamp has fired (due times come first).
-        let stamp = out.now();
-        state.fired_upto = state.fired_upto.max(stamp);
+        state.fired_upto = state.fired_upto.max(out.now());
         for (pane, acc) in pending {
             // Windows of this pane that already fired get a correction.
-            let first_end = windows.first_end_of_pane(pane);
-            let fired: Vec<Window> = (first_end
-                ..=state.fired_upto.min(windows.last_end_of_pane(pane)))
+            let last_fired = state.fired_upto.min(windows.last_end_of_pane(pane));
+            let fired: Vec<Window> = (windows.first_end_of_pane(pane)..=last_fired)
                 .step_by(windows.slide as usize)
                 .map(|end| Window {
                     start: end - windows.size,
                     end,
                 })
                 .collect();
-            let before: Vec<Option<G::Acc>> =
-                fired.iter().map(|w| state.merged(&self.agg, *w)).collect();
-            self.agg
-                .merge(state.pane_mut(pane, || self.agg.empty()), &acc);
+            let before: Vec<_> = fired.iter().map(|w| state.merged(agg, *w)).collect();
+            agg.merge(state.pane_mut(pane, || agg.empty()), &acc);
             for (window, old) in fired.into_iter().zip(before) {
-                if let Some(old) = old {
-                    out.give(WindowResult {
-                        window,
-                        key: key.clone(),
-                        value: self.agg.finish(&old),
-                        diff: -1,
-                    });
-                }
-                if let Some(new) = state.merged(&self.agg, window) {
-                    out.give(WindowResult {
-                        window,
-                        key: key.clone(),
-                        value: self.agg.finish(&new),
-                        diff: 1,
-                    });
+                let new = state.merged(agg, window);
+                for (acc, diff) in [(old, -1), (new, 1)] {
+                    if let Some(acc) = acc {
+                        let value = agg.finish(&acc);
+                        let key = key.clone();
+                        out.give(WindowResult {
+                            window,
+                            key,
+                            value,
+                            diff,
+                        });
+                    }
                 }
             }
         }
-        state.evict(windows, lateness);
+        state.evict(windows, windows.lateness);
     }
 
     fn next_due(&self, state: &Self::State) -> Option<EventTime> {
-        let Windows { lateness, .. } = self.windows;
-        let windows = self.windows;
+        let (windows, lateness) = (self.windows, self.windows.lateness);
         let fire = state.next_end(windows);
         // Panes kept only for late corrections go when their lateness has passed.
-        let evict = (lateness > 0)
-            .then(|| state.panes.first())
-            .flatten()
+        let evict = state
+            .panes
+            .first()
+            .filter(|_| lateness > 0)
             .map(|(p, _)| windows.last_end_of_pane(*p).saturating_add(lateness));
-        match (fire, evict) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        fire.into_iter().chain(evict).min()
     }
 
-    fn on_due(&self, key: &K, state: &mut Self::State, out: &mut Emit<'_, Self::Output>) {
-        let Windows { lateness, .. } = self.windows;
-        let windows = self.windows;
-        let upto = out.now();
-        while let Some(end) = state.next_end(windows).filter(|e| *e <= upto) {
+    fn on_due(&self, key: &F::Key, state: &mut Self::State, out: &mut Emit<'_, Self::Output>) {
+        let (windows, agg) = (self.windows, self.fold.agg());
+        while let Some(end) = state.next_end(windows).filter(|e| *e <= out.now()) {
             let window = Window {
                 start: end.saturating_sub(windows.size),
                 end,
             };
-            if let Some(acc) = state.merged(&self.agg, window) {
+            if let Some(acc) = state.merged(agg, window) {
+                let (key, value) = (key.clone(), agg.finish(&acc));
                 out.give_at(
                     end,
                     WindowResult {
                         window,
-                        key: key.clone(),
-                        value: self.agg.finish(&acc),
+                        key,
+                        value,
                         diff: 1,
                     },
                 );
             }
             state.fired_upto = end;
         }
-        state.fired_upto = state.fired_upto.max(upto);
-        state.evict(windows, lateness);
+        state.fired_upto = state.fired_upto.max(out.now());
+        state.evict(windows, windows.lateness);
     }
 
     fn is_done(&self, state: &Self::State) -> bool {
@@ -369,83 +345,10 @@ pub type WindowStreams<'s, K, O> = (
     StreamVec<'s, EventTime, DeadLetter>,
 );
 
-/// Windowed aggregation of a stream of records.
-pub trait WindowAggregate<'s, R> {
-    /// Folds `value(r)` into the windows of each record's key and event time (`by`); returns
-    /// the window results and the dead letters of records that arrived too late.
-    ///
-    /// # Examples
-    ///
-    /// Records per key in 10 ms tumbling windows:
-    ///
-    /// ```
-    /// use sluice::operators::{by, Count, WindowAggregate, Windows};
-    /// use timely::dataflow::operators::{Capture, Input};
-    /// use timely::dataflow::operators::capture::Extract;
-    /// use timely::dataflow::operators::vec::Map;
-    ///
-    /// let captured = timely::example(|scope| {
-    ///     let (mut input, stream) = scope.new_input::<Vec<(String, u64)>>();
-    ///     for (key, t) in [("a", 1), ("a", 7), ("b", 3), ("a", 12)] {
-    ///         input.send((key.to_string(), t));
-    ///     }
-    ///     let (counts, _late) = stream.window_aggregate(
-    ///         by("counts", |r: &(String, u64)| r.0.clone(), |r| r.1),
-    ///         Windows::tumbling(10),
-    ///         |_| (),
-    ///         Count,
-    ///     );
-    ///     counts.map(|r| (r.key, r.window.start, r.value)).capture()
-    /// });
-    /// let mut got: Vec<(String, u64, u64)> =
-    ///     captured.extract().into_iter().flat_map(|(_, rs)| rs).collect();
-    /// got.sort();
-    /// assert_eq!(got, vec![("a".into(), 0, 2), ("a".into(), 10, 1), ("b".into(), 0, 1)]);
-    /// ```
-    fn window_aggregate<K, G, KF, TF>(
-        self,
-        by: By<KF, TF>,
-        windows: Windows,
-        value: impl Fn(&R) -> G::In + 'static,
-        agg: G,
-    ) -> WindowStreams<'s, K, G::Out>
-    where
-        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-        G: Aggregate,
-        KF: Fn(&R) -> K + 'static,
-        TF: Fn(&R) -> EventTime + 'static;
-}
-
-impl<'s, R> WindowAggregate<'s, R> for StreamVec<'s, EventTime, R>
-where
-    R: ExchangeData + Serialize,
-{
-    fn window_aggregate<K, G, KF, TF>(
-        self,
-        by: By<KF, TF>,
-        windows: Windows,
-        value: impl Fn(&R) -> G::In + 'static,
-        agg: G,
-    ) -> WindowStreams<'s, K, G::Out>
-    where
-        K: ExchangeData + Hash + Eq + Ord + Clone + Serialize + DeserializeOwned,
-        G: Aggregate,
-        KF: Fn(&R) -> K + 'static,
-        TF: Fn(&R) -> EventTime + 'static,
-    {
-        let name = by.name.clone();
-        self.keyed(
-            &name,
-            WindowLogic::new(by, windows, value, agg),
-            KeyedOptions::default(),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::operators::{by, Count};
+    use crate::operators::{by, Count, Windowing};
     use std::sync::{Arc, Mutex};
     use timely::dataflow::operators::capture::Event;
     use timely::dataflow::operators::{Capture, Input};
@@ -471,12 +374,10 @@ mod tests {
         timely::execute(timely::Config::process(workers), move |worker| {
             let mut input = InputHandleVec::<u64, (u64, u64)>::new();
             let (results, late) = worker.dataflow::<u64, _, _>(|scope| {
-                let (r, l) = scope.input_from(&mut input).window_aggregate(
-                    by("test.count", |r: &(u64, u64)| r.0, |r| r.1),
-                    windows,
-                    |_| (),
-                    Count,
-                );
+                let spec = by("test.count", |r: &(u64, u64)| r.0, |r| r.1);
+                let (r, l) = scope
+                    .input_from(&mut input)
+                    .window_aggregate(spec.fold(|_| (), Count), windows);
                 (r.capture(), l.capture())
             });
             if worker.index() == 0 {
@@ -590,13 +491,8 @@ mod tests {
     #[test]
     fn a_key_holds_only_the_panes_of_windows_in_flight() {
         let windows = Windows::sliding(10_000, 2_000);
-        let value = |_: &(u64, u64)| ();
-        let logic = WindowLogic::new(
-            by("t", |r: &(u64, u64)| r.0, |r| r.1),
-            windows,
-            value,
-            Count,
-        );
+        let spec = by("t", |r: &(u64, u64)| r.0, |r| r.1).fold(|_| (), Count);
+        let logic = WindowLogic::new(spec, windows);
         let mut state = PaneState::default();
         let mut out = Vec::new();
         let mut most = 0;
