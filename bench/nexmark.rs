@@ -23,12 +23,18 @@
 //! `--workers 2` `--runs 5` `--events 10000000` `--rates 1000000` `--seconds 10` `--warmup 2`
 //! `--give-up 5` `--file-events 1000000` `--scaling` `--out target/bench/nexmark.json`.
 
+use sluice::connectors::generator::GeneratorSpec;
+use sluice::connectors::sink::SinkSpec;
+use sluice::connectors::{InputFormat, SourceSpec};
 use sluice::driver::{run, RunConfig};
+use sluice::ingest::IngestConfig;
 use sluice::launch::Mesh;
 use sluice::metrics::{ccdf_tsv, dur, si, MetricsConfig, RunReport, KEPT_UP_MS};
-use sluice::sink::SinkSpec;
-use sluice::source::nexmark::GeneratorConfig;
-use sluice::source::{GeneratorSpec, IngestConfig, SourceSpec};
+use sluice::nexmark::generator::GeneratorConfig;
+use sluice::nexmark::model::Event;
+
+/// A source of Nexmark events.
+type Source = SourceSpec<Event>;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -119,26 +125,30 @@ struct Paced {
 }
 
 /// The in-process generator: `events` events, paced at the rate of `paced` if given.
-fn generator(events: u64, paced: Option<Paced>) -> SourceSpec {
+fn generator(events: u64, paced: Option<Paced>) -> Source {
     let rate = paced.map(|p| p.rate);
-    SourceSpec::Nexmark(GeneratorSpec {
-        config: GeneratorConfig {
-            rate: rate.unwrap_or(GeneratorConfig::default().rate),
-            ..GeneratorConfig::default()
+    SourceSpec::Generator {
+        name: sluice::nexmark::NAME.into(),
+        make: sluice::nexmark::generator,
+        spec: GeneratorSpec {
+            config: GeneratorConfig {
+                rate: rate.unwrap_or(GeneratorConfig::default().rate),
+                ..GeneratorConfig::default()
+            },
+            events: Some(events),
+            paced: rate.is_some(),
         },
-        events: Some(events),
-        paced: rate.is_some(),
-    })
+    }
 }
 
 /// The generator's first `events` events as a Flink-format JSON-lines file (written once).
-fn events_file(dir: &std::path::Path, events: u64) -> Result<SourceSpec, String> {
+fn events_file(dir: &std::path::Path, events: u64) -> Result<Source, String> {
     let path = dir.join(format!("events-{events}.jsonl"));
     if !path.exists() {
         let tmp = path.with_extension("tmp");
         let file = std::fs::File::create(&tmp).map_err(|e| e.to_string())?;
         let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
-        let mut g = sluice::source::nexmark::Generator::new(GeneratorConfig::default());
+        let mut g = sluice::nexmark::generator::Generator::new(GeneratorConfig::default());
         let mut line = Vec::new();
         for n in 0..events {
             line.clear();
@@ -150,28 +160,27 @@ fn events_file(dir: &std::path::Path, events: u64) -> Result<SourceSpec, String>
     }
     Ok(SourceSpec::File {
         path,
-        max_record_bytes: sluice::source::file::DEFAULT_MAX_RECORD_BYTES,
+        input: InputFormat::default(),
     })
 }
 
 fn run_once(
     query: &str,
     layout: Layout,
-    source: SourceSpec,
+    source: Source,
     paced: Option<Paced>,
 ) -> Result<RunReport, String> {
-    let query = sluice::queries::find(query).ok_or_else(|| format!("unknown query {query}"))?;
-    let config = RunConfig {
-        ingest: IngestConfig {
-            give_up_behind: paced.map(|p| p.give_up),
-            ..IngestConfig::default()
-        },
-        output_dir: std::env::temp_dir().join("sluice-bench-out"),
-        metrics: MetricsConfig {
-            warmup: paced.map_or(Duration::ZERO, |p| p.warmup),
-            ..MetricsConfig::default()
-        },
-        ..RunConfig::new(query, source, SinkSpec::Null)
+    let query =
+        sluice::queries::nexmark::find(query).ok_or_else(|| format!("unknown query {query}"))?;
+    let mut config = RunConfig::new(query, source, SinkSpec::Null);
+    config.options.ingest = IngestConfig {
+        give_up_behind: paced.map(|p| p.give_up),
+        ..IngestConfig::default()
+    };
+    config.options.output_dir = std::env::temp_dir().join("sluice-bench-out");
+    config.options.metrics = MetricsConfig {
+        warmup: paced.map_or(Duration::ZERO, |p| p.warmup),
+        ..MetricsConfig::default()
     };
     match layout {
         Layout::Threads(workers) => {
@@ -253,9 +262,9 @@ macro_rules! say {
 fn main() {
     let mut o = <Options as clap::Parser>::parse();
     if o.queries.is_empty() {
-        o.queries = sluice::queries::names()
-            .into_iter()
-            .map(String::from)
+        o.queries = sluice::queries::nexmark::ALL
+            .iter()
+            .map(|q| q.name.to_string())
             .collect();
     }
     let dir = o.out.parent().map(PathBuf::from).unwrap_or_default();
@@ -294,7 +303,7 @@ fn main() {
         None
     };
     let mut bars = Vec::new();
-    let measure = |q: &str, source: &dyn Fn() -> SourceSpec| -> Vec<f64> {
+    let measure = |q: &str, source: &dyn Fn() -> Source| -> Vec<f64> {
         (0..o.runs)
             .filter_map(|_| {
                 run_once(q, Layout::Threads(o.workers), source(), None)

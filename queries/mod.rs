@@ -1,33 +1,47 @@
-//! The query registry: every runnable pipeline, by name.
+//! The registry of this crate's pipelines, one section per domain.
 //!
-//! Each query lives in its own file under `queries/<family>/`, with a banner saying what it asks
-//! and what it illustrates, and exports one [`Query`] constant. [`ALL`] lists them; the CLI finds
-//! queries only through [`find`] and [`ALL`], so adding a query is one file and one name in the
-//! `registry!` list below.
+//! Each pipeline lives in its own file under `queries/<domain>/`, with a banner saying what it
+//! asks, what it illustrates, its windows and its state, and exports one `QUERY` constant. A
+//! domain's section declares its files and lists them; [`catalog`] gathers every domain for the
+//! `sluice` binary. Adding a pipeline is one file and one name in its section's list.
 
-use crate::query::Query;
+use crate::catalog::{Catalog, Domain};
 
-/// Declares each query's module and lists it in [`ALL`], from one list of names.
-macro_rules! registry {
-    ($family:ident: $($query:ident),* $(,)?) => {
-        /// Nexmark queries (see `docs/nexmark.md`).
-        pub mod $family {
+/// Declares a domain's pipeline modules and lists them in its `ALL`, from one list of names.
+macro_rules! section {
+    ($(#[$doc:meta])* $domain:ident ($record:ty): $($query:ident),* $(,)?) => {
+        $(#[$doc])*
+        pub mod $domain {
             $(pub mod $query;)*
-        }
 
-        /// Every registered query, in `sluice list` order.
-        pub static ALL: &[&Query] = &[$(&$family::$query::QUERY),*];
+            /// Every pipeline of the domain, in `sluice list` order.
+            pub static ALL: &[&crate::pipeline::Pipeline<$record>] = &[$(&$query::QUERY),*];
+
+            /// The pipeline called `name`.
+            pub fn find(name: &str) -> Option<&'static crate::pipeline::Pipeline<$record>> {
+                ALL.iter().copied().find(|p| p.name == name)
+            }
+        }
     };
 }
 
-registry!(nexmark: q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22);
+section!(
+    /// The Nexmark benchmark's queries over auction events (see `docs/nexmark.md`).
+    nexmark (crate::nexmark::model::Event):
+    q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22
+);
 
-/// The query called `name`.
-pub fn find(name: &str) -> Option<&'static Query> {
-    ALL.iter().copied().find(|q| q.name == name)
+/// The Nexmark domain: its events, generator and queries.
+pub fn nexmark_domain() -> Domain<crate::nexmark::model::Event> {
+    Domain {
+        name: crate::nexmark::NAME,
+        description: "the Nexmark auction benchmark (persons, auctions, bids)",
+        generator: Some(crate::nexmark::generator),
+        pipelines: nexmark::ALL,
+    }
 }
 
-/// Registered query names, for error messages.
-pub fn names() -> Vec<&'static str> {
-    ALL.iter().map(|q| q.name).collect()
+/// Every domain of this crate, for the `sluice` binary.
+pub fn catalog() -> Catalog {
+    Catalog::new().with(nexmark_domain())
 }

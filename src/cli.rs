@@ -6,13 +6,17 @@
 //! control, report, mesh). In `run`, `-h FILE` is the hostfile as in timely; help is `--help`.
 //! [`RunArgs::check_applicable`] refuses flags that the chosen source or sink would ignore.
 
-use crate::kafka::{KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset};
+use crate::connectors::file::DEFAULT_MAX_RECORD_BYTES;
+use crate::connectors::generator::{GeneratorConfig, GeneratorSpec, DEFAULT_BASE_TIME};
+use crate::connectors::kafka::{
+    KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset,
+};
+use crate::connectors::InputFormat;
+use crate::console::ProgressMode;
+use crate::ingest::IngestConfig;
 use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
 use crate::metrics::MetricsConfig;
-use crate::progress::ProgressMode;
-use crate::source::file::DEFAULT_MAX_RECORD_BYTES;
-use crate::source::nexmark::{GeneratorConfig, DEFAULT_BASE_TIME};
-use crate::source::{GeneratorSpec, IngestConfig};
+use crate::record::Format;
 use crate::time::{parse_timestamp, WatermarkPolicy};
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum};
@@ -49,9 +53,9 @@ pub mod exit {
     ];
 }
 
-/// Sluice: event-time stream processing on timely dataflow.
+/// Event-time stream processing on timely dataflow.
 #[derive(Debug, Parser)]
-#[command(name = "sluice", version, about, long_about = None)]
+#[command(version, about, long_about = None)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -61,16 +65,16 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List the registered queries.
+    /// List the pipelines of every domain.
     List {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
-    /// Run a query.
+    /// Run a pipeline.
     #[command(disable_help_flag = true)]
     Run(Box<RunArgs>),
-    /// Write Nexmark events as Flink-format JSON lines (to a file, stdout or a Kafka topic).
+    /// Write a domain's generated records (JSON lines or CSV) to a file, stdout or a Kafka topic.
     Gen(GenArgs),
     /// Print every record value of a Kafka topic, one per line, up to its current end.
     Cat(CatArgs),
@@ -125,7 +129,7 @@ impl ProgressArg {
 
 /// Generator flags shared by `run` and `gen`.
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Generator (--source nexmark)")]
+#[command(next_help_heading = "Generator (--source <domain>)")]
 pub struct GeneratorArgs {
     /// Total events to generate, over all workers.
     #[arg(long, default_value_t = 1_000_000, value_name = "N", value_parser = count, allow_negative_numbers = true)]
@@ -139,7 +143,7 @@ pub struct GeneratorArgs {
     /// Random seed.
     #[arg(long, default_value_t = 0, value_parser = count, allow_negative_numbers = true)]
     pub seed: u64,
-    /// Event time of the first event: epoch ms, a "yyyy-MM-dd HH:mm:ss.SSS" UTC time, or `now`.
+    /// Event time of the first record: epoch ms, a "yyyy-MM-dd HH:mm:ss.SSS" UTC time, or `now`.
     #[arg(long, value_name = "TIME", value_parser = parse_base_time)]
     pub base_time: Option<u64>,
 }
@@ -255,16 +259,23 @@ pub struct KafkaRunArgs {
 /// `sluice run` flags.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
-    /// The query to run (see `sluice list`).
+    /// The pipeline to run (see `sluice list`).
     pub query: String,
     /// Print help (in `run`, `-h` is the hostfile, as in timely).
     #[arg(long, action = ArgAction::HelpShort)]
     pub help: Option<bool>,
 
-    /// Where events come from: `nexmark` (built-in generator), `file:PATH` (`file:-` = stdin)
-    /// or `kafka://HOST:PORT/TOPIC`.
-    #[arg(long, default_value = "nexmark", help_heading = "Input")]
-    pub source: String,
+    /// Where records come from: the domain's generator (its name, e.g. `nexmark`: the default
+    /// when it has one), `file:PATH` (`file:-` = stdin) or `kafka://HOST:PORT/TOPIC`.
+    #[arg(long, value_name = "SOURCE", help_heading = "Input")]
+    pub source: Option<String>,
+    /// How file, stdin and Kafka records are written: JSON lines, or CSV with a header row.
+    #[arg(long, value_enum, default_value_t = Format::Json, help_heading = "Input")]
+    pub format: Format,
+    /// The CSV column names of Kafka records (comma-separated); without it, columns are taken
+    /// in the order of the record's fields.
+    #[arg(long, value_name = "NAMES", help_heading = "Input")]
+    pub csv_header: Option<String>,
     /// Allowed out-of-orderness: the watermark is max event time seen minus this.
     #[arg(long, default_value = "4s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Input")]
     pub watermark_delay: Duration,
@@ -287,7 +298,7 @@ pub struct RunArgs {
     pub generator: GeneratorArgs,
     /// Emit generated events at their scheduled wall-clock time (open loop) instead of as fast
     /// as possible.
-    #[arg(long, help_heading = "Generator (--source nexmark)")]
+    #[arg(long, help_heading = "Generator (--source <domain>)")]
     pub paced: bool,
 
     /// Where rows go: `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null` (count only).
@@ -378,15 +389,29 @@ impl RunArgs {
             Endpoint::Kafka => "a Kafka topic",
             _ => "a file",
         };
+        let source_text = self.source.as_deref().unwrap_or("the generator");
         if source != Endpoint::Generator {
             let generator = ["events", "unbounded", "rate", "seed", "base_time", "paced"];
             if let Some(id) = first_given(&generator) {
                 return Err(format!(
-                    "{} applies only to the generator (--source nexmark); this run reads {source_name} ({})",
+                    "{} applies only to a generator (--source <domain>); this run reads {source_name} ({source_text})",
                     flag(id),
-                    self.source
                 ));
             }
+        }
+        if source == Endpoint::Generator {
+            if let Some(id) = first_given(&["format", "csv_header"]) {
+                return Err(format!(
+                    "{} applies only to file and Kafka sources; a generator makes its records",
+                    flag(id)
+                ));
+            }
+        }
+        if source != Endpoint::Kafka && given("csv_header") {
+            return Err(
+                "--csv-header applies only to a Kafka source (a file's first line is its header)"
+                    .into(),
+            );
         }
         if source == Endpoint::Generator && given("max_record_bytes") {
             return Err(
@@ -406,8 +431,7 @@ impl RunArgs {
                     other => flag(other),
                 };
                 return Err(format!(
-                    "{name} applies only to a Kafka source; this run reads {source_name} ({})",
-                    self.source
+                    "{name} applies only to a Kafka source; this run reads {source_name} ({source_text})",
                 ));
             }
         }
@@ -428,7 +452,7 @@ impl RunArgs {
         }
         if !writes_files && given("output_dir") {
             return Err(format!(
-                "--output-dir applies only to queries that write files of their own (q10); {} does not",
+                "--output-dir applies only to pipelines that write files of their own (q10); {} does not",
                 self.query
             ));
         }
@@ -476,6 +500,15 @@ impl RunArgs {
         })
     }
 
+    /// How file and Kafka records are read.
+    pub fn input_format(&self) -> InputFormat {
+        InputFormat {
+            format: self.format,
+            csv_header: self.csv_header.clone(),
+            max_record_bytes: self.max_record_bytes,
+        }
+    }
+
     /// The generator source settings.
     pub fn generator_spec(&self) -> GeneratorSpec {
         GeneratorSpec {
@@ -503,6 +536,11 @@ impl RunArgs {
 /// `sluice gen` flags.
 #[derive(Debug, Clone, Args)]
 pub struct GenArgs {
+    /// The domain whose records to generate (default: the first with a generator).
+    pub domain: Option<String>,
+    /// JSON lines, or CSV with a header row (for flat records).
+    #[arg(long, value_enum, default_value_t = Format::Json, help_heading = "Output")]
+    pub format: Format,
     #[command(flatten)]
     /// Generator settings.
     pub generator: GeneratorArgs,
@@ -679,10 +717,7 @@ mod tests {
         };
         use Endpoint::*;
         let e = check(&["sluice", "run", "q1", "--events", "5"], File, Stdout).unwrap_err();
-        assert!(
-            e.starts_with("--events applies only to the generator"),
-            "{e}"
-        );
+        assert!(e.starts_with("--events applies only to a generator"), "{e}");
         assert!(check(&["sluice", "run", "q1", "--paced"], Kafka, Null).is_err());
         assert!(check(&["sluice", "run", "q1", "--until-end"], File, Null).is_err());
         assert!(check(&["sluice", "run", "q1", "--kafka-prop", "a=b"], File, Null).is_err());

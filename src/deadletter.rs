@@ -30,9 +30,9 @@ pub enum Origin {
         /// Offset.
         offset: i64,
     },
-    /// An event of the built-in generator, by event number.
+    /// A record of a generator, by record number.
     Generator {
-        /// Global event number.
+        /// Global record number.
         event: u64,
     },
     /// An operator of the dataflow (late records dropped from a closed window).
@@ -48,8 +48,10 @@ pub enum Origin {
 pub enum Reason {
     /// Not syntactically valid JSON (or truncated).
     MalformedJson,
-    /// Valid JSON, but not a Nexmark event: wrong types, missing fields, unknown `event_type`,
-    /// bad timestamps.
+    /// Not a valid CSV row, or one whose field count differs from the header's.
+    MalformedCsv,
+    /// Valid syntax, but not a record of the pipeline's type: wrong types, missing fields, an
+    /// unknown kind (Nexmark's `event_type`), bad timestamps.
     InvalidEvent,
     /// Bytes that are not UTF-8.
     InvalidUtf8,
@@ -61,8 +63,9 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 5] = [
+    pub const ALL: [Reason; 6] = [
         Reason::MalformedJson,
+        Reason::MalformedCsv,
         Reason::InvalidEvent,
         Reason::InvalidUtf8,
         Reason::TooLarge,
@@ -73,6 +76,7 @@ impl Reason {
     pub fn name(self) -> &'static str {
         match self {
             Reason::MalformedJson => "malformed_json",
+            Reason::MalformedCsv => "malformed_csv",
             Reason::InvalidEvent => "invalid_event",
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::TooLarge => "too_large",
@@ -116,6 +120,9 @@ impl DeadLetter {
 pub struct DeadLetterCounts {
     /// [`Reason::MalformedJson`].
     pub malformed_json: u64,
+    /// [`Reason::MalformedCsv`].
+    #[serde(default)]
+    pub malformed_csv: u64,
     /// [`Reason::InvalidEvent`].
     pub invalid_event: u64,
     /// [`Reason::InvalidUtf8`].
@@ -130,6 +137,7 @@ impl DeadLetterCounts {
     fn slot(&mut self, reason: Reason) -> &mut u64 {
         match reason {
             Reason::MalformedJson => &mut self.malformed_json,
+            Reason::MalformedCsv => &mut self.malformed_csv,
             Reason::InvalidEvent => &mut self.invalid_event,
             Reason::InvalidUtf8 => &mut self.invalid_utf8,
             Reason::TooLarge => &mut self.too_large,
@@ -153,6 +161,7 @@ impl DeadLetterCounts {
     pub fn get(&self, reason: Reason) -> u64 {
         match reason {
             Reason::MalformedJson => self.malformed_json,
+            Reason::MalformedCsv => self.malformed_csv,
             Reason::InvalidEvent => self.invalid_event,
             Reason::InvalidUtf8 => self.invalid_utf8,
             Reason::TooLarge => self.too_large,

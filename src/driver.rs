@@ -1,19 +1,22 @@
-//! Running a query: the per-worker loop and the process-level `run` that merges the report.
+//! Running a pipeline: the per-worker loop and the process-level [`run`] that merges the report.
 //!
-//! Each worker builds the same dataflow — ingest → query → sink, every output probed — then steps
-//! it (parking while a paced source waits for its schedule) and settles the latency [`Ledger`]
-//! against the probe after every step, until the probe's frontier is empty: every window closed,
-//! every row written. Finally the workers' reports travel through a small second dataflow to
-//! worker 0 of process 0, which merges them, so one report covers the whole mesh.
+//! Each worker builds the same dataflow — ingest → pipeline → sink, every output probed — then
+//! steps it (parking while a paced source waits for its schedule) until the probe's frontier is
+//! empty: every window closed, every row written. After each step a short list of
+//! [`Observer`]s looks at the run — latency settling, progress, memory, sink flushing — and
+//! none of them steers it. Finally the workers' reports travel through a small second dataflow
+//! to worker 0 of process 0, which merges them, so one report covers the whole mesh.
 
+use crate::connectors::sink::{SinkSpec, SinkWriter, FLUSH_INTERVAL};
+use crate::connectors::{Exhausted, Position, SourceError, SourceSpec};
+use crate::console::{Board, ProgressMode, Reporter};
+use crate::ingest::{ingest, IngestConfig, IngestShared};
 use crate::launch::{Mesh, MeshError};
 use crate::metrics::timeline::resident_bytes;
 use crate::metrics::{ccdf_tsv, Ledger, MetricsConfig, RunReport, WorkerReport};
+use crate::pipeline::{Context, Outputs, Pipeline};
 use crate::preflight::{ensure_distinct, prepare_dir, PreflightError, PreparedFile};
-use crate::progress::{Board, ProgressMode, Reporter};
-use crate::query::{Outputs, Query, QueryContext};
-use crate::sink::{SinkSpec, SinkWriter, FLUSH_INTERVAL};
-use crate::source::{ingest, Exhausted, IngestConfig, SourceError, SourceSpec};
+use crate::record::Record;
 use crate::stop::Stop;
 use crate::time::EventTime;
 use std::cell::RefCell;
@@ -25,20 +28,17 @@ use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
-/// Everything a run needs.
+/// Everything about a run but its pipeline and source: where results go and how it is run
+/// and measured.
 #[derive(Clone)]
-pub struct RunConfig {
-    /// The query.
-    pub query: &'static Query,
-    /// Where events come from.
-    pub source: SourceSpec,
+pub struct RunOptions {
     /// Where rows go.
     pub sink: SinkSpec,
     /// Where dead letters go (`None`: counted only).
     pub dead_letter: Option<PathBuf>,
     /// Ingest settings (watermark, batching, flow control).
     pub ingest: IngestConfig,
-    /// Directory for queries that write files of their own (q10).
+    /// Directory for pipelines that write files of their own (q10).
     pub output_dir: PathBuf,
     /// Warm-up and timeline settings.
     pub metrics: MetricsConfig,
@@ -53,14 +53,11 @@ pub struct RunConfig {
     pub histogram: Option<PathBuf>,
 }
 
-impl RunConfig {
-    /// A run of `query` from `source` to `sink` with every other setting at its default: no
-    /// dead-letter file, default ingest and metrics, no progress display, nothing written
-    /// besides the sink.
-    pub fn new(query: &'static Query, source: SourceSpec, sink: SinkSpec) -> Self {
-        RunConfig {
-            query,
-            source,
+impl RunOptions {
+    /// Rows to `sink`, every other setting at its default: no dead-letter file, default
+    /// ingest and metrics, no progress display, nothing written besides the sink.
+    pub fn new(sink: SinkSpec) -> Self {
+        RunOptions {
             sink,
             dead_letter: None,
             ingest: IngestConfig::default(),
@@ -72,10 +69,33 @@ impl RunConfig {
             histogram: None,
         }
     }
+}
+
+/// Everything a run needs.
+#[derive(Clone)]
+pub struct RunConfig<R: 'static> {
+    /// The pipeline.
+    pub pipeline: &'static Pipeline<R>,
+    /// Where records come from.
+    pub source: SourceSpec<R>,
+    /// Where results go, how the run goes and is measured.
+    pub options: RunOptions,
+}
+
+impl<R: Record> RunConfig<R> {
+    /// A run of `pipeline` from `source` to `sink` with every other setting at its default.
+    pub fn new(pipeline: &'static Pipeline<R>, source: SourceSpec<R>, sink: SinkSpec) -> Self {
+        RunConfig {
+            pipeline,
+            source,
+            options: RunOptions::new(sink),
+        }
+    }
 
     /// The checks of [`crate::preflight`] for this run; returns the prepared report and
     /// histogram files.
     fn preflight(&self) -> Result<(Option<PreparedFile>, Option<PreparedFile>), PreflightError> {
+        let o = &self.options;
         let mut inputs: Vec<(&str, &Path)> = Vec::new();
         if let SourceSpec::File { path, .. } = &self.source {
             if path.as_os_str() != "-" {
@@ -83,28 +103,29 @@ impl RunConfig {
             }
         }
         let mut outputs: Vec<(&str, &Path)> = Vec::new();
-        if let SinkSpec::File(path) = &self.sink {
+        if let SinkSpec::File(path) = &o.sink {
             outputs.push(("the sink", path));
         }
-        if let Some(path) = &self.dead_letter {
-            outputs.push(("the dead-letter file", path));
-        }
-        if let Some(path) = &self.report_file {
-            outputs.push(("the report file", path));
-        }
-        if let Some(path) = &self.histogram {
-            outputs.push(("the histogram file", path));
-        }
+        let named = [
+            ("the dead-letter file", &o.dead_letter),
+            ("the report file", &o.report_file),
+            ("the histogram file", &o.histogram),
+        ];
+        outputs.extend(
+            named
+                .iter()
+                .filter_map(|(what, path)| path.as_deref().map(|p| (*what, p))),
+        );
         ensure_distinct(&inputs, &outputs)?;
         if let (SourceSpec::Kafka { url: from, .. }, SinkSpec::Kafka { url: to, .. }) =
-            (&self.source, &self.sink)
+            (&self.source, &o.sink)
         {
             if from == to {
                 return Err(PreflightError::SinkIsSource(to.to_string()));
             }
         }
-        if self.query.writes_files {
-            prepare_dir(&self.output_dir, "the output directory")?;
+        if self.pipeline.writes_files {
+            prepare_dir(&o.output_dir, "the output directory")?;
         }
         let prepare = |path: &Option<PathBuf>, what| {
             path.as_deref()
@@ -112,8 +133,8 @@ impl RunConfig {
                 .transpose()
         };
         Ok((
-            prepare(&self.report_file, "the report file")?,
-            prepare(&self.histogram, "the histogram file")?,
+            prepare(&o.report_file, "the report file")?,
+            prepare(&o.histogram, "the histogram file")?,
         ))
     }
 }
@@ -163,48 +184,47 @@ pub struct RunOutcome {
 }
 
 /// Runs `config` on this process's share of `mesh`.
-pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
+pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, RunError> {
     let (report_file, histogram) = config.preflight()?;
     config.source.validate()?;
-    let sink = SinkWriter::open(&config.sink)
-        .map_err(RunError::Open)?
-        .stop_on_close(config.stop.clone());
-    let dead = match &config.dead_letter {
-        Some(path) => SinkWriter::open(&SinkSpec::File(path.clone())).map_err(RunError::Open)?,
+    let options = &config.options;
+    let sink = options.sink.open(&options.stop).map_err(RunError::Open)?;
+    let dead = match &options.dead_letter {
+        Some(path) => SinkSpec::File(path.clone())
+            .open(&options.stop)
+            .map_err(RunError::Open)?,
         None => SinkWriter::null(),
     };
     let processes = mesh.processes();
-    let source = config.source.clone();
     let board = Board::new(mesh.workers());
     let reporter = Reporter::start(
         Arc::clone(&board),
-        config.progress,
+        options.progress,
         config.source.expected_events(),
     );
-    let shared = Arc::new((config, sink.clone(), dead.clone(), Instant::now(), board));
+    let label = config.source.label();
+    let latency_from = config.source.latency_from();
+    let config = Arc::new(config);
+    let shared = Arc::new((sink.clone(), dead.clone(), Instant::now(), board));
+    let worker_config = Arc::clone(&config);
     let results = mesh.execute(move |worker| {
-        let (config, sink, dead, start, board) = &*shared;
-        run_worker(
-            worker,
-            config,
-            Shared {
-                sink: sink.clone(),
-                dead: dead.clone(),
-                board: Arc::clone(board),
-            },
-            *start,
-            processes,
-        )
+        let (sink, dead, start, board) = &*shared;
+        let shared = Shared {
+            sink: sink.clone(),
+            dead: dead.clone(),
+            board: Arc::clone(board),
+        };
+        run_worker(worker, &worker_config, shared, *start, processes)
     });
     reporter.finish();
     let results = results?;
-    let mut report = None;
+    let mut reports = None;
     let mut positions = Vec::new();
     let mut first_error = None;
     for (worker, result) in results.into_iter().enumerate() {
         match result {
             Ok(Ok(outcome)) => {
-                report = report.or(outcome.report);
+                reports = reports.or(outcome.reports);
                 positions.extend(outcome.positions);
             }
             Ok(Err(e)) => {
@@ -222,7 +242,16 @@ pub fn run(config: RunConfig, mesh: &Mesh) -> Result<RunOutcome, RunError> {
     }
     // Every row of this process is written and flushed: only now may the source record how
     // far it read, so a resumed run never skips input whose rows were lost.
-    source.commit(&positions)?;
+    config.source.commit(&positions)?;
+    let report = reports.map(|reports| {
+        RunReport::merge(
+            config.pipeline.name,
+            &label,
+            latency_from,
+            processes,
+            reports,
+        )
+    });
     if let Some(report) = &report {
         let write = |file: PreparedFile, bytes: &[u8]| {
             let path = file.path().display().to_string();
@@ -246,10 +275,83 @@ struct Shared {
     board: Arc<Board>,
 }
 
-/// One worker's run; returns the merged report on global worker 0.
-fn run_worker(
+/// Looks at a running worker after each step, never steering it.
+trait Observer {
+    /// The worker just stepped; `now` is the time after the step.
+    fn on_step(&mut self, now: Instant);
+}
+
+/// Settles the latency ledger against the output probe: events whose outputs are all written.
+struct SettleLatency {
+    ledger: Rc<RefCell<Ledger>>,
+    probe: ProbeHandle<EventTime>,
+}
+
+impl Observer for SettleLatency {
+    fn on_step(&mut self, now: Instant) {
+        self.ledger.borrow_mut().settle(&self.probe, now);
+    }
+}
+
+/// Publishes the worker's counters to the process's progress board a few times a second.
+struct PublishProgress {
+    ledger: Rc<RefCell<Ledger>>,
+    board: Arc<Board>,
+    slot: usize,
+    next: Instant,
+}
+
+impl Observer for PublishProgress {
+    fn on_step(&mut self, now: Instant) {
+        if now < self.next {
+            return;
+        }
+        self.next = now + Duration::from_millis(200);
+        let ledger = self.ledger.borrow();
+        let p99 = ledger
+            .first_read
+            .and_then(|origin| ledger.timeline.recent_p99_ns(origin, now));
+        self.board.publish(self.slot, ledger.events, p99);
+    }
+}
+
+/// Samples the process's resident memory once per timeline interval (one worker per process).
+struct SampleMemory {
+    ledger: Rc<RefCell<Ledger>>,
+    interval: Duration,
+    next: Instant,
+}
+
+impl Observer for SampleMemory {
+    fn on_step(&mut self, now: Instant) {
+        if now < self.next {
+            return;
+        }
+        self.next = now + self.interval;
+        let mut ledger = self.ledger.borrow_mut();
+        if let (Some(origin), Some(bytes)) = (ledger.first_read, resident_bytes()) {
+            ledger.timeline.record_rss(origin, now, bytes);
+        }
+    }
+}
+
+/// Writes out rows the file sinks have buffered long enough (one worker per process).
+struct FlushSinks {
+    sinks: [SinkWriter; 2],
+}
+
+impl Observer for FlushSinks {
+    fn on_step(&mut self, _now: Instant) {
+        for sink in &self.sinks {
+            sink.flush_if_due();
+        }
+    }
+}
+
+/// One worker's run; returns every worker's report on global worker 0.
+fn run_worker<R: Record>(
     worker: &mut Worker,
-    config: &RunConfig,
+    config: &RunConfig<R>,
     shared: Shared,
     start: Instant,
     processes: usize,
@@ -257,8 +359,10 @@ fn run_worker(
     let index = worker.index();
     let peers = worker.peers();
     let local = index % (peers / processes.max(1)).max(1);
-    let ledger = Rc::new(RefCell::new(Ledger::new(config.metrics)));
+    let options = &config.options;
+    let ledger = Rc::new(RefCell::new(Ledger::new(options.metrics)));
     let error = Rc::new(RefCell::new(None));
+    let positions = Rc::new(RefCell::new(Vec::new()));
     // Every worker must build the same dataflows: one that cannot open its share of the source
     // still takes part, with no input, and reports the error at the end.
     let reader = config.source.open(index, peers, start).unwrap_or_else(|e| {
@@ -266,83 +370,85 @@ fn run_worker(
         Box::new(Exhausted)
     });
     let probe = ProbeHandle::<EventTime>::new();
+    let name = config.pipeline.name;
 
     worker.dataflow::<EventTime, _, _>(|scope| {
-        let name = format!("{}.ingest", config.query.name);
-        let (events, bad) = ingest(
+        let shared_ingest = IngestShared {
+            ledger: Rc::clone(&ledger),
+            error: Rc::clone(&error),
+            stop: options.stop.clone(),
+            probe: probe.clone(),
+            positions: Rc::clone(&positions),
+        };
+        let (records, bad) = ingest(
             scope,
-            &name,
+            &format!("{name}.ingest"),
             reader,
-            config.ingest,
-            Rc::clone(&ledger),
-            Rc::clone(&error),
-            config.stop.clone(),
+            options.ingest,
+            shared_ingest,
         );
         let outputs = Outputs {
             probe: probe.clone(),
             sink: shared.sink.clone(),
             dead_letters: shared.dead.clone(),
             ledger: Rc::clone(&ledger),
-            output_dir: config.output_dir.clone(),
+            output_dir: options.output_dir.clone(),
         };
-        let mut ctx = QueryContext::new(scope, config.query.name, config.ingest.policy, outputs);
+        let mut ctx = Context::new(scope, name, options.ingest.policy, outputs);
         ctx.dead_letter(bad);
-        (config.query.build)(events, &mut ctx);
+        (config.pipeline.build)(records, &mut ctx);
     });
 
-    // The process's first worker samples its memory once per timeline interval; every worker
-    // publishes its progress a few times a second.
-    let interval = config.metrics.interval;
-    let mut next_rss = Instant::now();
-    let mut next_publish = Instant::now();
+    let now = Instant::now();
+    let mut observers: Vec<Box<dyn Observer>> = vec![
+        Box::new(SettleLatency {
+            ledger: Rc::clone(&ledger),
+            probe: probe.clone(),
+        }),
+        Box::new(PublishProgress {
+            ledger: Rc::clone(&ledger),
+            board: shared.board,
+            slot: local,
+            next: now,
+        }),
+    ];
+    if local == 0 {
+        observers.push(Box::new(SampleMemory {
+            ledger: Rc::clone(&ledger),
+            interval: options.metrics.interval,
+            next: now,
+        }));
+        observers.push(Box::new(FlushSinks {
+            sinks: [shared.sink, shared.dead],
+        }));
+    }
     while !probe.done() {
         worker.step_or_park(Some(FLUSH_INTERVAL));
-        if local == 0 {
-            shared.sink.flush_if_due();
-            shared.dead.flush_if_due();
-        }
         let now = Instant::now();
-        let mut ledger = ledger.borrow_mut();
-        ledger.settle(&probe, now);
-        if now >= next_publish {
-            next_publish = now + Duration::from_millis(200);
-            let p99 = ledger
-                .first_read
-                .and_then(|origin| ledger.timeline.recent_p99_ns(origin, now));
-            shared.board.publish(local, ledger.events, p99);
-        }
-        if local == 0 && now >= next_rss {
-            next_rss = now + interval;
-            if let (Some(origin), Some(bytes)) = (ledger.first_read, resident_bytes()) {
-                ledger.timeline.record_rss(origin, now, bytes);
-            }
+        for observer in &mut observers {
+            observer.on_step(now);
         }
     }
     ledger.borrow_mut().settle(&probe, Instant::now());
-    let mine = WorkerReport::from_ledger(index, &ledger.borrow(), Instant::now());
-    let positions = mine.positions.clone();
+    let positions = positions.borrow().clone();
+    let mine =
+        WorkerReport::from_ledger(index, &ledger.borrow(), positions.clone(), Instant::now());
     let reports = gather(worker, mine);
     if let Some(e) = error.borrow_mut().take() {
         return Err(e.into());
     }
-    let report = (index == 0).then(|| {
-        RunReport::merge(
-            config.query.name,
-            &config.source.label(),
-            config.source.latency_from(),
-            processes,
-            reports,
-        )
-    });
-    Ok(WorkerOutcome { report, positions })
+    Ok(WorkerOutcome {
+        reports: (index == 0).then_some(reports),
+        positions,
+    })
 }
 
 /// What one worker hands back to its process.
 struct WorkerOutcome {
-    /// The merged report (global worker 0 only).
-    report: Option<RunReport>,
+    /// Every worker's report (global worker 0 only).
+    reports: Option<Vec<WorkerReport>>,
     /// How far the worker read its source's partitions.
-    positions: Vec<crate::source::Position>,
+    positions: Vec<Position>,
 }
 
 /// Sends every worker's report to global worker 0; returns them there (empty elsewhere).

@@ -2,26 +2,32 @@
 //!
 //! A distributed stream processor on [timely dataflow]: event-time pipelines whose frontier is
 //! the watermark, run on one thread, many threads, or a mesh of processes over TCP, with honest
-//! latency reports.
+//! latency reports. The engine is generic over the record type; domains (Nexmark here, your own
+//! elsewhere) bring records, generators and pipelines.
 //!
-//! The pieces, in the order data meets them:
-//! - [`model`] — the Nexmark events and their Flink JSON form; [`time`] — event time, the
-//!   timestamp text form, the watermark policy.
-//! - [`source`] — readers (generator, file) and the ingest operator that stamps records, holds
-//!   the watermark capability and routes bad records to [`deadletter`].
-//! - [`query`] and [`queries`] — what a query is, and the registry of queries (one file each
-//!   under `queries/`).
-//! - [`operators`] — reusable event-time operators (windows fired by the frontier, aggregations).
-//! - [`state`] — incremental state on differential dataflow (collections of updates, rows
-//!   with a `diff`).
-//! - [`sink`] — JSON lines to stdout or a file, records of a Kafka topic, or `null`.
-//! - [`kafka`] — `kafka://` sources (per-partition watermarks) and sinks, and the load tool.
-//! - [`metrics`] — the latency ledger, its timeline and the run report; [`progress`] — progress
-//!   of a long run on stderr; [`stop`] — ending a run early on a signal or a closed stdout.
-//! - [`launch`], [`local`], [`driver`] — forming the worker mesh and running a query on it;
-//!   [`preflight`] — the checks a run makes before any work (outputs that would overwrite an
-//!   input, unwritable destinations);
-//!   [`cli`] — the command line.
+//! The data path, top to bottom:
+//! - [`connectors`] — readers of records (a domain's generator, files and stdin in JSON or CSV,
+//!   Kafka) and writers of rows (stdout, files, Kafka, nothing); [`record`] — what a record
+//!   is (serde data with an event time); [`time`] — event time, timestamps, the watermark policy.
+//! - [`ingest`] — the operator every reader runs under: stamping at event time, the watermark
+//!   capability, dead letters ([`deadletter`]), flow control, stopping ([`stop`]).
+//! - [`operators`] — one keyed event-time core (state in and out, time-ordered) with windows,
+//!   sessions, count windows and gathering on it; [`collections`] — differential helpers.
+//! - [`pipeline`] — what a pipeline is and the context it emits rows through; [`catalog`] —
+//!   domains and their pipelines; [`queries`] — this crate's domains (Nexmark: [`nexmark`]).
+//! - [`driver`] — running a pipeline on a worker mesh ([`launch`], [`local`]) after the checks
+//!   of [`preflight`]; [`metrics`] and [`console`] observe the run (latency, throughput, memory,
+//!   progress) and never steer it.
+//! - [`app`] — the whole command line ([`cli`]) as one call, for the `sluice` binary and for
+//!   programs of your own.
+//!
+//! ## Writing your own pipeline
+//!
+//! A record type implements [`record::Record`]; a [`pipeline::Pipeline`] builds a timely
+//! dataflow from a stream of them; a [`catalog::Domain`] groups pipelines (and, optionally, a
+//! generator); [`app::main`] gives the program Sluice's command line — `run` with every source,
+//! sink, mesh, report and dead-letter flag, `list`, `gen`. `examples/sensors.rs` is a complete
+//! one.
 //!
 //! The library sets no global allocator: the `sluice` binary uses mimalloc (dataflows allocate
 //! and free many small strings per event, and glibc's allocator spent ~40 % of q0's time on
@@ -31,22 +37,24 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod app;
+pub mod catalog;
 pub mod cli;
+pub mod collections;
+pub mod connectors;
+pub mod console;
 pub mod deadletter;
 pub mod driver;
-pub mod kafka;
+pub mod ingest;
 pub mod launch;
 pub mod local;
 pub mod metrics;
-pub mod model;
+pub mod nexmark;
 pub mod operators;
+pub mod pipeline;
 pub mod preflight;
-pub mod progress;
 #[path = "../queries/mod.rs"]
 pub mod queries;
-pub mod query;
-pub mod sink;
-pub mod source;
-pub mod state;
+pub mod record;
 pub mod stop;
 pub mod time;

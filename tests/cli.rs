@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use sluice::source::nexmark::GeneratorConfig;
+use sluice::nexmark::generator::GeneratorConfig;
 use std::process::{Command, Output};
 
 #[test]
@@ -109,7 +109,7 @@ fn bad_records_are_counted_and_dead_lettered_exactly() {
 #[test]
 fn errors_are_one_clear_line_with_documented_exit_codes() {
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
-        (vec!["run", "q99"], 2, "unknown query \"q99\""),
+        (vec!["run", "q99"], 2, "unknown pipeline \"q99\""),
         (vec!["run", "q1", "--workers", "two"], 2, "invalid value"),
         (vec!["run", "q1", "--sink", "kafka"], 2, "unknown sink"),
         (vec!["run", "q1", "--source", "socket"], 2, "unknown source"),

@@ -12,7 +12,7 @@ use common::*;
 use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use serde_json::Value;
-use sluice::source::nexmark::GeneratorConfig;
+use sluice::nexmark::generator::GeneratorConfig;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -46,8 +46,8 @@ fn ok(out: Output) -> Output {
 /// Creates `topic` with `partitions` partitions and writes `records[i]` (value, partition).
 fn produce(topic: &str, partitions: i32, records: &[(Option<&[u8]>, i32)]) {
     // Creating through the load tool's code path keeps one way of making topics.
-    let url = sluice::kafka::KafkaUrl::parse(&url(topic)).unwrap();
-    sluice::kafka::client::ensure_topic(
+    let url = sluice::connectors::kafka::KafkaUrl::parse(&url(topic)).unwrap();
+    sluice::connectors::kafka::client::ensure_topic(
         &url,
         &Default::default(),
         partitions,

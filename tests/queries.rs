@@ -4,8 +4,8 @@
 mod common;
 
 use common::*;
-use sluice::source::nexmark::GeneratorConfig;
-use sluice::source::IngestConfig;
+use sluice::ingest::IngestConfig;
+use sluice::nexmark::generator::GeneratorConfig;
 
 /// 6 s of event time at the default 10 K events/s: the 4 s watermark advances during the run.
 const EVENTS: u64 = 60_000;

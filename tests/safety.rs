@@ -10,7 +10,7 @@ use common::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use sluice::source::nexmark::GeneratorConfig;
+use sluice::nexmark::generator::GeneratorConfig;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -444,17 +444,17 @@ fn refusals_come_before_any_work_with_their_exit_codes() {
         (
             vec!["run", "q0", "--source", &file, "--events", "5"],
             2,
-            "--events applies only to the generator",
+            "--events applies only to a generator",
         ),
         (
             vec!["run", "q0", "--source", &file, "--paced"],
             2,
-            "--paced applies only to the generator",
+            "--paced applies only to a generator",
         ),
         (
             vec!["run", "q0", "--source", &file, "--rate", "5"],
             2,
-            "--rate applies only to the generator",
+            "--rate applies only to a generator",
         ),
         (
             vec!["run", "q0", "--until-end"],
@@ -479,7 +479,7 @@ fn refusals_come_before_any_work_with_their_exit_codes() {
         (
             vec!["run", "q0", "--output-dir", "x"],
             2,
-            "--output-dir applies only to queries that write files",
+            "--output-dir applies only to pipelines that write files",
         ),
         (
             vec!["run", "q0", "--max-record-bytes", "10"],

@@ -6,8 +6,8 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use sluice::source::nexmark::GeneratorConfig;
-use sluice::source::IngestConfig;
+use sluice::ingest::IngestConfig;
+use sluice::nexmark::generator::GeneratorConfig;
 
 /// 25 s of event time at the default rate: several windows of every kind close during the run.
 const EVENTS: u64 = 250_000;
@@ -231,14 +231,12 @@ fn q10_commits_every_minute_partition_with_all_its_bids() {
     };
     for workers in [1, 2] {
         let _ = std::fs::remove_dir_all(&out);
-        let run = sluice::driver::RunConfig {
-            output_dir: out.clone(),
-            ..sluice::driver::RunConfig::new(
-                sluice::queries::find("q10").unwrap(),
-                generator_source(events, config.clone()),
-                sluice::sink::SinkSpec::Null,
-            )
-        };
+        let mut run = sluice::driver::RunConfig::new(
+            sluice::queries::nexmark::find("q10").unwrap(),
+            generator_source(events, config.clone()),
+            sluice::connectors::sink::SinkSpec::Null,
+        );
+        run.options.output_dir = out.clone();
         let report = sluice::driver::run(run, &sluice::launch::Mesh::local(workers))
             .unwrap()
             .report

@@ -5,8 +5,8 @@
 //! **Illustrates:** the cost of the engine itself — ingest, stamping, watermark progress, the
 //! sink — with no query logic. No windows; stateless, so late bids are passed through as well.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -39,14 +39,13 @@ pub fn row(event: Event) -> Option<Row> {
     })
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     ctx.emit(events.flat_map(row));
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q0",
-    family: "nexmark",
     description: "pass-through: every bid",
     columns: &["auction", "bidder", "price", "dateTime", "extra"],
     writes_files: false,

@@ -7,8 +7,8 @@
 //! The euro price is a JSON number with at most three decimals (cents × 0.908 is exact in
 //! thousandths of a cent; Flink's `DECIMAL(23,3)` prints the same value).
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -46,14 +46,13 @@ pub fn row(event: Event) -> Option<Row> {
     })
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     ctx.emit(events.flat_map(row));
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q1",
-    family: "nexmark",
     description: "currency conversion: bids with price × 0.908",
     columns: &["auction", "bidder", "price", "dateTime", "extra"],
     writes_files: false,

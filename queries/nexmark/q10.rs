@@ -14,9 +14,9 @@
 //! bid apart from the open files of uncommitted minutes. Late bids go to a new part file of
 //! their (already committed) partition.
 
-use crate::model::Event;
+use crate::nexmark::model::Event;
 use crate::operators::PartitionedFiles;
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{format_timestamp, EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -42,7 +42,7 @@ pub struct Row {
     pub hm: String,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let rows = events.flat_map(|e| {
         let b = e.into_bid()?;
         let text = format_timestamp(b.date_time.0);
@@ -69,9 +69,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q10",
-    family: "nexmark",
     description: "log to file system: bids in files partitioned by day and minute, committed by the watermark",
     columns: &["auction", "bidder", "price", "dateTime", "extra", "dt", "hm"],
     writes_files: true,

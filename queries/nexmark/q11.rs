@@ -10,9 +10,9 @@
 //! **Operators:** timely [`session_aggregate`](crate::operators::Windowing) with a count;
 //! state is the open sessions only. Append-only.
 
-use crate::model::{Bid, Event};
+use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Count, Windowing};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -38,7 +38,7 @@ pub struct Row {
     pub window_end: EventTime,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (sessions, late) = events.flat_map(Event::into_bid).session_aggregate(
         by("q11.sessions_per_bidder", |b: &Bid| b.bidder, |b| b.date_time.0)
         .fold(|_| (), Count),
@@ -56,9 +56,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q11",
-    family: "nexmark",
     description: "user sessions: bids per bidder per session (10 s inactivity gap)",
     columns: &["bidder", "bid_count", "starttime", "endtime", "window_start", "window_end"],
     writes_files: false,

@@ -11,9 +11,9 @@
 //! **Operators:** timely [`processing_time_count`](crate::operators::ProcessingTimeCount),
 //! exchanged by bidder.
 
-use crate::model::Event;
+use crate::nexmark::model::Event;
 use crate::operators::ProcessingTimeCount;
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -35,7 +35,7 @@ pub struct Row {
     pub endtime: Timestamp,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let counts = events
         .flat_map(|e| e.into_bid().map(|b| b.bidder))
         .processing_time_count("q12.bids_per_bidder", SIZE_MS, |bidder| *bidder);
@@ -48,9 +48,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q12",
-    family: "nexmark",
     description: "processing-time windows: bids per bidder per 10 s of wall-clock time",
     columns: &["bidder", "bid_count", "starttime", "endtime"],
     writes_files: false,

@@ -9,8 +9,8 @@
 //! in the table produce no row (an inner join). No windows; stateless per bid, so late bids are
 //! joined as well.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -49,7 +49,7 @@ pub fn parse_side_input(text: &str) -> HashMap<u64, String> {
         .collect()
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let table = Rc::new(parse_side_input(SIDE_INPUT));
     ctx.emit(events.flat_map(move |e| {
         let b = e.into_bid()?;
@@ -65,9 +65,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q13",
-    family: "nexmark",
     description: "bounded side-input join: bids joined with data/side_input.csv on auction % 10000",
     columns: &["auction", "bidder", "price", "dateTime", "value"],
     writes_files: false,

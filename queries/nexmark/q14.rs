@@ -8,8 +8,8 @@
 //! **Illustrates:** per-record computation with a user-defined function (Flink's `count_char`
 //! UDF). No windows; stateless, so late bids are processed as well.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{Civil, EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -55,7 +55,7 @@ pub fn mid_priced(price: u64) -> bool {
     thousandths > 1_000_000_000 && thousandths < 50_000_000_000
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     ctx.emit(events.flat_map(|e| {
         let b = e.into_bid()?;
         if !mid_priced(b.price) {
@@ -75,9 +75,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q14",
-    family: "nexmark",
     description: "calculation: mid-priced bids with an hour label and a count of 'c' in extra",
     columns: &["auction", "bidder", "price", "bidTimeType", "dateTime", "extra", "c_counts"],
     writes_files: false,

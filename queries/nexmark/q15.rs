@@ -13,9 +13,9 @@
 //! tumbling windows (one key per day). Flink runs this as an updating aggregate; Sluice reports
 //! each day once, final, when the watermark passes the day's end (or the input ends).
 
-use crate::model::{Bid, Event};
+use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Aggregate, Windowing, Windows};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -133,7 +133,7 @@ pub struct Row {
     pub window_end: EventTime,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
         by("q15.stats_per_day", |_: &Bid| (), |b| b.date_time.0)
         .fold(|b| (b.bidder, b.auction, b.price), BandStats),
@@ -149,9 +149,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q15",
-    family: "nexmark",
     description: "bidding statistics report: bids, bidders and auctions per day and price band",
     columns: &[
         "day", "total_bids", "rank1_bids", "rank2_bids", "rank3_bids", "total_bidders", "rank1_bidders",

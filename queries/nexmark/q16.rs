@@ -11,9 +11,9 @@
 //! watermark passes the day's end (Flink's version is an updating aggregate).
 
 use super::q15::{day_of, BandAcc, BandCounts, BandStats, DAY_MS};
-use crate::model::{Bid, Event};
+use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Aggregate, Windowing, Windows};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -60,7 +60,7 @@ pub struct Row {
     pub window_end: EventTime,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
         by("q16.stats_per_channel_day", |b: &Bid| b.channel.clone(), |b| b.date_time.0)
         .fold(|b| ((b.bidder, b.auction, b.price), b.date_time.0), ChannelStats),
@@ -78,9 +78,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q16",
-    family: "nexmark",
     description: "channel statistics report: q15's statistics per channel and day",
     columns: &[
         "channel", "day", "minute", "total_bids", "rank1_bids", "rank2_bids", "rank3_bids", "total_bidders",

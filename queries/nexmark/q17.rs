@@ -12,9 +12,9 @@
 //! watermark passes the day's end (Flink's version is an updating aggregate).
 
 use super::q15::{band, day_of, DAY_MS};
-use crate::model::{Bid, Event};
+use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Aggregate, Windowing, Windows};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -91,7 +91,7 @@ pub struct Row {
     pub window_end: EventTime,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (days, late) = events.flat_map(Event::into_bid).window_aggregate(
         by("q17.stats_per_auction_day", |b: &Bid| b.auction, |b| b.date_time.0)
         .fold(|b| b.price, AuctionStats),
@@ -118,9 +118,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q17",
-    family: "nexmark",
     description: "auction statistics report: bids per band and min/max/avg/sum price per auction and day",
     columns: &[
         "auction", "day", "total_bids", "rank1_bids", "rank2_bids", "rank3_bids", "min_price", "max_price",

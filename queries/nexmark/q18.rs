@@ -11,9 +11,9 @@
 //! **State:** differential — `q18.last_per_pair` reduces bids keyed by (bidder, auction); its
 //! input arrangement compacts as the watermark advances, and holds the pairs' bids.
 
-use crate::model::{Bid, Event};
-use crate::query::{Query, QueryContext};
-use crate::state::{ToRows, ToUpdates};
+use crate::nexmark::model::{Bid, Event};
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{ToRows, ToUpdates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -41,7 +41,7 @@ pub struct Row {
     pub diff: i64,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let bids = events
         .flat_map(|e| e.into_bid().map(|b| ((b.bidder, b.auction), (b.date_time, b))))
         .to_updates("q18.bids_in");
@@ -65,9 +65,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q18",
-    family: "nexmark",
     description: "find last bid: the latest bid of every (bidder, auction) pair (updating)",
     columns: &["auction", "bidder", "price", "channel", "url", "dateTime", "extra", "diff"],
     writes_files: false,

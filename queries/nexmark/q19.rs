@@ -11,9 +11,9 @@
 //! **State:** differential — `q19.top10_per_auction` reduces bids keyed by auction; its input
 //! arrangement holds the auctions' bids and compacts as the watermark advances.
 
-use crate::model::{Bid, Event};
-use crate::query::{Query, QueryContext};
-use crate::state::{ToRows, ToUpdates};
+use crate::nexmark::model::{Bid, Event};
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{ToRows, ToUpdates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
@@ -51,7 +51,7 @@ pub struct Row {
 /// A bid in rank order: highest price first, then the earliest, then the least bid.
 type Ranked = (Reverse<u64>, Timestamp, Bid);
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     // Keyed by auction; values ordered by descending price, then ascending time and bid.
     let bids = events
         .flat_map(|e| e.into_bid().map(|b| (b.auction, (Reverse(b.price), b.date_time, b))))
@@ -85,9 +85,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q19",
-    family: "nexmark",
     description: "auction top-10 price: the ten highest bids of every auction, ranked (updating)",
     columns: &["auction", "bidder", "price", "channel", "url", "dateTime", "extra", "rank_number", "diff"],
     writes_files: false,

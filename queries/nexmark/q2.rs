@@ -5,8 +5,8 @@
 //! **Illustrates:** a stateless filter with a small projection. No windows; late bids are
 //! selected as well.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -32,14 +32,13 @@ pub fn row(event: Event) -> Option<Row> {
     }
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     ctx.emit(events.flat_map(row));
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q2",
-    family: "nexmark",
     description: "selection: bids on auctions whose id is a multiple of 123",
     columns: &["auction", "price"],
     writes_files: false,

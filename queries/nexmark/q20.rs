@@ -11,9 +11,9 @@
 //! (`q20.auctions`, `q20.bids`) and joined. Unwindowed, so, as in Flink, both arrangements keep
 //! every record. Inputs only grow: every row has `diff = 1`.
 
-use crate::model::{Auction, Bid, Event};
-use crate::query::{Query, QueryContext};
-use crate::state::{ToRows, ToUpdates};
+use crate::nexmark::model::{Auction, Bid, Event};
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{ToRows, ToUpdates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -84,7 +84,7 @@ fn row((b, a): (Bid, Auction), diff: i64) -> Row {
     }
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let auctions = events
         .clone()
         .flat_map(|e| match e {
@@ -104,9 +104,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q20",
-    family: "nexmark",
     description: "expand bid with auction: bids joined with their category-10 auction (incremental join)",
     columns: &[
         "auction", "bidder", "price", "channel", "url", "bid_dateTime", "bid_extra", "itemName", "description",

@@ -8,8 +8,8 @@
 //! **Illustrates:** string parsing per record. No windows; stateless, so late bids are
 //! processed as well.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -57,7 +57,7 @@ pub fn channel_id(channel: &str, url: &str) -> Option<String> {
     known.or_else(|| channel_id_param(url)).map(str::to_string)
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     ctx.emit(events.flat_map(|e| {
         let b = e.into_bid()?;
         let channel_id = channel_id(&b.channel, &b.url)?;
@@ -72,9 +72,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q21",
-    family: "nexmark",
     description: "add channel id: from the channel name or the url's channel_id parameter",
     columns: &["auction", "bidder", "price", "channel", "channel_id"],
     writes_files: false,

@@ -7,8 +7,8 @@
 //! **Illustrates:** string splitting per record. No windows; stateless, so late bids are
 //! processed as well.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -33,7 +33,7 @@ pub struct Row {
     pub dir3: Option<String>,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     ctx.emit(events.flat_map(|e| {
         let b = e.into_bid()?;
         let mut parts = b.url.split('/').skip(3).map(str::to_string);
@@ -50,9 +50,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q22",
-    family: "nexmark",
     description: "get URL directories: the first three path segments of the bid url",
     columns: &["auction", "bidder", "price", "channel", "dir1", "dir2", "dir3"],
     writes_files: false,

@@ -11,9 +11,9 @@
 //! unwindowed join (Flink's included) they hold every qualifying person and auction. Inputs only
 //! grow, so every row has `diff = 1`.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
-use crate::state::{ToRows, ToUpdates};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{ToRows, ToUpdates};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -34,7 +34,7 @@ pub struct Row {
     pub diff: i64,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let people = events
         .clone()
         .flat_map(|e| match e {
@@ -65,9 +65,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q3",
-    family: "nexmark",
     description: "local item suggestion: category-10 auctions of sellers in OR, ID or CA (incremental join)",
     columns: &["name", "city", "state", "id", "diff"],
     writes_files: false,

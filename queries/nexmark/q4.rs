@@ -14,9 +14,9 @@
 //! join holds every bid, as Flink's does; results change at most once per stamp (100 ms of
 //! event time by default), because differential consolidates each stamp's updates.
 
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
-use crate::state::{ToRows, ToUpdates};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{ToRows, ToUpdates};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -34,7 +34,7 @@ pub struct Row {
     pub diff: i64,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let auctions = events
         .clone()
         .flat_map(|e| match e {
@@ -71,9 +71,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q4",
-    family: "nexmark",
     description: "average price per category: mean of each auction's highest in-time bid (updating)",
     columns: &["id", "final", "diff"],
     writes_files: false,

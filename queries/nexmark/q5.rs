@@ -11,9 +11,9 @@
 //! per-window maximum a [`gather_windows`](crate::operators::GatherWindows) (one worker per
 //! window). Results are final when the watermark passes the window end: append-only.
 
-use crate::model::{Bid, Event};
+use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Count, GatherWindows, Windowing, WindowResult, Windows};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -37,7 +37,7 @@ pub struct Row {
     pub window_end: EventTime,
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let bids = events.flat_map(Event::into_bid);
     let (counts, late) = bids.window_aggregate(
         by("q5.bids_per_auction", |b: &Bid| b.auction, |b| b.date_time.0)
@@ -65,9 +65,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q5",
-    family: "nexmark",
     description: "hot items: auctions with the most bids per 10 s window sliding by 2 s (ties all reported)",
     columns: &["auction", "num", "window_start", "window_end"],
     writes_files: false,

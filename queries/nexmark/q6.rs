@@ -15,9 +15,9 @@
 //! **State:** differential — q9's join and `q6.winner_per_auction`, then `q6.last10_per_seller`.
 
 use super::q9::winning_bids;
-use crate::model::Event;
-use crate::query::{Query, QueryContext};
-use crate::state::{DelayUntil, ToRows};
+use crate::nexmark::model::Event;
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{DelayUntil, ToRows};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::StreamVec;
@@ -39,7 +39,7 @@ pub struct Row {
 /// A closed auction of a seller: ((close time, auction id), winning price).
 type Sale = ((Timestamp, u64), u64);
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let closed = winning_bids(events, "q6")
         .delay_until(|(a, _b)| a.expires.0)
         .map(|(a, b)| (a.seller, ((a.expires, a.id), b.price)));
@@ -67,9 +67,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q6",
-    family: "nexmark",
     description: "average selling price by seller: mean winning price of their last 10 closed auctions",
     columns: &["seller", "avg_price", "diff"],
     writes_files: false,

@@ -14,9 +14,9 @@
 //! max-with-ties accumulator, then [`gather_windows`](crate::operators::GatherWindows).
 //! Append-only; final when the watermark passes the window end (plus the inclusive end instant).
 
-use crate::model::{Bid, Event};
+use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Aggregate, GatherWindows, Windowing, WindowResult, Windows};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -88,7 +88,7 @@ enum Part {
     AtEnd(Bid),
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let bids = events.flat_map(Event::into_bid);
     let at_end = bids
         .clone()
@@ -136,9 +136,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q7",
-    family: "nexmark",
     description: "highest bid: the bids at each 10 s tumbling window's maximum price",
     columns: &["auction", "bidder", "price", "dateTime", "extra", "window_start", "window_end"],
     writes_files: false,

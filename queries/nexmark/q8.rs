@@ -12,9 +12,9 @@
 //! equi-join is cheaper this way than through differential arrangements, which would keep both
 //! inputs beyond the window. Append-only; final when the watermark passes the window end.
 
-use crate::model::Event;
+use crate::nexmark::model::Event;
 use crate::operators::{by, Aggregate, Windowing, Windows};
-use crate::query::{Query, QueryContext};
+use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -76,7 +76,7 @@ impl Aggregate for NewSeller {
     }
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let sides = events.flat_map(|e| match e {
         Event::Person(p) => Some(Side::Person {
             id: p.id,
@@ -119,9 +119,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q8",
-    family: "nexmark",
     description: "monitor new users: people who registered and opened an auction in the same 10 s window",
     columns: &["id", "name", "stime", "window_start", "window_end"],
     writes_files: false,

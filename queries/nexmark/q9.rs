@@ -13,9 +13,9 @@
 //! (`q9.auctions`, `q9.bids`), then `q9.winner_per_auction` keyed by id, joined back with the
 //! auctions (`q9.winners`).
 
-use crate::model::{Auction, Bid, Event};
-use crate::query::{Query, QueryContext};
-use crate::state::{ToRows, ToUpdates, Updates};
+use crate::nexmark::model::{Auction, Bid, Event};
+use crate::pipeline::{Context, Pipeline};
+use crate::collections::{ToRows, ToUpdates, Updates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
@@ -101,7 +101,7 @@ pub fn winning_bids<'s>(events: StreamVec<'s, EventTime, Event>, name: &str) -> 
     })
 }
 
-fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>) {
+fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let winners = winning_bids(events, "q9");
     ctx.emit(winners.to_rows(|(a, b), diff| Row {
         id: a.id,
@@ -124,9 +124,8 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut QueryContext<'s>
 }
 
 /// Registry entry.
-pub const QUERY: Query = Query {
+pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q9",
-    family: "nexmark",
     description: "winning bids: every auction with its highest in-time bid (updating)",
     columns: &[
         "id", "itemName", "description", "initialBid", "reserve", "dateTime", "expires", "seller", "category",

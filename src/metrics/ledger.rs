@@ -15,9 +15,9 @@
 //! "happened" on the source's schedule until the output frontier passed it: processing latency
 //! plus the watermark delay, i.e. how far results trail real time.
 
+use super::histogram::new_histogram;
 use super::timeline::Timeline;
 use crate::deadletter::{DeadLetterCounts, Reason};
-use crate::source::Position;
 use crate::stop::StopCause;
 use crate::time::EventTime;
 use hdrhistogram::Histogram;
@@ -37,16 +37,6 @@ struct Release {
     wall_of_upto: Option<Instant>,
     /// Whether its latency goes into the histograms.
     sampled: bool,
-}
-
-/// The largest latency a histogram tracks exactly: one hour, in ns (larger samples are clamped).
-pub const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
-
-/// A latency histogram in nanoseconds: 1 ns to one hour, 3 significant digits.
-pub fn new_histogram() -> Histogram<u64> {
-    // Fixed, valid bounds and precision: construction cannot fail.
-    Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3)
-        .unwrap_or_else(|_| unreachable!("1 ns .. 1 h at 3 significant figures is valid"))
 }
 
 /// Counters and histograms of one worker.
@@ -74,8 +64,6 @@ pub struct Ledger {
     pub first_read: Option<Instant>,
     /// When the last release settled.
     pub finished: Option<Instant>,
-    /// How far the source read each partition (Kafka), set when its input ended.
-    pub positions: Vec<Position>,
     /// Latency and memory per interval of the run.
     pub timeline: Timeline,
     /// Samples settled this soon after the first read are left out of the histograms (they
@@ -122,7 +110,6 @@ impl Default for Ledger {
             max_behind: Duration::ZERO,
             first_read: None,
             finished: None,
-            positions: Vec::new(),
             timeline: Timeline::default(),
             warmup: Duration::ZERO,
             warmup_events: 0,
@@ -179,11 +166,6 @@ impl Ledger {
         });
     }
 
-    /// Releases not yet reflected at the output: the source's measure of backlog.
-    pub fn outstanding(&self) -> usize {
-        self.releases.len()
-    }
-
     /// Records every release the output frontier has passed, as of `now`.
     pub fn settle(&mut self, probe: &ProbeHandle<EventTime>, now: Instant) {
         while let Some(r) = self.releases.front() {
@@ -229,7 +211,7 @@ mod tests {
         let t0 = Instant::now();
         ledger.release(Some(250), t0, None, true);
         ledger.release(None, t0, None, false);
-        assert_eq!(ledger.outstanding(), 2);
+        assert_eq!(ledger.releases.len(), 2);
         assert_eq!(ledger.releases[0].events, 7);
         assert_eq!(ledger.releases[1].events, 5);
         assert_eq!(ledger.events, 12);

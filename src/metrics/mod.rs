@@ -2,11 +2,13 @@
 //! event-time lag, counts), its per-interval [`timeline`], and the merged [`RunReport`] printed at
 //! the end of every run.
 
+mod histogram;
 mod ledger;
 mod report;
 pub mod timeline;
 
-pub use ledger::{new_histogram, Ledger, MetricsConfig};
+pub use histogram::{new_histogram, MAX_TRACKED_NS};
+pub use ledger::{Ledger, MetricsConfig};
 pub use report::{
     ccdf_tsv, dur, si, Percentiles, RunReport, StopRecord, WorkerReport, WorkerSummary, KEPT_UP_MS,
 };

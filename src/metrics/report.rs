@@ -1,9 +1,10 @@
 //! The run report: per-worker figures, merged, printed as text or JSON, and the latency CCDF.
 
-use super::ledger::{new_histogram, Ledger};
+use super::histogram::new_histogram;
+use super::ledger::Ledger;
 use super::timeline::{self, EncodedInterval, TimelinePoint};
+use crate::connectors::Position;
 use crate::deadletter::DeadLetterCounts;
-use crate::source::Position;
 use crate::stop::StopCause;
 use crate::time::{format_timestamp, EventTime};
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
@@ -80,8 +81,13 @@ fn decode(bytes: &[u8]) -> Histogram<u64> {
 }
 
 impl WorkerReport {
-    /// The report of a finished worker.
-    pub fn from_ledger(worker: usize, ledger: &Ledger, end: Instant) -> Self {
+    /// The report of a finished worker whose source read up to `positions`.
+    pub fn from_ledger(
+        worker: usize,
+        ledger: &Ledger,
+        positions: Vec<Position>,
+        end: Instant,
+    ) -> Self {
         let start = ledger.first_read.unwrap_or(end);
         let finish = ledger.finished.unwrap_or(end);
         WorkerReport {
@@ -95,7 +101,7 @@ impl WorkerReport {
             unsampled: ledger.unsampled,
             latency: encode(&ledger.latency),
             lag: encode(&ledger.lag),
-            positions: ledger.positions.clone(),
+            positions,
             interval_ms: ledger.timeline.interval().as_millis() as u64,
             timeline: ledger.timeline.encode(),
             warmup_events: ledger.warmup_events,
@@ -532,8 +538,8 @@ mod tests {
         b.events = 30;
         b.latency.record_n(3_000_000, 30).unwrap();
         let reports = vec![
-            WorkerReport::from_ledger(1, &b, now),
-            WorkerReport::from_ledger(0, &a, now),
+            WorkerReport::from_ledger(1, &b, Vec::new(), now),
+            WorkerReport::from_ledger(0, &a, Vec::new(), now),
         ];
         let json = serde_json::to_string(&reports).unwrap();
         let back: Vec<WorkerReport> = serde_json::from_str(&json).unwrap();

@@ -18,7 +18,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 
 fn coarse_histogram() -> Histogram<u64> {
     // Fixed, valid bounds and precision: construction cannot fail.
-    Histogram::new_with_bounds(1_000, super::ledger::MAX_TRACKED_NS, 2)
+    Histogram::new_with_bounds(1_000, super::histogram::MAX_TRACKED_NS, 2)
         .unwrap_or_else(|_| unreachable!("1 µs .. 1 h at 2 significant figures is valid"))
 }
 

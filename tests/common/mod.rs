@@ -3,12 +3,15 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+use sluice::connectors::generator::GeneratorSpec;
+use sluice::connectors::sink::SinkSpec;
+use sluice::connectors::{InputFormat, SourceSpec};
 use sluice::driver::{run, RunConfig};
+use sluice::ingest::IngestConfig;
 use sluice::launch::Mesh;
 use sluice::metrics::RunReport;
-use sluice::sink::SinkSpec;
-use sluice::source::nexmark::{Generator, GeneratorConfig};
-use sluice::source::{GeneratorSpec, IngestConfig, SourceSpec};
+use sluice::nexmark::generator::{Generator, GeneratorConfig};
+use sluice::nexmark::model::Event;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -65,40 +68,42 @@ pub fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
 /// Runs `query` on a single process of `workers` threads, rows to a file; returns rows and report.
 pub fn run_query(
     query: &str,
-    source: SourceSpec,
+    source: Source,
     workers: usize,
     ingest: IngestConfig,
     dir: &Path,
 ) -> (Vec<Value>, RunReport) {
     let out = dir.join(format!("{query}-{workers}-{}.jsonl", unique()));
-    let config = RunConfig {
-        ingest,
-        output_dir: dir.join(format!("files-{}", unique())),
-        ..RunConfig::new(
-            sluice::queries::find(query).unwrap(),
-            source,
-            SinkSpec::File(out.clone()),
-        )
-    };
+    let pipeline = sluice::queries::nexmark::find(query).unwrap();
+    let mut config = RunConfig::new(pipeline, source, SinkSpec::File(out.clone()));
+    config.options.ingest = ingest;
+    config.options.output_dir = dir.join(format!("files-{}", unique()));
     let outcome = run(config, &Mesh::local(workers)).unwrap();
     (read_rows(&out), outcome.report.unwrap())
 }
 
-/// A file source spec.
-pub fn file_source(path: &Path) -> SourceSpec {
+/// A source of Nexmark events.
+pub type Source = SourceSpec<Event>;
+
+/// A file source spec (Flink JSON lines).
+pub fn file_source(path: &Path) -> Source {
     SourceSpec::File {
         path: path.to_path_buf(),
-        max_record_bytes: 1 << 20,
+        input: InputFormat::default(),
     }
 }
 
 /// A bounded generator source spec.
-pub fn generator_source(events: u64, config: GeneratorConfig) -> SourceSpec {
-    SourceSpec::Nexmark(GeneratorSpec {
-        config,
-        events: Some(events),
-        paced: false,
-    })
+pub fn generator_source(events: u64, config: GeneratorConfig) -> Source {
+    SourceSpec::Generator {
+        name: sluice::nexmark::NAME.into(),
+        make: sluice::nexmark::generator,
+        spec: GeneratorSpec {
+            config,
+            events: Some(events),
+            paced: false,
+        },
+    }
 }
 
 fn unique() -> u64 {

@@ -1,4 +1,4 @@
-//! Progress of a running query on stderr: events read, the current rate and the latest
+//! The console progress display (not timely's progress tracking): progress of a running pipeline on stderr: events read, the current rate and the latest
 //! interval's p99 latency — a progress bar redrawn in place when stderr is a terminal (drawn by
 //! `indicatif`, whose rate is smoothed over the last seconds), a log line every ten seconds
 //! otherwise (so long runs in CI or under `nohup` still say how they are doing; its rate is the

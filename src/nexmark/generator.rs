@@ -11,32 +11,10 @@
 //! `round(10^(U·6)) × 100` cents, channels half from 4 hot names else one of 10,000, and `extra`
 //! padding toward 200 / 500 / 100 byte persons / auctions / bids.
 
-use crate::model::{Auction, Bid, Event, Person};
+use super::model::{Auction, Bid, Event, Person};
+use crate::connectors::generator::Generate;
+pub use crate::connectors::generator::{GeneratorConfig, DEFAULT_BASE_TIME};
 use crate::time::{EventTime, Timestamp};
-
-/// Generator parameters.
-#[derive(Clone, Debug, PartialEq)]
-pub struct GeneratorConfig {
-    /// Seed for every random field.
-    pub seed: u64,
-    /// Events per second of *event time* (the inter-event delay is `10⁶ / rate` µs).
-    pub rate: u64,
-    /// Event time of event 0, epoch ms.
-    pub base_time: EventTime,
-}
-
-/// 2026-01-01 00:00:00.000 UTC: the default base time, fixed so runs are reproducible.
-pub const DEFAULT_BASE_TIME: EventTime = 1_767_225_600_000;
-
-impl Default for GeneratorConfig {
-    fn default() -> Self {
-        GeneratorConfig {
-            seed: 0,
-            rate: 10_000,
-            base_time: DEFAULT_BASE_TIME,
-        }
-    }
-}
 
 const PERSON_PROPORTION: u64 = 1;
 const AUCTION_PROPORTION: u64 = 3;
@@ -206,8 +184,7 @@ impl Generator {
 
     /// Event time of event `n`: `base + n × 10⁶ / rate` µs, in ms.
     pub fn event_time(&self, n: u64) -> EventTime {
-        let offset_us = u128::from(n) * 1_000_000 / u128::from(self.config.rate.max(1));
-        self.config.base_time + (offset_us / 1000) as u64
+        self.config.event_time(n)
     }
 
     /// Event number `n`.
@@ -410,6 +387,14 @@ fn next_base0_auction_id(n: u64, rng: &mut Rng) -> u64 {
     let max = last_base0_auction_id(n);
     let min = max.saturating_sub(NUM_IN_FLIGHT_AUCTIONS);
     min + rng.below(max - min + 1 + AUCTION_ID_LEAD)
+}
+
+impl Generate for Generator {
+    type Record = Event;
+
+    fn record(&mut self, n: u64) -> Event {
+        self.event(n)
+    }
 }
 
 #[cfg(test)]

@@ -2,25 +2,43 @@
 //!
 //! The address and settings ([`KafkaUrl`], [`KafkaProps`], [`KafkaSourceOptions`]) are plain data
 //! and always built, so the command line parses the same with or without the `kafka` cargo
-//! feature. The clients themselves — the per-worker consumer ([`source`]), the process-wide
-//! producer behind `--sink kafka://…` ([`producer`]), the load tool `sluice gen --to
-//! kafka://…` ([`load`]) and `sluice cat` ([`cat`]) — are built on librdkafka (the `rdkafka`
-//! crate) when the feature is on.
+//! feature. The clients — the per-worker consumer (`source`), the process-wide producer behind
+//! `--sink kafka://…` (`producer`), the load tool `sluice gen --to kafka://…` (`load`) and
+//! `sluice cat` (`cat`) — are built on librdkafka (the `rdkafka` crate) when the feature is on.
+//! This module is the feature's only gate: the rest of Sluice calls [`open_reader`],
+//! [`validate_source`], [`commit`], [`open_writer`], [`load`] and [`cat`], which without the
+//! feature say that this build has no Kafka support.
 //!
 //! Any librdkafka property can be passed (`--kafka-prop k=v`, `--kafka-config FILE`), e.g. SASL
 //! and TLS settings. Property values are never logged or shown in `Debug` output: only their
 //! names are.
 
 #[cfg(feature = "kafka")]
-pub mod cat;
+mod cat;
 #[cfg(feature = "kafka")]
 pub mod client;
+#[cfg(not(feature = "kafka"))]
+mod disabled;
 #[cfg(feature = "kafka")]
-pub mod load;
+mod load;
 #[cfg(feature = "kafka")]
-pub mod producer;
+mod producer;
 #[cfg(feature = "kafka")]
-pub mod source;
+mod source;
+
+#[cfg(feature = "kafka")]
+pub use {
+    cat::cat,
+    load::load,
+    producer::open_writer,
+    source::{commit, open_reader, validate_source},
+};
+
+#[cfg(not(feature = "kafka"))]
+pub use disabled::{cat, commit, load, open_reader, open_writer, validate_source};
+
+use crate::connectors::generator::{GeneratorConfig, MakeGenerator};
+use crate::stop::Stop;
 
 use std::fmt;
 use std::path::Path;
@@ -286,6 +304,41 @@ impl Default for KafkaSinkOptions {
             props: KafkaProps::default(),
         }
     }
+}
+
+/// What a load run ([`load`]) did.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadSummary {
+    /// Events delivered (acknowledged by the broker).
+    pub delivered: u64,
+    /// Seconds from the first send until the last delivery.
+    pub seconds: f64,
+    /// Partitions of the topic.
+    pub partitions: usize,
+    /// Furthest the paced sender fell behind its schedule.
+    pub max_behind: Duration,
+}
+
+/// Settings of a load run ([`load`], `sluice gen --to`) of records of type `R`.
+pub struct Load<'a, R> {
+    /// Makes the generator.
+    pub make: MakeGenerator<R>,
+    /// Topic to write.
+    pub url: &'a KafkaUrl,
+    /// Client properties.
+    pub props: &'a KafkaProps,
+    /// Partitions when the topic is created.
+    pub partitions: i32,
+    /// Broker wait.
+    pub timeout: Duration,
+    /// Generator settings.
+    pub config: GeneratorConfig,
+    /// Events to write (`u64::MAX`: until stopped).
+    pub events: u64,
+    /// Send on the rate's schedule.
+    pub paced: bool,
+    /// Ends the load early (a signal); what was sent is still flushed and counted.
+    pub stop: &'a Stop,
 }
 
 /// The value of a row's first field in serde_json's compact output (`{"auction":7,…}` → `7`),

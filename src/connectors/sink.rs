@@ -10,7 +10,7 @@
 //! dropped silently. Standard output closed by its reader (`| head`) is not an error: the run is
 //! asked to [stop](crate::stop) and ends quietly.
 
-use crate::kafka::{KafkaError, KafkaSinkOptions, KafkaUrl};
+use super::kafka::{self, KafkaError, KafkaSinkOptions, KafkaUrl};
 use crate::stop::{Stop, StopCause};
 use crate::time::EventTime;
 use serde::Serialize;
@@ -20,12 +20,73 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The longest a row waits in a file sink's buffer before it is written to the file.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::StreamVec;
+
+/// The longest a row waits in a file sink's buffer before it is written to the file.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A destination of result rows, shared by a process's workers.
+///
+/// Rows arrive as complete JSON lines. The epoch hooks are for destinations that commit rows
+/// in transactions (an exactly-once sink): rows written after `prepare(e)` belong to the epoch
+/// that `commit(e)` makes visible. Destinations without transactions keep the defaults.
+///
+/// # Examples
+///
+/// A writer that keeps the rows in memory:
+///
+/// ```
+/// use sluice::connectors::sink::Writer;
+/// use std::sync::Mutex;
+///
+/// #[derive(Default)]
+/// struct Memory(Mutex<Vec<u8>>);
+///
+/// impl Writer for Memory {
+///     fn write(&self, rows: &[u8]) -> std::io::Result<()> {
+///         self.0.lock().unwrap().extend_from_slice(rows);
+///         Ok(())
+///     }
+///     fn flush(&self) -> std::io::Result<()> {
+///         Ok(())
+///     }
+/// }
+///
+/// let memory = Memory::default();
+/// memory.write(b"{\"a\":1}\n").unwrap();
+/// memory.commit(0).unwrap();
+/// assert_eq!(memory.0.lock().unwrap().len(), 8);
+/// ```
+pub trait Writer: Send + Sync {
+    /// Appends complete lines.
+    fn write(&self, rows: &[u8]) -> io::Result<()>;
+
+    /// Writes out buffered rows if they have waited [`FLUSH_INTERVAL`] or more; never waits
+    /// for a worker that is writing. Called often.
+    fn flush_if_due(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Writes out every buffered row (at the end of a run).
+    fn flush(&self) -> io::Result<()>;
+
+    /// Whether rows go nowhere (a `null` sink: rows need not even be serialised).
+    fn discards(&self) -> bool {
+        false
+    }
+
+    /// Rows written from now on belong to the epoch ending at event time `epoch`.
+    fn prepare(&self, _epoch: EventTime) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Makes the rows of the epoch ending at `epoch` visible (they are durable before).
+    fn commit(&self, _epoch: EventTime) -> io::Result<()> {
+        Ok(())
+    }
+}
 
 /// A sink as named on the command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,7 +122,7 @@ pub enum UnknownSink {
 impl SinkSpec {
     /// Parses `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null`.
     pub fn parse(text: &str, kafka: KafkaSinkOptions) -> Result<Self, UnknownSink> {
-        if text.starts_with(crate::kafka::SCHEME) {
+        if text.starts_with(kafka::SCHEME) {
             return Ok(SinkSpec::Kafka {
                 url: KafkaUrl::parse(text)?,
                 options: kafka,
@@ -75,6 +136,23 @@ impl SinkSpec {
                 None => Err(UnknownSink::Name(text.to_string())),
             },
         }
+    }
+
+    /// Opens (creates or truncates) the destination; `stop` is asked to end the run if
+    /// standard output is closed by its reader.
+    pub fn open(&self, stop: &Stop) -> io::Result<SinkWriter> {
+        let writer: Arc<dyn Writer> = match self {
+            SinkSpec::Stdout => Arc::new(StdoutWriter {
+                closed: AtomicBool::new(false),
+                stop: stop.clone(),
+            }),
+            SinkSpec::Null => Arc::new(NullWriter),
+            SinkSpec::File(path) => Arc::new(FileWriter::create(path)?),
+            SinkSpec::Kafka { url, options } => {
+                Arc::from(kafka::open_writer(url, options).map_err(io::Error::other)?)
+            }
+        };
+        Ok(SinkWriter::new(writer))
     }
 }
 
@@ -93,166 +171,156 @@ pub fn per_process_path(path: &Path, process: usize, processes: usize) -> PathBu
     }
 }
 
-enum Target {
-    Stdout,
-    File(Mutex<BufWriter<File>>),
-    Null,
-    #[cfg(feature = "kafka")]
-    Kafka(crate::kafka::producer::RowProducer),
+/// Standard output. Closed by its reader (`| head`), it asks the run to stop and discards the
+/// rest: not an error.
+struct StdoutWriter {
+    closed: AtomicBool,
+    stop: Stop,
 }
 
-/// A process-wide writer of JSON lines, shared by the workers.
+impl StdoutWriter {
+    fn result(&self, result: io::Result<()>) -> io::Result<()> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                if !self.closed.swap(true, Ordering::Relaxed) {
+                    tracing::info!("standard output closed: stopping the run");
+                    self.stop.request(StopCause::OutputClosed);
+                }
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+impl Writer for StdoutWriter {
+    fn write(&self, rows: &[u8]) -> io::Result<()> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.result(io::stdout().lock().write_all(rows))
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        self.result(io::stdout().lock().flush())
+    }
+}
+
+/// A file, buffered and flushed at least every [`FLUSH_INTERVAL`] while rows arrive.
+struct FileWriter {
+    file: Mutex<BufWriter<File>>,
+    /// When the buffer was last flushed, as ns since `opened`.
+    flushed_at: AtomicU64,
+    opened: Instant,
+}
+
+impl FileWriter {
+    fn create(path: &Path) -> io::Result<Self> {
+        let file = File::create(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
+        })?;
+        Ok(FileWriter {
+            file: Mutex::new(BufWriter::with_capacity(1 << 20, file)),
+            flushed_at: AtomicU64::new(0),
+            opened: Instant::now(),
+        })
+    }
+}
+
+impl Writer for FileWriter {
+    fn write(&self, rows: &[u8]) -> io::Result<()> {
+        lock(&self.file).write_all(rows)
+    }
+
+    fn flush_if_due(&self) -> io::Result<()> {
+        let now = self.opened.elapsed().as_nanos() as u64;
+        let last = self.flushed_at.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < FLUSH_INTERVAL.as_nanos() as u64 {
+            return Ok(());
+        }
+        let Ok(mut file) = self.file.try_lock() else {
+            return Ok(());
+        };
+        self.flushed_at.store(now, Ordering::Relaxed);
+        file.flush()
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        lock(&self.file).flush()
+    }
+}
+
+/// Nowhere: rows are counted, not written (Flink's blackhole).
+struct NullWriter;
+
+impl Writer for NullWriter {
+    fn write(&self, _rows: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn discards(&self) -> bool {
+        true
+    }
+}
+
+/// A process-wide handle on a [`Writer`], shared by the workers: keeps the first error (after
+/// it, rows are skipped) and reports it when the run finishes.
 #[derive(Clone)]
 pub struct SinkWriter {
-    target: Arc<Target>,
+    writer: Arc<dyn Writer>,
     error: Arc<Mutex<Option<io::Error>>>,
-    /// Standard output was closed by its reader: further rows are discarded.
-    closed: Arc<AtomicBool>,
-    /// When the buffer was last flushed, as ns since `opened`.
-    flushed_at: Arc<AtomicU64>,
-    opened: Instant,
-    /// Asked to stop the run when standard output is closed.
-    stop: Option<Stop>,
 }
 
 impl SinkWriter {
-    /// Opens (creates or truncates) the sink's destination.
-    pub fn open(spec: &SinkSpec) -> io::Result<Self> {
-        let target = match spec {
-            SinkSpec::Stdout => Target::Stdout,
-            SinkSpec::Null => Target::Null,
-            SinkSpec::File(path) => {
-                Target::File(Mutex::new(BufWriter::with_capacity(1 << 20, create(path)?)))
-            }
-            #[cfg(feature = "kafka")]
-            SinkSpec::Kafka { url, options } => Target::Kafka(
-                crate::kafka::producer::RowProducer::open(
-                    url,
-                    &options.props,
-                    options.partitions,
-                    options.timeout,
-                )
-                .map_err(io::Error::other)?,
-            ),
-            #[cfg(not(feature = "kafka"))]
-            SinkSpec::Kafka { url, .. } => {
-                return Err(io::Error::other(KafkaError::NotBuilt(format!(
-                    "sink {url}"
-                ))))
-            }
-        };
-        Ok(SinkWriter::new(target))
-    }
-
-    fn new(target: Target) -> Self {
+    /// Shares `writer`.
+    pub fn new(writer: Arc<dyn Writer>) -> Self {
         SinkWriter {
-            target: Arc::new(target),
+            writer,
             error: Arc::new(Mutex::new(None)),
-            closed: Arc::new(AtomicBool::new(false)),
-            flushed_at: Arc::new(AtomicU64::new(0)),
-            opened: Instant::now(),
-            stop: None,
         }
     }
 
     /// A writer that discards everything.
     pub fn null() -> Self {
-        SinkWriter::new(Target::Null)
-    }
-
-    /// Asks `stop` to end the run when standard output is closed by its reader.
-    pub fn stop_on_close(mut self, stop: Stop) -> Self {
-        self.stop = Some(stop);
-        self
+        SinkWriter::new(Arc::new(NullWriter))
     }
 
     /// Whether rows are written anywhere (a `null` sink skips serialisation altogether).
     pub fn is_null(&self) -> bool {
-        matches!(*self.target, Target::Null)
+        self.writer.discards()
+    }
+
+    fn keep(&self, result: io::Result<()>) {
+        if let Err(e) = result {
+            lock(&self.error).get_or_insert(e);
+        }
     }
 
     /// Appends complete lines. After the first error, further writes are skipped.
     pub fn write(&self, bytes: &[u8]) {
-        if bytes.is_empty() || self.failed() || self.closed.load(Ordering::Relaxed) {
+        if bytes.is_empty() || lock(&self.error).is_some() {
             return;
         }
-        let result = match &*self.target {
-            Target::Null => Ok(()),
-            Target::Stdout => io::stdout().lock().write_all(bytes),
-            Target::File(file) => lock(file).write_all(bytes),
-            #[cfg(feature = "kafka")]
-            Target::Kafka(producer) => {
-                producer.send_rows(bytes);
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            self.fail(e);
-        }
+        self.keep(self.writer.write(bytes));
     }
 
-    fn failed(&self) -> bool {
-        lock(&self.error).is_some()
-    }
-
-    /// Keeps the first error — except standard output closed by its reader, which ends the
-    /// run quietly instead.
-    fn fail(&self, e: io::Error) {
-        if e.kind() == io::ErrorKind::BrokenPipe && matches!(*self.target, Target::Stdout) {
-            if !self.closed.swap(true, Ordering::Relaxed) {
-                tracing::info!("standard output closed: stopping the run");
-                if let Some(stop) = &self.stop {
-                    stop.request(StopCause::OutputClosed);
-                }
-            }
-            return;
-        }
-        lock(&self.error).get_or_insert(e);
-    }
-
-    /// Flushes a file's buffer if it was last flushed [`FLUSH_INTERVAL`] ago or more. Cheap
-    /// when not due, and never waits for a worker that is writing: call it often.
+    /// Writes out buffered rows that have waited long enough (see [`Writer::flush_if_due`]).
     pub fn flush_if_due(&self) {
-        let Target::File(file) = &*self.target else {
-            return;
-        };
-        let now = self.opened.elapsed().as_nanos() as u64;
-        let last = self.flushed_at.load(Ordering::Relaxed);
-        if now.saturating_sub(last) < FLUSH_INTERVAL.as_nanos() as u64 {
-            return;
-        }
-        let Ok(mut file) = file.try_lock() else {
-            return;
-        };
-        self.flushed_at.store(now, Ordering::Relaxed);
-        if let Err(e) = file.flush() {
-            drop(file);
-            self.fail(e);
-        }
+        self.keep(self.writer.flush_if_due());
     }
 
     /// Flushes buffered output; returns the first error seen during the run, if any.
     pub fn finish(&self) -> io::Result<()> {
-        let flushed = match &*self.target {
-            Target::Null => Ok(()),
-            Target::Stdout => io::stdout().lock().flush(),
-            Target::File(file) => lock(file).flush(),
-            #[cfg(feature = "kafka")]
-            Target::Kafka(producer) => producer.finish().map(drop).map_err(io::Error::other),
-        };
-        if let Err(e) = flushed {
-            self.fail(e);
-        }
+        self.keep(self.writer.flush());
         match lock(&self.error).take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
     }
-}
-
-fn create(path: &Path) -> io::Result<File> {
-    File::create(path)
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display())))
 }
 
 /// Locks a mutex, recovering from poisoning (a panicked worker is reported separately).
@@ -341,10 +409,13 @@ mod tests {
     fn file_writer_reports_errors_at_finish() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.jsonl");
-        let w = SinkWriter::open(&SinkSpec::File(path.clone())).unwrap();
+        let stop = Stop::new();
+        let w = SinkSpec::File(path.clone()).open(&stop).unwrap();
         w.write(b"{\"a\":1}\n");
         w.finish().unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n");
-        assert!(SinkWriter::open(&SinkSpec::File(dir.path().join("no/such/dir"))).is_err());
+        assert!(SinkSpec::File(dir.path().join("no/such/dir"))
+            .open(&stop)
+            .is_err());
     }
 }

@@ -24,15 +24,17 @@
 //! latency ledger measures from it, so the report shows the end-to-end figure from produce to
 //! output.
 //!
-//! Bad records (not a Nexmark event, too large, empty) are dead letters with their topic,
-//! partition and offset. Transient consumer errors are logged and left to librdkafka's retries;
+//! Bad records (not a record of the pipeline's type, too large, empty) are dead letters with
+//! their topic, partition and offset. Transient consumer errors are logged and left to librdkafka's retries;
 //! a consumer that gets nothing but errors for [`OUTAGE_TIMEOUTS`] × `--kafka-timeout` fails the
 //! run with the last error rather than hang.
 
 use super::client::{self, Logged};
 use super::{KafkaError, KafkaSourceOptions, KafkaUrl, StartOffset};
+use crate::connectors::format::Decoder;
+use crate::connectors::{Ingest, InputFormat, Position, ReadStatus, Reader, SourceError};
 use crate::deadletter::{DeadLetter, Origin, Reason};
-use crate::source::{parse_record, Ingest, Position, ReadStatus, Reader, SourceError};
+use crate::record::Record;
 use crate::time::EventTime;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -63,8 +65,9 @@ struct Partition {
 }
 
 /// One worker's consumer.
-pub struct KafkaReader {
+pub struct KafkaReader<R> {
     consumer: BaseConsumer<Logged>,
+    decoder: Decoder<R>,
     url: KafkaUrl,
     partitions: Vec<Partition>,
     peers: i32,
@@ -97,13 +100,24 @@ fn unavailable(url: &KafkaUrl, timeout: Duration, e: impl std::fmt::Display) -> 
     }
 }
 
-/// The topic's partitions, or a clear error when the brokers or the topic are missing.
-pub fn topic_partitions(
+/// Checks that the brokers answer and the topic exists, for a clear error before any worker
+/// starts.
+pub fn validate_source(url: &KafkaUrl, options: &KafkaSourceOptions) -> Result<(), KafkaError> {
+    let metadata = client::metadata_client(url, &options.props)?;
+    client::existing_partitions(&metadata, url, options.timeout).map(drop)
+}
+
+/// Opens worker `index` of `peers`' share of `url`'s topic, reading records as `input` says.
+pub fn open_reader<R: Record>(
     url: &KafkaUrl,
     options: &KafkaSourceOptions,
-) -> Result<Vec<i32>, KafkaError> {
-    let metadata = client::metadata_client(url, &options.props)?;
-    client::existing_partitions(&metadata, url, options.timeout)
+    input: &InputFormat,
+    index: usize,
+    peers: usize,
+) -> Result<Box<dyn Reader<R>>, KafkaError> {
+    Ok(Box::new(KafkaReader::open(
+        url, options, input, index, peers,
+    )?))
 }
 
 fn consumer(
@@ -132,14 +146,14 @@ fn consumer(
         .map_err(|e| client::client_error("creating a consumer", e))
 }
 
-impl KafkaReader {
+impl<R: Record> KafkaReader<R> {
     /// Opens worker `index` of `peers`' share of `url`'s topic.
     pub fn open(
         url: &KafkaUrl,
         options: &KafkaSourceOptions,
+        input: &InputFormat,
         index: usize,
         peers: usize,
-        max_record_bytes: usize,
     ) -> Result<Self, KafkaError> {
         // The consumer reads the topic's metadata itself: one client per worker.
         let consumer = consumer(url, options)?;
@@ -190,11 +204,12 @@ impl KafkaReader {
         );
         Ok(KafkaReader {
             consumer,
+            decoder: input.decoder(),
             url: url.clone(),
             partitions,
             peers: peers as i32,
             options: options.clone(),
-            max_record_bytes,
+            max_record_bytes: input.max_record_bytes,
             anchor: (Instant::now(), epoch_ms(SystemTime::now())),
             transient_errors: 0,
             failing_since: None,
@@ -224,12 +239,12 @@ impl KafkaReader {
     }
 }
 
-impl Reader for KafkaReader {
+impl<R: Record> Reader<R> for KafkaReader<R> {
     fn read(
         &mut self,
         now: Instant,
         max: usize,
-        out: &mut Ingest,
+        out: &mut Ingest<R>,
     ) -> Result<ReadStatus, SourceError> {
         let mut taken = 0;
         while taken < max && !self.all_finished() {
@@ -284,7 +299,7 @@ impl Reader for KafkaReader {
             };
             taken += 1;
             let (id, offset) = (message.partition(), message.offset());
-            let events_before = out.events.len();
+            let records_before = out.records.len();
             {
                 let origin = || Origin::Kafka {
                     topic: message.topic().to_string(),
@@ -300,7 +315,8 @@ impl Reader for KafkaReader {
                     )),
                     Some(bytes) => {
                         let oversized = bytes.len() > self.max_record_bytes;
-                        parse_record(bytes, oversized, self.max_record_bytes, origin, out);
+                        self.decoder
+                            .decode(bytes, oversized, self.max_record_bytes, origin, out);
                     }
                 }
             }
@@ -309,7 +325,9 @@ impl Reader for KafkaReader {
                 out.scheduled = Some(out.scheduled.map_or(at, |s| s.max(at)));
             }
             drop(message);
-            let event_time = out.events[events_before..].first().map(|e| e.event_time());
+            let event_time = out.records[records_before..]
+                .first()
+                .map(|r| r.event_time());
             let Some(p) = self.partition(id) else {
                 continue;
             };
@@ -416,7 +434,16 @@ mod tests {
 
     /// A reader over partitions with the given (max event time, silent for) states; its
     /// consumer is never polled (nothing connects).
-    fn reader(partitions: &[(Option<EventTime>, Duration)], now: Instant) -> KafkaReader {
+    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+    struct Stamped(EventTime);
+
+    impl Record for Stamped {
+        fn event_time(&self) -> EventTime {
+            self.0
+        }
+    }
+
+    fn reader(partitions: &[(Option<EventTime>, Duration)], now: Instant) -> KafkaReader<Stamped> {
         let url = KafkaUrl::parse("kafka://127.0.0.1:1/t").unwrap();
         let options = KafkaSourceOptions {
             group_id: "g".into(),
@@ -429,6 +456,7 @@ mod tests {
         };
         KafkaReader {
             consumer: consumer(&url, &options).unwrap(),
+            decoder: InputFormat::default().decoder(),
             url,
             partitions: partitions
                 .iter()

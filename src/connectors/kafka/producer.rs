@@ -12,7 +12,8 @@
 //! corrections of one key stay in order in one partition.
 
 use super::client::{self, Logged};
-use super::{first_field_value, KafkaError, KafkaProps, KafkaUrl};
+use super::{first_field_value, KafkaError, KafkaProps, KafkaSinkOptions, KafkaUrl};
+use crate::connectors::sink::Writer;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::KafkaError as RdError;
@@ -197,5 +198,26 @@ impl RowProducer {
             });
         }
         Ok(self.delivered())
+    }
+}
+
+/// The writer of `--sink kafka://…`: one producer for the process, creating the topic (with the
+/// options' partitions) if it is missing.
+pub fn open_writer(
+    url: &KafkaUrl,
+    options: &KafkaSinkOptions,
+) -> Result<Box<dyn Writer>, KafkaError> {
+    let producer = RowProducer::open(url, &options.props, options.partitions, options.timeout)?;
+    Ok(Box::new(producer))
+}
+
+impl Writer for RowProducer {
+    fn write(&self, rows: &[u8]) -> std::io::Result<()> {
+        self.send_rows(rows);
+        Ok(())
+    }
+
+    fn flush(&self) -> std::io::Result<()> {
+        self.finish().map(drop).map_err(std::io::Error::other)
     }
 }

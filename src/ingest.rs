@@ -11,9 +11,10 @@
 //! exceeds its event time exactly when it was late), counted, and passed on; event-time operators
 //! decide whether their window is still open.
 //!
-//! Flow control: while more than `max_outstanding` watermark advances of this worker have not yet
-//! reached the output, the operator reads nothing (it stays scheduled), so a slow dataflow makes
-//! the source lag rather than memory grow.
+//! Flow control: the operator keeps its own record of the watermark advances it made that the
+//! output probe has not yet passed; while there are `max_outstanding` of them, it reads nothing
+//! (it stays scheduled), so a slow dataflow makes the source lag rather than memory grow. The
+//! metrics only observe.
 //!
 //! Stopping: when the run's [`Stop`] is requested (a signal, a closed stdout), the operator ends
 //! its input as if the reader were exhausted, and first tells every other worker — of every
@@ -22,14 +23,15 @@
 //! [share progress](Reader::shares_progress). Its capability stays at time 0 until the input
 //! ends and is never downgraded, so it costs no progress traffic.
 
-use super::{Ingest, ReadStatus, Reader};
+use crate::connectors::{Ingest, Position, ReadStatus, Reader, SourceError};
 use crate::deadletter::DeadLetter;
 use crate::metrics::{Ledger, KEPT_UP_MS};
-use crate::model::Event;
+use crate::record::Record;
 use crate::stop::{Stop, StopCause};
 use crate::time::{is_late, EventTime, WatermarkPolicy};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
@@ -37,7 +39,7 @@ use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::Inspect;
-use timely::dataflow::{Scope, StreamVec};
+use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
 /// Settings of the ingest operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,20 +83,39 @@ enum Control {
 /// may be in the wrong format (the run goes on; `--max-bad-ratio` decides at the end).
 const ALL_BAD_WARNING: u64 = 1000;
 
-/// Runs `reader` as a timely source; returns the event stream and the dead-letter stream.
-/// A reader error is stored in `error` and ends the input; so does a request to `stop`.
-pub fn ingest<'s>(
+/// What the ingest operator shares with the rest of its worker.
+pub struct IngestShared {
+    /// Where it notes what it read and released (observed by the metrics).
+    pub ledger: Rc<RefCell<Ledger>>,
+    /// A reader error, which ends the input.
+    pub error: Rc<RefCell<Option<SourceError>>>,
+    /// A request to end the input early.
+    pub stop: Stop,
+    /// The output's probe: how far the dataflow has got (flow control).
+    pub probe: ProbeHandle<EventTime>,
+    /// How far the reader read each partition, set when the input ended.
+    pub positions: Rc<RefCell<Vec<Position>>>,
+}
+
+/// Runs `reader` as a timely source; returns the record stream and the dead-letter stream.
+/// A reader error is stored in `shared.error` and ends the input; so does a request to stop.
+pub fn ingest<'s, R: Record>(
     scope: Scope<'s, EventTime>,
     name: &str,
-    mut reader: Box<dyn Reader>,
+    mut reader: Box<dyn Reader<R>>,
     config: IngestConfig,
-    ledger: Rc<RefCell<Ledger>>,
-    error: Rc<RefCell<Option<super::SourceError>>>,
-    stop: Stop,
+    shared: IngestShared,
 ) -> (
-    StreamVec<'s, EventTime, Event>,
+    StreamVec<'s, EventTime, R>,
     StreamVec<'s, EventTime, DeadLetter>,
 ) {
+    let IngestShared {
+        ledger,
+        error,
+        stop,
+        probe,
+        positions,
+    } = shared;
     let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
@@ -109,7 +130,7 @@ pub fn ingest<'s>(
     stop.on_request(Box::new(move || {
         let _ = waker.activate();
     }));
-    let (events_out, events) = builder.new_output::<Vec<Event>>();
+    let (events_out, events) = builder.new_output::<Vec<R>>();
     let (dead_out, dead) = builder.new_output::<Vec<DeadLetter>>();
     // The control stream: every worker hears what every other worker broadcasts. Out of band:
     // no cycle in the graph.
@@ -131,7 +152,7 @@ pub fn ingest<'s>(
     }
     let mut control_out =
         OutputBuilder::<_, CapacityContainerBuilder<Vec<Control>>>::from(control_out);
-    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<Event>>>::from(events_out);
+    let mut events_out = OutputBuilder::<_, CapacityContainerBuilder<Vec<R>>>::from(events_out);
     let mut dead_out =
         OutputBuilder::<_, CapacityContainerBuilder<Vec<DeadLetter>>>::from(dead_out);
     let policy = config.policy;
@@ -145,6 +166,8 @@ pub fn ingest<'s>(
         let mut max_seen: Option<EventTime> = None;
         let mut warned_behind = false;
         let (mut accepted, mut rejected) = (0u64, 0u64);
+        // Watermark advances the output has not passed yet.
+        let mut in_flight: VecDeque<EventTime> = VecDeque::new();
 
         move |_frontiers| {
             let (Some(cap), Some(dcap), Some(ccap)) =
@@ -162,7 +185,10 @@ pub fn ingest<'s>(
             } else {
                 None
             };
-            if stop_cause.is_none() && ledger.borrow().outstanding() >= config.max_outstanding {
+            while in_flight.front().is_some_and(|t| !probe.less_than(t)) {
+                in_flight.pop_front();
+            }
+            if stop_cause.is_none() && in_flight.len() >= config.max_outstanding {
                 activator.activate();
                 return;
             }
@@ -188,25 +214,25 @@ pub fn ingest<'s>(
                 }
             };
             let watermark = *cap.time();
-            let stamp = |e: &Event| policy.stamp(e.event_time(), watermark);
+            let stamp = |e: &R| policy.stamp(e.event_time(), watermark);
 
             {
                 let mut ledger = ledger.borrow_mut();
                 let mut late = 0;
-                accepted += buf.events.len() as u64;
-                for e in &buf.events {
+                accepted += buf.records.len() as u64;
+                for e in &buf.records {
                     let t = e.event_time();
                     late += u64::from(is_late(t, policy.stamp(t, watermark)));
                     max_seen = Some(max_seen.map_or(t, |m| m.max(t)));
                 }
                 ledger.late += late;
                 ledger.max_behind = ledger.max_behind.max(buf.behind);
-                if !buf.events.is_sorted_by_key(stamp) {
-                    buf.events.sort_by_key(stamp);
+                if !buf.records.is_sorted_by_key(stamp) {
+                    buf.records.sort_by_key(stamp);
                 }
                 // Each run of equal stamps leaves as one whole container (no per-record copy).
                 let mut output = events_out.activate();
-                let mut events = std::mem::take(&mut buf.events);
+                let mut events = std::mem::take(&mut buf.records);
                 while let Some(last) = events.last() {
                     let at = stamp(last);
                     let start = events.partition_point(|e| stamp(e) < at);
@@ -251,8 +277,8 @@ pub fn ingest<'s>(
             let reference = buf.scheduled.unwrap_or(now);
             match status {
                 ReadStatus::Done => {
+                    *positions.borrow_mut() = reader.positions();
                     let mut ledger = ledger.borrow_mut();
-                    ledger.positions = reader.positions();
                     if let Some(cause) = stop_cause {
                         ledger.stopped = Some((cause, watermark));
                     }
@@ -283,6 +309,7 @@ pub fn ingest<'s>(
             if next > watermark {
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
+                in_flight.push_back(next);
                 ledger
                     .borrow_mut()
                     .release(Some(next), reference, reader.wall_clock_of(next), true);

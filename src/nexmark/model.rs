@@ -4,6 +4,7 @@
 //! `{"event_type":N,"person":…,"auction":…,"bid":…}` with camelCase fields and text timestamps;
 //! in timely's binary exchange encoding it is a compact enum with integer timestamps.
 
+use crate::record::{Format, Record};
 use crate::time::{EventTime, Timestamp};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
@@ -124,6 +125,15 @@ impl Event {
         // Serialising plain structs into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, self);
         out.push(b'\n');
+    }
+}
+
+impl Record for Event {
+    /// Flink's JSON envelope: nested, so JSON only.
+    const FORMATS: &'static [Format] = &[Format::Json];
+
+    fn event_time(&self) -> EventTime {
+        Event::event_time(self)
     }
 }
 

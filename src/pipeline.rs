@@ -1,12 +1,50 @@
-//! What a query is to the engine: a registry entry ([`Query`]) whose `build` function turns the
-//! event stream into result rows, and the [`QueryContext`] it hands those rows (and any late
-//! records) to. The context attaches the configured sink, counts rows, and probes every output,
-//! so a query file contains only the query's own logic.
+//! What a pipeline is to the engine: a named [`Pipeline`] whose `build` function turns a stream
+//! of records into result rows, and the [`Context`] it hands those rows (and any late records)
+//! to. The context attaches the run's sink, counts rows, and probes every output, so a pipeline
+//! contains only its own logic.
+//!
+//! # Examples
+//!
+//! A pipeline over sensor readings that passes on the hot ones:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use sluice::pipeline::{Context, Pipeline};
+//! use sluice::record::Record;
+//! use sluice::time::EventTime;
+//! use timely::dataflow::operators::vec::Filter;
+//! use timely::dataflow::StreamVec;
+//!
+//! #[derive(Clone, Debug, Serialize, Deserialize)]
+//! struct Reading {
+//!     device: String,
+//!     time: EventTime,
+//!     celsius: f64,
+//! }
+//!
+//! impl Record for Reading {
+//!     fn event_time(&self) -> EventTime {
+//!         self.time
+//!     }
+//! }
+//!
+//! fn build<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>) {
+//!     ctx.emit(readings.filter(|r| r.celsius > 80.0));
+//! }
+//!
+//! const HOT: Pipeline<Reading> = Pipeline {
+//!     name: "hot",
+//!     description: "readings above 80 °C",
+//!     columns: &["device", "time", "celsius"],
+//!     writes_files: false,
+//!     build,
+//! };
+//! assert_eq!(HOT.name, "hot");
+//! ```
 
+use crate::connectors::sink::{write_json_lines, SinkWriter};
 use crate::deadletter::DeadLetter;
 use crate::metrics::Ledger;
-use crate::model::Event;
-use crate::sink::{write_json_lines, SinkWriter};
 use crate::time::{EventTime, WatermarkPolicy};
 use serde::Serialize;
 use std::cell::RefCell;
@@ -15,26 +53,25 @@ use std::rc::Rc;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::{ProbeHandle, Scope, StreamVec};
 
-/// Builds a query's dataflow from the event stream, emitting through the context.
-pub type BuildFn = for<'s> fn(StreamVec<'s, EventTime, Event>, &mut QueryContext<'s>);
+/// Builds a pipeline's dataflow from its record stream, emitting through the context.
+pub type BuildFn<R> = for<'s> fn(StreamVec<'s, EventTime, R>, &mut Context<'s>);
 
-/// A registry entry: one runnable query.
-pub struct Query {
-    /// Name on the command line, e.g. `q1`.
+/// One runnable pipeline over records of type `R`.
+pub struct Pipeline<R> {
+    /// Name on the command line, e.g. `q5`.
     pub name: &'static str,
-    /// Family, e.g. `nexmark`.
-    pub family: &'static str,
     /// One-line description for `sluice list`.
     pub description: &'static str,
     /// Output columns, in order (besides `window_start`/`window_end`/`diff` where noted).
     pub columns: &'static [&'static str],
-    /// Whether the query writes files of its own under the run's output directory (q10).
+    /// Whether the pipeline writes files of its own under the run's output directory (q10).
     pub writes_files: bool,
     /// Builds the dataflow.
-    pub build: BuildFn,
+    pub build: BuildFn<R>,
 }
 
-/// Where a worker's query output goes: set up by the driver, handed to the query's context.
+/// Where a worker's pipeline output goes: set up by the driver, handed to the pipeline's
+/// context.
 pub struct Outputs {
     /// Probes every output; the run ends when its frontier is empty.
     pub probe: ProbeHandle<EventTime>,
@@ -44,35 +81,35 @@ pub struct Outputs {
     pub dead_letters: SinkWriter,
     /// The worker's counters and latency histograms.
     pub ledger: Rc<RefCell<Ledger>>,
-    /// Directory for queries that write files of their own.
+    /// Directory for pipelines that write files of their own.
     pub output_dir: PathBuf,
 }
 
-/// What a query's `build` function emits through.
-pub struct QueryContext<'s> {
+/// What a pipeline's `build` function emits through.
+pub struct Context<'s> {
     scope: Scope<'s, EventTime>,
     policy: WatermarkPolicy,
-    query: &'static str,
+    name: &'static str,
     outputs: Outputs,
 }
 
-impl<'s> QueryContext<'s> {
-    /// A context for `query` writing to `outputs`.
+impl<'s> Context<'s> {
+    /// A context for the pipeline `name` writing to `outputs`.
     pub fn new(
         scope: Scope<'s, EventTime>,
-        query: &'static str,
+        name: &'static str,
         policy: WatermarkPolicy,
         outputs: Outputs,
     ) -> Self {
-        QueryContext {
+        Context {
             scope,
             policy,
-            query,
+            name,
             outputs,
         }
     }
 
-    /// Where queries that write files of their own (q10's partitions) put them.
+    /// Where pipelines that write files of their own (q10's partitions) put them.
     pub fn output_dir(&self) -> &Path {
         &self.outputs.output_dir
     }
@@ -95,7 +132,7 @@ impl<'s> QueryContext<'s> {
     /// Writes `rows` to the run's sink as JSON lines and counts them.
     pub fn emit<R: Serialize + 'static>(&mut self, rows: StreamVec<'s, EventTime, R>) {
         let ledger = Rc::clone(&self.outputs.ledger);
-        let name = format!("{}.sink", self.query);
+        let name = format!("{}.sink", self.name);
         write_json_lines(rows, &name, self.outputs.sink.clone(), move |batch| {
             ledger.borrow_mut().rows += batch.len() as u64
         })
@@ -105,7 +142,7 @@ impl<'s> QueryContext<'s> {
     /// Writes `records` (bad or late) to the dead-letter destination and counts them by reason.
     pub fn dead_letter(&mut self, records: StreamVec<'s, EventTime, DeadLetter>) {
         let ledger = Rc::clone(&self.outputs.ledger);
-        let name = format!("{}.dead_letters", self.query);
+        let name = format!("{}.dead_letters", self.name);
         write_json_lines(
             records,
             &name,

@@ -1,16 +1,20 @@
-//! The `file:PATH` source: Flink-format JSON lines, split across workers in round-robin blocks.
+//! The `file:PATH` source: one record per line (JSON, or CSV after a header row), split across
+//! workers in round-robin blocks.
 //!
-//! Every worker scans the whole file but parses only its own blocks of [`BLOCK_LINES`] lines
+//! Every worker scans the whole file but decodes only its own blocks of [`BLOCK_LINES`] lines
 //! (block `b` belongs to worker `b mod peers`), so all workers move through event time together
 //! and none holds the global watermark back while the others' windows pile up. Standard input
-//! (`file:-`) can be read only once, so worker 0 reads all of it.
+//! (`file:-`) can be read only once, so worker 0 reads all of it. A CSV file's first line is its
+//! header: every worker reads it, none takes it for a record.
 //!
-//! A line that is not a Nexmark event — bad JSON, wrong types, missing fields, an unknown
-//! `event_type`, a bad timestamp, invalid UTF-8, or longer than the size cap — becomes a dead
-//! letter with its file and line; the run goes on. Blank lines are skipped.
+//! A line that is not a record of the pipeline's type — bad syntax, wrong types, missing fields,
+//! a bad timestamp, invalid UTF-8, or longer than the size cap — becomes a dead letter with its
+//! file and line; the run goes on. Blank lines are skipped.
 
-use super::{parse_record, Ingest, ReadStatus, Reader, SourceError};
+use super::format::Decoder;
+use super::{Ingest, InputFormat, ReadStatus, Reader, SourceError};
 use crate::deadletter::Origin;
+use crate::record::{Format, Record};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
@@ -22,13 +26,14 @@ pub const BLOCK_LINES: u64 = 1024;
 /// Default cap on one record's size.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
-/// One worker's reader of a JSON-lines file.
-pub struct FileReader {
+/// One worker's reader of a file of records.
+pub struct FileReader<R> {
     input: BufReader<Box<dyn Read + Send>>,
     path: String,
     index: u64,
     peers: u64,
     max_record_bytes: usize,
+    decoder: Decoder<R>,
     /// Lines consumed so far (the next line's 0-based index).
     line: u64,
     buf: Vec<u8>,
@@ -40,13 +45,13 @@ struct Line {
     oversized: bool,
 }
 
-impl FileReader {
+impl<R: Record> FileReader<R> {
     /// Opens worker `index` of `peers`' share of `path` (`-` is standard input, read by worker 0).
     pub fn open(
         path: &Path,
         index: usize,
         peers: usize,
-        max_record_bytes: usize,
+        format: &InputFormat,
     ) -> Result<Self, SourceError> {
         let label = path.display().to_string();
         let (input, index, peers): (Box<dyn Read + Send>, u64, u64) = if label == "-" {
@@ -67,7 +72,8 @@ impl FileReader {
             path: label,
             index,
             peers,
-            max_record_bytes,
+            max_record_bytes: format.max_record_bytes,
+            decoder: format.decoder(),
             line: 0,
             buf: Vec::new(),
             done: false,
@@ -76,6 +82,11 @@ impl FileReader {
 
     fn mine(&self, line: u64) -> bool {
         (line / BLOCK_LINES) % self.peers == self.index
+    }
+
+    /// Whether line `line` is the CSV header (read by every worker, decoded by none).
+    fn is_header(&self, line: u64) -> bool {
+        line == 0 && self.decoder.format() == Format::Csv
     }
 
     /// Reads the next line into `self.buf` (if `keep`, and only up to the cap) or skips it.
@@ -108,7 +119,7 @@ impl FileReader {
         }
     }
 
-    fn parse(&self, line_no: u64, line: &Line, out: &mut Ingest) {
+    fn parse(&self, line_no: u64, line: &Line, out: &mut Ingest<R>) {
         let mut bytes = self.buf.as_slice();
         if let Some(stripped) = bytes.strip_suffix(b"\r") {
             bytes = stripped;
@@ -120,16 +131,17 @@ impl FileReader {
             file: self.path.clone(),
             line: line_no + 1,
         };
-        parse_record(bytes, line.oversized, self.max_record_bytes, origin, out);
+        self.decoder
+            .decode(bytes, line.oversized, self.max_record_bytes, origin, out);
     }
 }
 
-impl Reader for FileReader {
+impl<R: Record> Reader<R> for FileReader<R> {
     fn read(
         &mut self,
         _now: Instant,
         max: usize,
-        out: &mut Ingest,
+        out: &mut Ingest<R>,
     ) -> Result<ReadStatus, SourceError> {
         if self.done {
             return Ok(ReadStatus::Done);
@@ -137,7 +149,8 @@ impl Reader for FileReader {
         let mut taken = 0;
         while taken < max {
             let line_no = self.line;
-            let keep = self.mine(line_no);
+            let header = self.is_header(line_no);
+            let keep = header || self.mine(line_no);
             let next = self.next_line(keep).map_err(|source| SourceError::Io {
                 path: self.path.clone(),
                 source,
@@ -147,7 +160,10 @@ impl Reader for FileReader {
                 return Ok(ReadStatus::Done);
             };
             self.line += 1;
-            if keep {
+            if header {
+                let text = self.buf.strip_suffix(b"\r").unwrap_or(&self.buf).to_vec();
+                self.decoder.set_header_line(&text);
+            } else if keep {
                 self.parse(line_no, &line, out);
                 taken += 1;
             }
@@ -160,49 +176,68 @@ impl Reader for FileReader {
 mod tests {
     use super::*;
     use crate::deadletter::Reason;
+    use crate::time::EventTime;
     use std::io::Write;
 
-    fn read_all(path: &Path, index: usize, peers: usize, cap: usize) -> Ingest {
-        let mut reader = FileReader::open(path, index, peers, cap).unwrap();
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Reading {
+        device: String,
+        time: EventTime,
+        value: f64,
+    }
+
+    impl Record for Reading {
+        fn event_time(&self) -> EventTime {
+            self.time
+        }
+    }
+
+    fn read_all(
+        path: &Path,
+        index: usize,
+        peers: usize,
+        format: Format,
+        cap: usize,
+    ) -> Ingest<Reading> {
+        let input = InputFormat {
+            format,
+            csv_header: None,
+            max_record_bytes: cap,
+        };
+        let mut reader = FileReader::open(path, index, peers, &input).unwrap();
         let mut out = Ingest::default();
         while reader.read(Instant::now(), 7, &mut out).unwrap() != ReadStatus::Done {}
         out
     }
 
-    #[test]
-    fn dead_letters_every_kind_of_bad_line() {
-        let mut f = tempfile::NamedTempFile::new().unwrap();
-        let good = r#"{"event_type":2,"person":null,"auction":null,"bid":{"auction":1,"bidder":2,"price":3,"channel":"c","url":"u","dateTime":"2026-01-01 00:00:00.000","extra":""}}"#;
-        writeln!(f, "{good}").unwrap();
-        writeln!(f, "{{not json").unwrap();
-        writeln!(f, r#"{{"event_type":9,"bid":null}}"#).unwrap();
-        writeln!(f, "{}", good.replace("2026-01-01", "2026-02-30")).unwrap();
-        writeln!(f).unwrap();
-        f.write_all(b"{\"event_type\":\xff}\n").unwrap();
-        writeln!(
-            f,
-            "{}",
-            good.replace(
-                "\"extra\":\"\"",
-                &format!("\"extra\":\"{}\"", "x".repeat(600))
-            )
-        )
-        .unwrap();
-        write!(f, "{good}").unwrap(); // no trailing newline
-        f.flush().unwrap();
-
-        let out = read_all(f.path(), 0, 1, 512);
-        assert_eq!(out.events.len(), 2);
-        let got: Vec<(u64, Reason)> = out
-            .dead
+    fn reasons(out: &Ingest<Reading>) -> Vec<(u64, Reason)> {
+        out.dead
             .iter()
             .map(|d| match d.origin {
                 Origin::File { line, .. } => (line, d.reason),
                 _ => unreachable!(),
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn dead_letters_every_kind_of_bad_line() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let good = r#"{"device":"pump","time":1000,"value":2.5}"#;
+        writeln!(f, "{good}").unwrap();
+        writeln!(f, "{{not json").unwrap();
+        writeln!(f, r#"{{"device":"pump"}}"#).unwrap();
+        writeln!(f, "{}", good.replace("1000", "\"soon\"")).unwrap();
+        writeln!(f).unwrap();
+        f.write_all(b"{\"device\":\"\xff\"}\n").unwrap();
+        writeln!(f, "{}", good.replace("pump", &"x".repeat(600))).unwrap();
+        write!(f, "{good}").unwrap(); // no trailing newline
+        f.flush().unwrap();
+
+        let out = read_all(f.path(), 0, 1, Format::Json, 512);
+        assert_eq!(out.records.len(), 2);
         assert_eq!(
-            got,
+            reasons(&out),
             vec![
                 (2, Reason::MalformedJson),
                 (3, Reason::InvalidEvent),
@@ -211,7 +246,34 @@ mod tests {
                 (7, Reason::TooLarge),
             ]
         );
-        assert!(out.dead[4].raw.starts_with("{\"event_type\":2"));
+        assert!(out.dead[4].raw.starts_with("{\"device\":\"xxx"));
+    }
+
+    #[test]
+    fn csv_files_start_with_a_header_every_worker_reads() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "time,device,value").unwrap();
+        let total = 2 * BLOCK_LINES + 3;
+        for i in 1..total {
+            writeln!(f, "{i},dev-{},{}.5", i % 3, i).unwrap();
+        }
+        writeln!(f, "x,y").unwrap();
+        f.flush().unwrap();
+        let a = read_all(f.path(), 0, 2, Format::Csv, 1024);
+        let b = read_all(f.path(), 1, 2, Format::Csv, 1024);
+        // Worker 0's first block starts after the header.
+        assert_eq!(a.records.len() as u64, BLOCK_LINES - 1 + 3);
+        assert_eq!(b.records.len() as u64, BLOCK_LINES);
+        assert_eq!(
+            a.records[0],
+            Reading {
+                device: "dev-1".into(),
+                time: 1,
+                value: 1.5
+            }
+        );
+        assert_eq!(b.records[0].time, BLOCK_LINES);
+        assert_eq!(reasons(&a), vec![(total + 1, Reason::MalformedCsv)]);
     }
 
     #[test]
@@ -219,13 +281,13 @@ mod tests {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         let total = 3 * BLOCK_LINES + 5;
         for i in 0..total {
-            writeln!(f, r#"{{"event_type":2,"bid":{{"auction":{i},"bidder":2,"price":3,"channel":"c","url":"u","dateTime":{i},"extra":""}}}}"#).unwrap();
+            writeln!(f, r#"{{"device":"d","time":{i},"value":0}}"#).unwrap();
         }
         f.flush().unwrap();
-        let a = read_all(f.path(), 0, 2, 1024);
-        let b = read_all(f.path(), 1, 2, 1024);
-        assert_eq!(a.events.len() as u64, 2 * BLOCK_LINES);
-        assert_eq!(b.events.len() as u64, BLOCK_LINES + 5);
-        assert_eq!(b.events[0].event_time(), BLOCK_LINES);
+        let a = read_all(f.path(), 0, 2, Format::Json, 1024);
+        let b = read_all(f.path(), 1, 2, Format::Json, 1024);
+        assert_eq!(a.records.len() as u64, 2 * BLOCK_LINES);
+        assert_eq!(b.records.len() as u64, BLOCK_LINES + 5);
+        assert_eq!(b.records[0].event_time(), BLOCK_LINES);
     }
 }

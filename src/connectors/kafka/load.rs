@@ -1,56 +1,22 @@
-//! `sluice gen --to kafka://HOST:PORT/TOPIC`: the Nexmark generator as a Kafka load.
+//! `sluice gen --to kafka://HOST:PORT/TOPIC`: a domain's generator as a Kafka load.
 //!
-//! Event `n` is written to partition `n mod P`: every partition holds an event-time-ordered
-//! share of the stream, as a partitioned Nexmark source would. With `paced`, event `n` is sent
+//! Record `n` is written to partition `n mod P`: every partition holds an event-time-ordered
+//! share of the stream, as a partitioned source would. With `paced`, event `n` is sent
 //! at its scheduled wall-clock instant (`n / rate` seconds after the start) and carries that
 //! instant as its Kafka timestamp, so a consumer measures latency from when the event was due —
 //! a slow producer cannot hide queueing (no coordinated omission).
 
 use super::producer::RowProducer;
-use super::{KafkaError, KafkaProps, KafkaUrl};
-use crate::source::nexmark::{Generator, GeneratorConfig};
-use crate::stop::Stop;
+use super::{KafkaError, Load, LoadSummary};
+use crate::record::Record;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// What a load run did.
-#[derive(Clone, Copy, Debug)]
-pub struct LoadSummary {
-    /// Events delivered (acknowledged by the broker).
-    pub delivered: u64,
-    /// Seconds from the first send until the last delivery.
-    pub seconds: f64,
-    /// Partitions of the topic.
-    pub partitions: usize,
-    /// Furthest the paced sender fell behind its schedule.
-    pub max_behind: Duration,
-}
-
-/// Settings of a load run.
-pub struct Load<'a> {
-    /// Topic to write.
-    pub url: &'a KafkaUrl,
-    /// Client properties.
-    pub props: &'a KafkaProps,
-    /// Partitions when the topic is created.
-    pub partitions: i32,
-    /// Broker wait.
-    pub timeout: Duration,
-    /// Generator settings.
-    pub config: GeneratorConfig,
-    /// Events to write (`u64::MAX`: until stopped).
-    pub events: u64,
-    /// Send on the rate's schedule.
-    pub paced: bool,
-    /// Ends the load early (a signal); what was sent is still flushed and counted.
-    pub stop: &'a Stop,
-}
-
-/// Writes the events; returns when every one is delivered (or fails).
-pub fn run(load: &Load<'_>) -> Result<LoadSummary, KafkaError> {
+/// Writes the records as JSON values; returns when every one is delivered (or fails).
+pub fn load<R: Record>(load: &Load<'_, R>) -> Result<LoadSummary, KafkaError> {
     let producer = RowProducer::open(load.url, load.props, load.partitions, load.timeout)?;
     let partitions = producer.partitions().to_vec();
     let p = partitions.len() as u64;
-    let mut generator = Generator::new(load.config.clone());
+    let mut generator = (load.make)(&load.config);
     let ns_per_event = 1e9 / load.config.rate.max(1) as f64;
     let start = Instant::now();
     let start_ms = SystemTime::now()
@@ -77,8 +43,8 @@ pub fn run(load: &Load<'_>) -> Result<LoadSummary, KafkaError> {
             timestamp = Some((start_ms + offset_ns / 1e6) as i64);
         }
         line.clear();
-        generator.event(n).write_json_line(&mut line);
-        line.pop(); // the newline
+        // Plain serde data into a Vec: serialisation cannot fail.
+        let _ = serde_json::to_writer(&mut line, &generator.record(n));
         producer.send(None, &line, Some(partitions[(n % p) as usize]), timestamp);
         if n % 1_000_000 == 999_999 {
             tracing::info!("sent {} events to {}", n + 1, load.url);

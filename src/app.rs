@@ -1,0 +1,430 @@
+//! Sluice's whole command line as one call: [`main`] parses the arguments, sets up logging and
+//! signals, lists, runs or generates with the pipelines of a [`Catalog`], and maps errors to
+//! exit codes. The `sluice` binary is `main` over every domain of this crate; a program of
+//! your own passes a catalog of its own pipelines and gets the same command line.
+//!
+//! Exit codes: see [`crate::cli::exit::TABLE`] (0 success, also after a graceful stop; 1 the
+//! run failed; 2 invalid command line; 3 a resource is unavailable; 4 too much input rejected;
+//! 130/143 a second SIGINT/SIGTERM).
+
+use crate::catalog::{
+    Catalog, DomainEntry, GenerateRequest, PipelineInfo, SourceKind, SourceRequest,
+};
+use crate::cli::exit::{FAILED, REJECTED, UNAVAILABLE, USAGE};
+use crate::cli::{CatArgs, Cli, Command, Endpoint, GenArgs, ReportFormat, RunArgs};
+use crate::connectors::kafka::{self, KafkaUrl};
+use crate::connectors::sink::{per_process_path, SinkSpec};
+use crate::connectors::SourceError;
+use crate::driver::{RunError, RunOptions};
+use crate::launch::MeshError;
+use crate::stop::Stop;
+use anyhow::Context;
+use clap::{CommandFactory, FromArgMatches};
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+/// An error with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn usage(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: USAGE,
+            error: error.into(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure {
+            code: FAILED,
+            error,
+        }
+    }
+}
+
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Self {
+        Failure::from(RunError::Source(e))
+    }
+}
+
+impl From<RunError> for Failure {
+    fn from(e: RunError) -> Self {
+        let code = match &e {
+            RunError::Mesh(MeshError::Invalid(_)) => USAGE,
+            RunError::Refused(p) if p.is_usage() => USAGE,
+            RunError::Refused(_) => UNAVAILABLE,
+            RunError::Source(s) if s.is_usage() => USAGE,
+            RunError::Source(s) if s.is_unavailable() => UNAVAILABLE,
+            RunError::Source(_) => FAILED,
+            RunError::Mesh(_) | RunError::Open(_) => UNAVAILABLE,
+            RunError::Sink(_) | RunError::Report { .. } | RunError::Worker { .. } => FAILED,
+        };
+        Failure {
+            code,
+            error: e.into(),
+        }
+    }
+}
+
+/// Whether an error is stdout closed by its reader: not a failure for `| head`.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging() {
+    // Colours only for a person at a terminal who has not asked for none (NO_COLOR).
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        // A closed stderr must not panic the thread that logs (e.g. the signal handler's).
+        .log_internal_errors(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+}
+
+/// Runs Sluice's command line (`list`, `run`, `gen`, `cat`) over the pipelines of `catalog`,
+/// with the process's arguments; returns the exit code. The name in usage lines is the
+/// program's own.
+pub fn main(catalog: Catalog) -> ExitCode {
+    let name = std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "sluice".into());
+    let matches = Cli::command().bin_name(name).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_logging();
+    let sub = matches.subcommand().map(|(_, m)| m.clone());
+    let result = match (cli.command, sub) {
+        (Command::List { json }, _) => list(&catalog, json),
+        (Command::Gen(args), Some(m)) => generate(&catalog, &args, &m),
+        (Command::Cat(args), _) => cat(&args),
+        (Command::Run(args), Some(m)) => run_pipeline(&catalog, &args, &m),
+        (_, None) => unreachable!("clap requires a subcommand"),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(f) if is_broken_pipe(&f.error) => ExitCode::SUCCESS,
+        Err(f) => {
+            // stderr may be closed: the exit code still tells.
+            let _ = writeln!(std::io::stderr(), "sluice: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
+    let mut out = std::io::stdout().lock();
+    for p in catalog.pipelines() {
+        let line = if json {
+            serde_json::json!({
+                "name": p.name, "domain": p.domain, "description": p.description, "columns": p.columns,
+            })
+            .to_string()
+        } else {
+            format!("{:<6} {:<8} {}", p.name, p.domain, p.description)
+        };
+        writeln!(out, "{line}").context("writing the pipeline list")?;
+    }
+    Ok(0)
+}
+
+/// A stop switch thrown by the first SIGINT/SIGTERM (a second one exits at once).
+fn stop_on_signals() -> Result<Stop, Failure> {
+    let stop = Stop::new();
+    stop.install_signal_handlers()
+        .context("installing signal handlers")?;
+    Ok(stop)
+}
+
+/// The domain `gen` writes: the one named, or the first with a generator.
+fn gen_domain<'c>(catalog: &'c Catalog, args: &GenArgs) -> Result<&'c dyn DomainEntry, Failure> {
+    let with_generators: Vec<&str> = catalog
+        .domains()
+        .filter(|d| d.has_generator())
+        .map(|d| d.name())
+        .collect();
+    let found = match &args.domain {
+        Some(name) => catalog.domain(name).filter(|d| d.has_generator()),
+        None => catalog.domains().find(|d| d.has_generator()),
+    };
+    found.ok_or_else(|| {
+        Failure::usage(anyhow::anyhow!(
+            "no generator {:?}; domains with one: {}",
+            args.domain.as_deref().unwrap_or(""),
+            with_generators.join(", ")
+        ))
+    })
+}
+
+fn generate(catalog: &Catalog, args: &GenArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> {
+    args.check_applicable(matches)
+        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let domain = gen_domain(catalog, args)?;
+    let stop = stop_on_signals()?;
+    let request = GenerateRequest {
+        config: args.generator.config(),
+        events: args.generator.total(),
+        format: args.format,
+        stop: &stop,
+    };
+    if let Some(to) = &args.to {
+        return generate_to_kafka(domain, &request, args, to);
+    }
+    let target: Box<dyn Write> = if args.out.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        let file = std::fs::File::create(&args.out)
+            .with_context(|| format!("cannot create {}", args.out.display()))
+            .map_err(|error| Failure {
+                code: UNAVAILABLE,
+                error,
+            })?;
+        Box::new(file)
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, target);
+    let start = std::time::Instant::now();
+    let written = domain
+        .generate(&request, &mut out)
+        .context("writing records")?;
+    out.flush().context("writing records")?;
+    let secs = start.elapsed().as_secs_f64();
+    tracing::info!(
+        "wrote {written} records in {secs:.2} s ({:.0} records/s)",
+        written as f64 / secs
+    );
+    Ok(0)
+}
+
+fn generate_to_kafka(
+    domain: &dyn DomainEntry,
+    request: &GenerateRequest<'_>,
+    args: &GenArgs,
+    to: &str,
+) -> Result<u8, Failure> {
+    let url = KafkaUrl::parse(to).map_err(Failure::usage)?;
+    let props = args.kafka.props().map_err(Failure::usage)?;
+    let summary = domain
+        .load(
+            request,
+            &url,
+            &props,
+            args.partitions,
+            args.kafka.timeout,
+            args.paced,
+        )
+        .map_err(|e| Failure {
+            code: if e.is_usage() {
+                USAGE
+            } else if e.is_unavailable() {
+                UNAVAILABLE
+            } else {
+                FAILED
+            },
+            error: anyhow::Error::new(e).context(format!("writing records to {url}")),
+        })?;
+    let behind = if args.paced {
+        format!(
+            "; fell at most {} behind schedule",
+            crate::metrics::dur(summary.max_behind.as_secs_f64() * 1e6)
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        std::io::stderr(),
+        "sluice gen: {} records to {} ({} partitions) in {:.3} s: {} records/s{behind}",
+        summary.delivered,
+        url,
+        summary.partitions,
+        summary.seconds,
+        crate::metrics::si(summary.delivered as f64 / summary.seconds.max(1e-9)),
+    );
+    Ok(0)
+}
+
+fn cat(args: &CatArgs) -> Result<u8, Failure> {
+    let url = KafkaUrl::parse(&args.url).map_err(Failure::usage)?;
+    let props = args.kafka.props().map_err(Failure::usage)?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let n = kafka::cat(&url, &props, args.kafka.timeout, &mut out).map_err(|e| Failure {
+        code: if e.is_usage() {
+            USAGE
+        } else if e.is_unavailable() {
+            UNAVAILABLE
+        } else {
+            FAILED
+        },
+        error: e.into(),
+    })?;
+    out.flush().context("writing records")?;
+    tracing::info!("{n} records from {url}");
+    Ok(0)
+}
+
+fn source_endpoint(kind: SourceKind) -> Endpoint {
+    match kind {
+        SourceKind::Generator => Endpoint::Generator,
+        SourceKind::File => Endpoint::File,
+        SourceKind::Kafka => Endpoint::Kafka,
+    }
+}
+
+fn sink_endpoint(spec: &SinkSpec) -> Endpoint {
+    match spec {
+        SinkSpec::Stdout => Endpoint::Stdout,
+        SinkSpec::File(_) => Endpoint::File,
+        SinkSpec::Null => Endpoint::Null,
+        SinkSpec::Kafka { .. } => Endpoint::Kafka,
+    }
+}
+
+/// The source of `args` as the pipeline's domain reads it.
+fn source_request(args: &RunArgs) -> Result<SourceRequest, Failure> {
+    Ok(SourceRequest {
+        text: args.source.clone(),
+        generator: args.generator_spec(),
+        kafka: args.kafka_source().map_err(Failure::usage)?,
+        input: args.input_format(),
+    })
+}
+
+fn run_pipeline(
+    catalog: &Catalog,
+    args: &RunArgs,
+    matches: &clap::ArgMatches,
+) -> Result<u8, Failure> {
+    let Some((domain, info)) = catalog.find(&args.query) else {
+        let names: Vec<&str> = catalog.pipelines().iter().map(|p| p.name).collect();
+        return Err(Failure::usage(anyhow::anyhow!(
+            "unknown pipeline {:?}; known pipelines: {}",
+            args.query,
+            names.join(", ")
+        )));
+    };
+    let kafka_sink = args.kafka_sink().map_err(Failure::usage)?;
+    let sink = SinkSpec::parse(&args.sink, kafka_sink).map_err(Failure::usage)?;
+    let source = source_request(args)?;
+    let kind = domain.source_kind(&source)?;
+    args.check_applicable(
+        matches,
+        source_endpoint(kind),
+        sink_endpoint(&sink),
+        info.writes_files,
+    )
+    .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    let processes = args.mesh.processes;
+    let Some(process) = args.mesh.process else {
+        if processes > 1 {
+            // The whole mesh on this machine: re-run ourselves once per process.
+            let argv: Vec<_> = std::env::args_os().skip(1).collect();
+            let code = crate::local::run_local_mesh(&argv, processes).map_err(|e| Failure {
+                code: UNAVAILABLE,
+                error: e.into(),
+            })?;
+            return Ok(u8::try_from(code).unwrap_or(FAILED));
+        }
+        return run_process(domain, info, args, &source, sink, 0);
+    };
+    if !crate::local::follow_launcher() {
+        return Err(Failure::from(anyhow::anyhow!(
+            "the launcher of this local mesh exited before process {process} started"
+        )));
+    }
+    if process > 0
+        && kind == SourceKind::File
+        && args.source.as_deref() == Some("file:-")
+        && stdin_may_have_data()
+    {
+        tracing::warn!(
+            "file:- is read by process 0 only: the standard input of process {process} is ignored"
+        );
+    }
+    run_process(domain, info, args, &source, sink, process)
+}
+
+/// Whether standard input is something other than a terminal or `/dev/null` (the local
+/// launcher gives processes other than 0 `/dev/null`).
+fn stdin_may_have_data() -> bool {
+    let null = same_file::Handle::from_path("/dev/null");
+    let stdin = same_file::Handle::stdin();
+    !std::io::stdin().is_terminal() && !matches!((stdin, null), (Ok(a), Ok(b)) if a == b)
+}
+
+fn run_process(
+    domain: &dyn DomainEntry,
+    info: PipelineInfo,
+    args: &RunArgs,
+    source: &SourceRequest,
+    sink: SinkSpec,
+    process: usize,
+) -> Result<u8, Failure> {
+    let mesh = args
+        .mesh
+        .mesh(process)
+        .map_err(|e| Failure::from(RunError::Mesh(e)))?;
+    let n = mesh.processes();
+    let sink = match sink {
+        SinkSpec::File(path) => SinkSpec::File(per_process_path(&path, process, n)),
+        other => other,
+    };
+    let options = RunOptions {
+        sink,
+        dead_letter: args
+            .dead_letter
+            .as_deref()
+            .map(|p| per_process_path(p, process, n)),
+        ingest: args.ingest(),
+        output_dir: args.output_dir.clone(),
+        metrics: args.metrics(),
+        progress: args.progress.mode(std::io::stderr().is_terminal()),
+        stop: stop_on_signals()?,
+        report_file: args.report_file.clone(),
+        histogram: args.histogram.clone(),
+    };
+    let outcome = domain.run(info.name, source, options, &mesh)?;
+    let Some(report) = outcome.report else {
+        return Ok(0);
+    };
+    match args.report {
+        ReportFormat::Text => {
+            let _ = write!(std::io::stderr(), "{}", report.to_text());
+        }
+        ReportFormat::Json => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", report.to_json())
+                .and_then(|_| out.flush())
+                .context("writing the report")?;
+        }
+        ReportFormat::None => {}
+    }
+    let (rejected, read) = (report.rejected(), report.records_read());
+    if read > 0 && rejected as f64 > args.max_bad_ratio * read as f64 {
+        return Err(Failure {
+            code: REJECTED,
+            error: anyhow::anyhow!(
+                "{rejected} of the {read} records read ({:.1} %) were rejected as unreadable, more than --max-bad-ratio {}: see the dead letters (--dead-letter PATH)",
+                100.0 * rejected as f64 / read as f64,
+                args.max_bad_ratio
+            ),
+        });
+    }
+    Ok(0)
+}
