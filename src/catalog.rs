@@ -31,7 +31,7 @@
 //!     ctx.emit(clicks);
 //! }
 //!
-//! static CLICKS: Pipeline<Click> = Pipeline {
+//! const CLICKS: Pipeline<Click> = Pipeline {
 //!     name: "clicks",
 //!     description: "every click",
 //!     columns: &["user", "time"],

@@ -381,6 +381,65 @@ fn committed_offsets_resume_where_a_bounded_run_ended() {
 }
 
 #[test]
+fn the_example_pipeline_reads_csv_records_from_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv_path = dir.path().join("readings.csv");
+    let gen = sensors(&[
+        "gen",
+        "--format",
+        "csv",
+        "--events",
+        "20000",
+        "--rate",
+        "1000",
+        "-o",
+        csv_path.to_str().unwrap(),
+    ]);
+    assert!(gen.status.success(), "{}", stderr(&gen));
+    let text = std::fs::read_to_string(&csv_path).unwrap();
+    let mut rows: Vec<String> = text.lines().skip(1).map(String::from).collect();
+    rows.insert(700, "1767225601000,dev-01".into()); // a short row: a dead letter
+    let t = topic("sensors");
+    produce_lines(&t, 3, &rows);
+    let run = |source: &str, extra: &[&str], out: &Path| {
+        let sink = format!("file:{}", out.display());
+        let mut args = vec![
+            "run",
+            "sensor_stats",
+            "--source",
+            source,
+            "--format",
+            "csv",
+            "-w",
+            "2",
+            "--sink",
+            &sink,
+            "--progress",
+            "off",
+        ];
+        args.extend_from_slice(extra);
+        let done = sensors(&args);
+        assert!(done.status.success(), "{}", stderr(&done));
+        (sorted_lines(out), stderr(&done))
+    };
+    let (from_file, _) = run(
+        &format!("file:{}", csv_path.display()),
+        &[],
+        &dir.path().join("file.jsonl"),
+    );
+    let (from_kafka, report) = run(
+        &url(&t),
+        &["--csv-header", "time,device,celsius", "--until-end"],
+        &dir.path().join("kafka.jsonl"),
+    );
+    assert_eq!(from_kafka, from_file);
+    assert!(
+        report.contains("dead letters 1 (malformed_csv 1)"),
+        "{report}"
+    );
+}
+
+#[test]
 fn a_graceful_stop_commits_what_was_read() {
     let t = topic("nexmark-stop");
     let group = topic("group");

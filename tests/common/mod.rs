@@ -785,6 +785,20 @@ pub fn sluice(args: &[&str]) -> std::process::Output {
         .expect("the sluice binary runs")
 }
 
+/// The binary of `examples/sensors.rs`, built by `cargo test` beside the crate's own.
+pub fn sensors_binary() -> PathBuf {
+    let sluice = PathBuf::from(env!("CARGO_BIN_EXE_sluice"));
+    sluice.parent().unwrap().join("examples").join("sensors")
+}
+
+/// Runs the sensors example with `args`.
+pub fn sensors(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(sensors_binary())
+        .args(args)
+        .output()
+        .expect("the sensors example is built by cargo test")
+}
+
 /// Runs each `(args, exit code, message)` case and checks that it fails with that code, says
 /// the message on stderr, prints nothing on stdout, and does so at once (before any work: the
 /// default run is a million events).
