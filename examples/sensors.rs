@@ -22,7 +22,7 @@
 use serde::{Deserialize, Serialize};
 use sluice::catalog::{Catalog, Domain};
 use sluice::connectors::generator::{Generate, GeneratorConfig};
-use sluice::operators::{by, Aggregate, Windowing, Windows};
+use sluice::operators::{by, Aggregate, WindowResult, Windowing, Windows};
 use sluice::pipeline::{Context, Pipeline};
 use sluice::record::Record;
 use sluice::time::EventTime;

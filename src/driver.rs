@@ -3,7 +3,7 @@
 //! Each worker builds the same dataflow — ingest → pipeline → sink, every output probed — then
 //! steps it (parking while a paced source waits for its schedule) until the probe's frontier is
 //! empty: every window closed, every row written. After each step a short list of
-//! [`Observer`]s looks at the run — latency settling, progress, memory, sink flushing — and
+//! observers looks at the run — latency settling, progress, memory, sink flushing — and
 //! none of them steers it. Finally the workers' reports travel through a small second dataflow
 //! to worker 0 of process 0, which merges them, so one report covers the whole mesh.
 

@@ -51,8 +51,18 @@ impl GeneratorConfig {
 pub trait Generate: Send + 'static {
     /// The records it makes.
     type Record: Record;
+
     /// Record number `n`: a pure function of the configuration and `n`.
     fn record(&mut self, n: u64) -> Self::Record;
+
+    /// Appends records `first, first + step, …` (`count` of them) to `out`. Readers call this
+    /// once per batch, so a boxed generator costs one dynamic call per batch, not per record.
+    fn fill(&mut self, first: u64, step: u64, count: usize, out: &mut Vec<Self::Record>) {
+        out.reserve(count);
+        for i in 0..count as u64 {
+            out.push(self.record(first + i * step));
+        }
+    }
 }
 
 /// How a domain makes its generator from the shared settings.
@@ -105,6 +115,34 @@ impl<R: Record> GeneratorReader<R> {
         self.pace
             .map(|(start, ns)| start + Duration::from_nanos((n as f64 * ns) as u64))
     }
+
+    /// How many of the next `max` records exist and are due at `now`.
+    fn due(&self, now: Instant, max: usize) -> usize {
+        let left = self
+            .end
+            .saturating_sub(self.next)
+            .div_ceil(self.step.max(1));
+        let mut count = left.min(max as u64);
+        if let Some((start, ns)) = self.pace {
+            // The last record number due by now, and so how many of ours are.
+            let last_due = (now.saturating_duration_since(start).as_nanos() as f64 / ns) as u64;
+            let ours = if last_due >= self.next {
+                (last_due - self.next) / self.step.max(1) + 1
+            } else {
+                0
+            };
+            count = count.min(ours);
+            // Rounding: never release a record before its schedule.
+            while count > 0
+                && self
+                    .scheduled(self.next + (count - 1) * self.step)
+                    .is_some_and(|due| due > now)
+            {
+                count -= 1;
+            }
+        }
+        count as usize
+    }
 }
 
 impl<R: Record> Reader<R> for GeneratorReader<R> {
@@ -114,21 +152,23 @@ impl<R: Record> Reader<R> for GeneratorReader<R> {
         max: usize,
         out: &mut Ingest<R>,
     ) -> Result<ReadStatus, SourceError> {
-        for _ in 0..max {
-            if self.next >= self.end {
-                return Ok(ReadStatus::Done);
-            }
+        let count = self.due(now, max);
+        if count > 0 {
+            self.generator
+                .fill(self.next, self.step, count, &mut out.records);
+            let last = self.next + (count as u64 - 1) * self.step;
+            out.scheduled = self.scheduled(last);
+            self.next = last + self.step;
+        }
+        if self.next >= self.end {
+            return Ok(ReadStatus::Done);
+        }
+        if count < max {
             if let Some(due) = self.scheduled(self.next) {
                 if due > now {
                     return Ok(ReadStatus::WaitUntil(due));
                 }
-                out.scheduled = Some(due);
             }
-            out.records.push(self.generator.record(self.next));
-            self.next += self.step;
-        }
-        if self.next >= self.end {
-            return Ok(ReadStatus::Done);
         }
         if let Some(due) = self.scheduled(self.next) {
             out.behind = now.saturating_duration_since(due);

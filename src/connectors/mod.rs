@@ -1,7 +1,7 @@
 //! Connectors: where records come from and where results go.
 //!
 //! A source is split in two: a [`Reader`] (one per worker) fetches records of some
-//! [`Record`] type — from a domain's [generator](generator), a [file](file) or stdin, or
+//! [`Record`] type — from a domain's [`generator`], a [file](mod@file) or stdin, or
 //! [Kafka](kafka) — and the [ingest](crate::ingest) operator runs every reader the same way
 //! (stamping, watermark, dead letters, flow control). A sink is a [`Writer`](sink::Writer)
 //! shared by a process's workers: stdout, a file, Kafka, or nothing.
@@ -71,6 +71,31 @@ pub enum ReadStatus {
 }
 
 /// One worker's share of a source of records of type `R`.
+///
+/// # Examples
+///
+/// A reader of records held in memory, a batch at a time:
+///
+/// ```
+/// use sluice::connectors::{Ingest, ReadStatus, Reader, SourceError};
+/// use std::time::Instant;
+///
+/// struct Memory(std::vec::IntoIter<(String, u64)>);
+///
+/// impl Reader<(String, u64)> for Memory {
+///     fn read(&mut self, _now: Instant, max: usize, out: &mut Ingest<(String, u64)>)
+///         -> Result<ReadStatus, SourceError> {
+///         out.records.extend(self.0.by_ref().take(max));
+///         Ok(if self.0.len() == 0 { ReadStatus::Done } else { ReadStatus::More })
+///     }
+/// }
+///
+/// let mut reader = Memory(vec![("a".to_string(), 1), ("b".to_string(), 2)].into_iter());
+/// let mut out = Ingest::default();
+/// assert_eq!(reader.read(Instant::now(), 1, &mut out).unwrap(), ReadStatus::More);
+/// assert_eq!(reader.read(Instant::now(), 1, &mut out).unwrap(), ReadStatus::Done);
+/// assert_eq!(out.records.len(), 2);
+/// ```
 pub trait Reader<R> {
     /// Reads at most `max` records that are available at `now` into `out`.
     fn read(

@@ -1,5 +1,5 @@
 //! The Nexmark domain: the auction site's events ([`model`]) in Flink's JSON form and their
-//! deterministic [`generator`] (`--source nexmark`). Its pipelines, the 23 Nexmark queries, are
+//! deterministic [generator](mod@generator) (`--source nexmark`). Its pipelines, the 23 Nexmark queries, are
 //! under `queries/nexmark/`. The engine never imports this module; it is one domain among
 //! others, registered with the binary's catalog like a user's own.
 

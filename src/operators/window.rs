@@ -203,7 +203,7 @@ pub struct WindowLogic<R, F> {
 }
 
 impl<R, F: Fold<R>> WindowLogic<R, F> {
-    /// `windows` over records folded as `fold` says (for [`KeyedCore::keyed`] with restored
+    /// `windows` over records folded as `fold` says (for [`KeyedCore::keyed`](super::KeyedCore::keyed) with restored
     /// state or snapshots).
     pub fn new(fold: F, windows: Windows) -> Self {
         WindowLogic {
