@@ -109,6 +109,19 @@ pub struct Row {
     pub mean: f64,
 }
 
+/// A window's statistics as an output row.
+fn row(w: WindowResult<String, Stats>) -> Row {
+    Row {
+        device: w.key,
+        window_start: w.window.start,
+        window_end: w.window.end,
+        readings: w.value.readings,
+        min: w.value.min,
+        max: w.value.max,
+        mean: w.value.sum / w.value.readings as f64,
+    }
+}
+
 fn stats<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>) {
     let per_device = by(
         "sensors.stats_per_device",
@@ -119,16 +132,8 @@ fn stats<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>)
         per_device.fold(|r| r.celsius, Temperatures),
         Windows::tumbling(SIZE_MS),
     );
-    ctx.dead_letter(late);
-    ctx.emit(windows.map(|w| Row {
-        device: w.key,
-        window_start: w.window.start,
-        window_end: w.window.end,
-        readings: w.value.readings,
-        min: w.value.min,
-        max: w.value.max,
-        mean: w.value.sum / w.value.readings as f64,
-    }));
+    ctx.dead_letter(late); // records too late for their window
+    ctx.emit(windows.map(row));
 }
 
 /// The pipeline.
