@@ -8,11 +8,11 @@
 //! 130/143 a second SIGINT/SIGTERM).
 
 use crate::catalog::{
-    Catalog, DomainEntry, GenerateRequest, PipelineInfo, SourceKind, SourceRequest,
+    Catalog, DomainEntry, GenerateRequest, KafkaTarget, PipelineInfo, SourceKind, SourceRequest,
 };
 use crate::cli::exit::{FAILED, REJECTED, UNAVAILABLE, USAGE};
 use crate::cli::{CatArgs, Cli, Command, Endpoint, GenArgs, ReportFormat, RunArgs};
-use crate::connectors::kafka::{self, KafkaUrl};
+use crate::connectors::kafka::{self, KafkaError, KafkaUrl};
 use crate::connectors::sink::{per_process_path, SinkSpec};
 use crate::connectors::SourceError;
 use crate::driver::{RunError, RunOptions};
@@ -221,25 +221,17 @@ fn generate_to_kafka(
 ) -> Result<u8, Failure> {
     let url = KafkaUrl::parse(to).map_err(Failure::usage)?;
     let props = args.kafka.props().map_err(Failure::usage)?;
-    let summary = domain
-        .load(
-            request,
-            &url,
-            &props,
-            args.partitions,
-            args.kafka.timeout,
-            args.paced,
-        )
-        .map_err(|e| Failure {
-            code: if e.is_usage() {
-                USAGE
-            } else if e.is_unavailable() {
-                UNAVAILABLE
-            } else {
-                FAILED
-            },
-            error: anyhow::Error::new(e).context(format!("writing records to {url}")),
-        })?;
+    let to = KafkaTarget {
+        url: &url,
+        props: &props,
+        partitions: args.partitions,
+        timeout: args.kafka.timeout,
+        paced: args.paced,
+    };
+    let summary = domain.load(request, &to).map_err(|e| Failure {
+        code: kafka_code(&e),
+        error: anyhow::Error::new(e).context(format!("writing records to {url}")),
+    })?;
     let behind = if args.paced {
         format!(
             "; fell at most {} behind schedule",
@@ -260,18 +252,24 @@ fn generate_to_kafka(
     Ok(0)
 }
 
+/// The exit code of a Kafka failure: a bad address or property, unreachable brokers or a
+/// missing topic, or anything else.
+fn kafka_code(e: &KafkaError) -> u8 {
+    if e.is_usage() {
+        USAGE
+    } else if e.is_unavailable() {
+        UNAVAILABLE
+    } else {
+        FAILED
+    }
+}
+
 fn cat(args: &CatArgs) -> Result<u8, Failure> {
     let url = KafkaUrl::parse(&args.url).map_err(Failure::usage)?;
     let props = args.kafka.props().map_err(Failure::usage)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let n = kafka::cat(&url, &props, args.kafka.timeout, &mut out).map_err(|e| Failure {
-        code: if e.is_usage() {
-            USAGE
-        } else if e.is_unavailable() {
-            UNAVAILABLE
-        } else {
-            FAILED
-        },
+        code: kafka_code(&e),
         error: e.into(),
     })?;
     out.flush().context("writing records")?;

@@ -145,16 +145,25 @@ pub trait DomainEntry: Send + Sync {
     /// Writes generated records to `out`; returns how many.
     fn generate(&self, request: &GenerateRequest<'_>, out: &mut dyn Write) -> std::io::Result<u64>;
     /// Writes generated records to a Kafka topic (`sluice gen --to`).
-    #[allow(clippy::too_many_arguments)]
     fn load(
         &self,
         request: &GenerateRequest<'_>,
-        url: &KafkaUrl,
-        props: &KafkaProps,
-        partitions: i32,
-        timeout: Duration,
-        paced: bool,
+        to: &KafkaTarget<'_>,
     ) -> Result<kafka::LoadSummary, KafkaError>;
+}
+
+/// Where and how `sluice gen --to` writes.
+pub struct KafkaTarget<'a> {
+    /// Brokers and topic.
+    pub url: &'a KafkaUrl,
+    /// Client properties.
+    pub props: &'a KafkaProps,
+    /// Partitions when the topic is created.
+    pub partitions: i32,
+    /// Broker wait.
+    pub timeout: Duration,
+    /// Send each record at its scheduled time, stamped with it (open loop).
+    pub paced: bool,
 }
 
 impl<R: Record> Domain<R> {
@@ -276,24 +285,20 @@ impl<R: Record> DomainEntry for Domain<R> {
     fn load(
         &self,
         request: &GenerateRequest<'_>,
-        url: &KafkaUrl,
-        props: &KafkaProps,
-        partitions: i32,
-        timeout: Duration,
-        paced: bool,
+        to: &KafkaTarget<'_>,
     ) -> Result<kafka::LoadSummary, KafkaError> {
         let make = self
             .generator
             .ok_or_else(|| KafkaError::Invalid(format!("domain {} has no generator", self.name)))?;
         kafka::load(&kafka::Load {
             make,
-            url,
-            props,
-            partitions,
-            timeout,
+            url: to.url,
+            props: to.props,
+            partitions: to.partitions,
+            timeout: to.timeout,
             config: request.config.clone(),
             events: request.events.unwrap_or(u64::MAX),
-            paced,
+            paced: to.paced,
             stop: request.stop,
         })
     }

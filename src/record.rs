@@ -66,3 +66,24 @@ impl Format {
         }
     }
 }
+
+/// A small record type for the library's own tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Record;
+    use crate::time::EventTime;
+
+    /// A device's reading at a time: flat, so JSON and CSV both hold it.
+    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    pub struct Reading {
+        pub device: String,
+        pub time: EventTime,
+        pub value: f64,
+    }
+
+    impl Record for Reading {
+        fn event_time(&self) -> EventTime {
+            self.time
+        }
+    }
+}

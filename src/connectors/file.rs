@@ -176,21 +176,8 @@ impl<R: Record> Reader<R> for FileReader<R> {
 mod tests {
     use super::*;
     use crate::deadletter::Reason;
-    use crate::time::EventTime;
+    use crate::record::testing::Reading;
     use std::io::Write;
-
-    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Reading {
-        device: String,
-        time: EventTime,
-        value: f64,
-    }
-
-    impl Record for Reading {
-        fn event_time(&self) -> EventTime {
-            self.time
-        }
-    }
 
     fn read_all(
         path: &Path,

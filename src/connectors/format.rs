@@ -111,20 +111,7 @@ fn parse_row(bytes: &[u8]) -> Result<csv::StringRecord, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::EventTime;
-
-    #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Reading {
-        device: String,
-        time: EventTime,
-        value: f64,
-    }
-
-    impl Record for Reading {
-        fn event_time(&self) -> EventTime {
-            self.time
-        }
-    }
+    use crate::record::testing::Reading;
 
     fn decode(decoder: &Decoder<Reading>, line: &str) -> Result<Reading, (Reason, String)> {
         let mut out = Ingest::default();

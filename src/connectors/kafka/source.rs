@@ -434,16 +434,9 @@ mod tests {
 
     /// A reader over partitions with the given (max event time, silent for) states; its
     /// consumer is never polled (nothing connects).
-    #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-    struct Stamped(EventTime);
+    use crate::record::testing::Reading;
 
-    impl Record for Stamped {
-        fn event_time(&self) -> EventTime {
-            self.0
-        }
-    }
-
-    fn reader(partitions: &[(Option<EventTime>, Duration)], now: Instant) -> KafkaReader<Stamped> {
+    fn reader(partitions: &[(Option<EventTime>, Duration)], now: Instant) -> KafkaReader<Reading> {
         let url = KafkaUrl::parse("kafka://127.0.0.1:1/t").unwrap();
         let options = KafkaSourceOptions {
             group_id: "g".into(),
