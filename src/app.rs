@@ -10,6 +10,7 @@
 use crate::catalog::{
     Catalog, DomainEntry, GenerateRequest, KafkaTarget, PipelineInfo, SourceKind, SourceRequest,
 };
+use crate::checkpoint::CheckpointError;
 use crate::cli::exit::{FAILED, REJECTED, UNAVAILABLE, USAGE};
 use crate::cli::{CatArgs, Cli, Command, Endpoint, GenArgs, ReportFormat, RunArgs};
 use crate::connectors::kafka::{self, KafkaError, KafkaUrl};
@@ -63,7 +64,14 @@ impl From<RunError> for Failure {
             RunError::Source(s) if s.is_unavailable() => UNAVAILABLE,
             RunError::Source(_) => FAILED,
             RunError::Mesh(_) | RunError::Open(_) => UNAVAILABLE,
-            RunError::Sink(_) | RunError::Report { .. } | RunError::Worker { .. } => FAILED,
+            RunError::Checkpoint(
+                CheckpointError::Unsupported(_) | CheckpointError::Mismatch { .. },
+            ) => USAGE,
+            RunError::Checkpoint(CheckpointError::Io { .. }) => UNAVAILABLE,
+            RunError::Sink(_)
+            | RunError::Report { .. }
+            | RunError::Worker { .. }
+            | RunError::Protocol(_) => FAILED,
         };
         Failure {
             code,
@@ -90,8 +98,9 @@ fn init_logging() {
         // A closed stderr must not panic the thread that logs (e.g. the signal handler's).
         .log_internal_errors(false)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("warn,sluice::checkpoint=info")
+            }),
         )
         .init();
 }
@@ -396,6 +405,7 @@ fn run_process(
         stop: stop_on_signals()?,
         report_file: args.report_file.clone(),
         histogram: args.histogram.clone(),
+        checkpoint: args.checkpoint(),
     };
     let outcome = domain.run(info.name, source, options, &mesh)?;
     let Some(report) = outcome.report else {

@@ -254,7 +254,7 @@ impl<R: Record> DomainEntry for Domain<R> {
         let mut generator = (self.generator()?)(&request.config);
         let total = request.events.unwrap_or(u64::MAX);
         // A signal ends the output after a whole record.
-        let stopped = |n: u64| n % 4096 == 0 && request.stop.is_requested();
+        let stopped = |n: u64| n.is_multiple_of(4096) && request.stop.is_requested();
         if request.format == Format::Csv {
             // A header row from the field names, then one row per record.
             let mut csv = csv::Writer::from_writer(out);

@@ -6,6 +6,7 @@
 //! control, report, mesh). In `run`, `-h FILE` is the hostfile as in timely; help is `--help`.
 //! [`RunArgs::check_applicable`] refuses flags that the chosen source or sink would ignore.
 
+use crate::checkpoint::CheckpointConfig;
 use crate::connectors::file::DEFAULT_MAX_RECORD_BYTES;
 use crate::connectors::generator::{GeneratorConfig, GeneratorSpec, DEFAULT_BASE_TIME};
 use crate::connectors::kafka::{
@@ -51,6 +52,31 @@ pub mod exit {
         (SECOND_SIGINT, "a second SIGINT ended the process at once, without flushing"),
         (SECOND_SIGTERM, "a second SIGTERM ended the process at once, without flushing"),
     ];
+}
+
+/// Checkpoints, restore and supervision (`sluice run`).
+#[derive(Debug, Clone, Args)]
+pub struct FaultArgs {
+    /// Take checkpoints in this directory (shared by every process of the mesh); rows reach a
+    /// file sink exactly once, when the checkpoint covering them is durable.
+    #[arg(long, value_name = "DIR", help_heading = "Fault tolerance")]
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Event time between checkpoints (a multiple of --stamp-granularity).
+    #[arg(long, default_value = "1s", value_parser = parse_positive_duration, value_name = "DURATION", requires = "checkpoint_dir", help_heading = "Fault tolerance")]
+    pub checkpoint_interval: Duration,
+    /// Wall-clock time between checkpoints at least (a replay's event time runs far faster than
+    /// the clock); default: the interval.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION", requires = "checkpoint_dir", help_heading = "Fault tolerance")]
+    pub checkpoint_min_pause: Option<Duration>,
+    /// How many complete checkpoints to keep.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = positive_usize, requires = "checkpoint_dir", help_heading = "Fault tolerance")]
+    pub checkpoint_retain: usize,
+    /// Resume from the newest checkpoint in --checkpoint-dir whose files all verify.
+    #[arg(long, requires = "checkpoint_dir", help_heading = "Fault tolerance")]
+    pub restore: bool,
+    /// This execution's number (a supervisor counts restarts).
+    #[arg(long, default_value_t = 1, hide = true)]
+    pub execution: u64,
 }
 
 /// Event-time stream processing on timely dataflow.
@@ -325,6 +351,10 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION", help_heading = "Run control")]
     pub give_up_behind: Option<Duration>,
 
+    #[command(flatten)]
+    /// Checkpoints, restore and supervision.
+    pub fault: FaultArgs,
+
     /// Report format: `text` on stderr, `json` on stdout, or `none`.
     #[arg(long, value_enum, default_value_t = ReportFormat::Text, help_heading = "Report")]
     pub report: ReportFormat,
@@ -516,6 +546,21 @@ impl RunArgs {
             events: self.generator.total(),
             paced: self.paced,
         }
+    }
+
+    /// The checkpoint settings, when `--checkpoint-dir` is given.
+    pub fn checkpoint(&self) -> Option<CheckpointConfig> {
+        let f = &self.fault;
+        let dir = f.checkpoint_dir.clone()?;
+        let interval = f.checkpoint_interval.as_millis() as u64;
+        Some(CheckpointConfig {
+            dir,
+            interval,
+            min_pause: f.checkpoint_min_pause.unwrap_or(f.checkpoint_interval),
+            retain: f.checkpoint_retain,
+            restore: f.restore,
+            execution: f.execution,
+        })
     }
 
     /// The ingest settings.

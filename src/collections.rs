@@ -29,6 +29,7 @@ pub trait ToUpdates<'s, D> {
 
 impl<'s, D: Clone + 'static> ToUpdates<'s, D> for StreamVec<'s, EventTime, D> {
     fn to_updates(self, name: &str) -> Updates<'s, D> {
+        crate::checkpoint::not_checkpointable(name, "a differential collection");
         self.unary::<CapacityContainerBuilder<Vec<(D, EventTime, Diff)>>, _, _, _>(
             Pipeline,
             name,

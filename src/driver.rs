@@ -7,7 +7,9 @@
 //! none of them steers it. Finally the workers' reports travel through a small second dataflow
 //! to worker 0 of process 0, which merges them, so one report covers the whole mesh.
 
-use crate::connectors::sink::{SinkSpec, SinkWriter, FLUSH_INTERVAL};
+use crate::checkpoint::protocol::{Protocol, ProtocolError, END};
+use crate::checkpoint::{self, CheckpointConfig, CheckpointError, Checkpointing, WorkerCheckpoint};
+use crate::connectors::sink::{RowTarget, SinkSpec, SinkWriter, FLUSH_INTERVAL};
 use crate::connectors::{Exhausted, Position, SourceError, SourceSpec};
 use crate::console::{Board, ProgressMode, Reporter};
 use crate::ingest::{ingest, IngestConfig, IngestShared};
@@ -18,7 +20,7 @@ use crate::pipeline::{Context, Outputs, Pipeline};
 use crate::preflight::{ensure_distinct, prepare_dir, PreflightError, PreparedFile};
 use crate::record::Record;
 use crate::stop::Stop;
-use crate::time::EventTime;
+use crate::time::{EventTime, WatermarkPolicy};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -51,6 +53,8 @@ pub struct RunOptions {
     pub report_file: Option<PathBuf>,
     /// Where process 0 writes the processing-latency CCDF (TSV) at the end.
     pub histogram: Option<PathBuf>,
+    /// Checkpoints and restore ([`crate::checkpoint`]); `None`: none.
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 impl RunOptions {
@@ -67,6 +71,7 @@ impl RunOptions {
             stop: Stop::new(),
             report_file: None,
             histogram: None,
+            checkpoint: None,
         }
     }
 }
@@ -142,6 +147,12 @@ impl<R: Record> RunConfig<R> {
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// Checkpointing could not start, or the run cannot be checkpointed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// Taking a checkpoint failed during the run.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
     /// The mesh could not be formed.
     #[error(transparent)]
     Mesh(#[from] MeshError),
@@ -188,12 +199,27 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
     let (report_file, histogram) = config.preflight()?;
     config.source.validate()?;
     let options = &config.options;
-    let sink = options.sink.open(&options.stop).map_err(RunError::Open)?;
-    let dead = match &options.dead_letter {
-        Some(path) => SinkSpec::File(path.clone())
-            .open(&options.stop)
-            .map_err(RunError::Open)?,
-        None => SinkWriter::null(),
+    let checkpointing = match &options.checkpoint {
+        Some(c) => Some(Arc::new(start_checkpoints(&config, c, mesh)?)),
+        None => None,
+    };
+    if checkpointing.as_ref().is_some_and(|c| c.resume_at() == END) {
+        tracing::warn!("the checkpoint restored is the end of a completed run: every row is already in the output");
+        return Ok(RunOutcome { report: None });
+    }
+    // With checkpoints, rows reach the file outputs through per-epoch files, committed with
+    // the checkpoints: the process's writers are not used.
+    let (sink, dead) = if checkpointing.is_some() {
+        (SinkWriter::null(), SinkWriter::null())
+    } else {
+        let sink = options.sink.open(&options.stop).map_err(RunError::Open)?;
+        let dead = match &options.dead_letter {
+            Some(path) => SinkSpec::File(path.clone())
+                .open(&options.stop)
+                .map_err(RunError::Open)?,
+            None => SinkWriter::null(),
+        };
+        (sink, dead)
     };
     let processes = mesh.processes();
     let board = Board::new(mesh.workers());
@@ -205,14 +231,21 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
     let label = config.source.label();
     let latency_from = config.source.latency_from();
     let config = Arc::new(config);
-    let shared = Arc::new((sink.clone(), dead.clone(), Instant::now(), board));
+    let shared = Arc::new((
+        sink.clone(),
+        dead.clone(),
+        Instant::now(),
+        board,
+        checkpointing,
+    ));
     let worker_config = Arc::clone(&config);
     let results = mesh.execute(move |worker| {
-        let (sink, dead, start, board) = &*shared;
+        let (sink, dead, start, board, checkpointing) = &*shared;
         let shared = Shared {
             sink: sink.clone(),
             dead: dead.clone(),
             board: Arc::clone(board),
+            checkpointing: checkpointing.clone(),
         };
         run_worker(worker, &worker_config, shared, *start, processes)
     });
@@ -273,6 +306,107 @@ struct Shared {
     sink: SinkWriter,
     dead: SinkWriter,
     board: Arc<Board>,
+    checkpointing: Option<Arc<Checkpointing>>,
+}
+
+/// The run's file outputs, absolute: where checkpointed rows are committed.
+fn checkpointed_outputs(
+    options: &RunOptions,
+) -> Result<(Option<PathBuf>, Option<PathBuf>), CheckpointError> {
+    let absolute = |p: &Path| {
+        std::path::absolute(p).map_err(|source| CheckpointError::Io {
+            path: p.display().to_string(),
+            source,
+        })
+    };
+    let sink = match &options.sink {
+        SinkSpec::File(path) => Some(absolute(path)?),
+        SinkSpec::Null => None,
+        _ => {
+            return Err(CheckpointError::Unsupported(
+                "checkpoints need a file sink (--sink PATH) or none (--sink null): rows written to standard output or Kafka could not be taken back after a crash".into(),
+            ))
+        }
+    };
+    let dead = options.dead_letter.as_deref().map(absolute).transpose()?;
+    Ok((sink, dead))
+}
+
+/// Builds `pipeline` once on a throwaway single-threaded worker, with no input, and returns the
+/// operators in it that cannot take part in checkpoints.
+fn probe_pipeline<R: Record>(
+    pipeline: &'static Pipeline<R>,
+    policy: WatermarkPolicy,
+) -> Vec<String> {
+    timely::execute::execute_directly(move |worker| {
+        checkpoint::uncheckpointable(|| {
+            worker.dataflow::<EventTime, _, _>(|scope| {
+                let (_input, records) = scope.new_input::<Vec<R>>();
+                let outputs = Outputs {
+                    probe: ProbeHandle::new(),
+                    sink: RowTarget::Shared(SinkWriter::null()),
+                    dead_letters: RowTarget::Shared(SinkWriter::null()),
+                    ledger: Rc::new(RefCell::new(Ledger::new(MetricsConfig::default()))),
+                    output_dir: PathBuf::new(),
+                };
+                let mut ctx = Context::new(scope, pipeline.name, policy, outputs);
+                (pipeline.build)(records, &mut ctx);
+            })
+        })
+    })
+}
+
+/// Starts this process's checkpointing for `config`.
+fn start_checkpoints<R: Record>(
+    config: &RunConfig<R>,
+    checkpoint: &CheckpointConfig,
+    mesh: &Mesh,
+) -> Result<Checkpointing, RunError> {
+    let options = &config.options;
+    let policy = options.ingest.policy;
+    if checkpoint.interval == 0
+        || !checkpoint
+            .interval
+            .is_multiple_of(policy.granularity_ms.max(1))
+    {
+        return Err(CheckpointError::Unsupported(format!(
+            "--checkpoint-interval ({} ms) must be a positive multiple of the stamping granularity ({} ms)",
+            checkpoint.interval, policy.granularity_ms
+        ))
+        .into());
+    }
+    if let SourceSpec::File { path, .. } = &config.source {
+        if path.as_os_str() == "-" {
+            return Err(CheckpointError::Unsupported(
+                "standard input cannot be read again after a crash: checkpoint a file or Kafka source".into(),
+            )
+            .into());
+        }
+    }
+    let (sink, dead) = checkpointed_outputs(options)?;
+    let unsupported = probe_pipeline(config.pipeline, policy);
+    if !unsupported.is_empty() {
+        return Err(CheckpointError::Unsupported(format!(
+            "{} cannot be checkpointed yet: {} keep state that checkpoints do not capture; run it without --checkpoint-dir",
+            config.pipeline.name,
+            unsupported.join(", ")
+        ))
+        .into());
+    }
+    let outputs: Vec<PathBuf> = sink.into_iter().chain(dead).collect();
+    let fingerprint = checkpoint::fingerprint(&[
+        ("pipeline", config.pipeline.name.to_string()),
+        ("source", config.source.fingerprint()),
+        ("delay", policy.delay_ms.to_string()),
+        ("granularity", policy.granularity_ms.to_string()),
+        ("interval", checkpoint.interval.to_string()),
+    ]);
+    Ok(Checkpointing::start(
+        checkpoint.clone(),
+        fingerprint,
+        (mesh.workers(), mesh.processes(), mesh.process()),
+        &outputs,
+    )?)
 }
 
 /// Looks at a running worker after each step, never steering it.
@@ -371,32 +505,70 @@ fn run_worker<R: Record>(
     });
     let probe = ProbeHandle::<EventTime>::new();
     let name = config.pipeline.name;
+    let checkpoint = shared
+        .checkpointing
+        .as_ref()
+        .map(|c| WorkerCheckpoint::new(Arc::clone(c), index, peers));
+    // With checkpoints, a stop is answered by a final checkpoint first; only then does the
+    // input end (`drain`).
+    let drain = if checkpoint.is_some() {
+        Stop::new()
+    } else {
+        options.stop.clone()
+    };
+    let (sink_target, dead_target) = match &checkpoint {
+        Some(c) => {
+            let (sink, dead) = checkpointed_outputs(options)?;
+            let target = |path: Option<PathBuf>| match path {
+                Some(p) => RowTarget::Epochs(c.epoch_files(&p)),
+                None => RowTarget::Shared(SinkWriter::null()),
+            };
+            (target(sink), target(dead))
+        }
+        None => (
+            RowTarget::Shared(shared.sink.clone()),
+            RowTarget::Shared(shared.dead.clone()),
+        ),
+    };
 
-    worker.dataflow::<EventTime, _, _>(|scope| {
-        let shared_ingest = IngestShared {
-            ledger: Rc::clone(&ledger),
-            error: Rc::clone(&error),
-            stop: options.stop.clone(),
-            probe: probe.clone(),
-            positions: Rc::clone(&positions),
-        };
-        let (records, bad) = ingest(
-            scope,
-            &format!("{name}.ingest"),
-            reader,
-            options.ingest,
-            shared_ingest,
-        );
-        let outputs = Outputs {
-            probe: probe.clone(),
-            sink: shared.sink.clone(),
-            dead_letters: shared.dead.clone(),
-            ledger: Rc::clone(&ledger),
-            output_dir: options.output_dir.clone(),
-        };
-        let mut ctx = Context::new(scope, name, options.ingest.policy, outputs);
-        ctx.dead_letter(bad);
-        (config.pipeline.build)(records, &mut ctx);
+    checkpoint::building(checkpoint.clone(), || {
+        worker.dataflow::<EventTime, _, _>(|scope| {
+            let shared_ingest = IngestShared {
+                ledger: Rc::clone(&ledger),
+                error: Rc::clone(&error),
+                stop: drain.clone(),
+                probe: probe.clone(),
+                positions: Rc::clone(&positions),
+                checkpoint: checkpoint.clone(),
+            };
+            let (records, bad) = ingest(
+                scope,
+                &format!("{name}.ingest"),
+                reader,
+                options.ingest,
+                shared_ingest,
+            );
+            let outputs = Outputs {
+                probe: probe.clone(),
+                sink: sink_target,
+                dead_letters: dead_target,
+                ledger: Rc::clone(&ledger),
+                output_dir: options.output_dir.clone(),
+            };
+            let mut ctx = Context::new(scope, name, options.ingest.policy, outputs);
+            ctx.dead_letter(bad);
+            (config.pipeline.build)(records, &mut ctx);
+        })
+    });
+    let mut protocol = checkpoint.as_ref().map(|c| {
+        let min_pause = c.shared.config.min_pause;
+        Protocol::new(
+            Rc::clone(c),
+            local,
+            min_pause,
+            options.stop.clone(),
+            drain.clone(),
+        )
     });
 
     let now = Instant::now();
@@ -422,11 +594,26 @@ fn run_worker<R: Record>(
             sinks: [shared.sink, shared.dead],
         }));
     }
+    let mut failed: Option<RunError> = None;
     while !probe.done() {
         worker.step_or_park(Some(FLUSH_INTERVAL));
         let now = Instant::now();
         for observer in &mut observers {
             observer.on_step(now);
+        }
+        if let Some(protocol) = protocol.as_mut().filter(|_| failed.is_none()) {
+            let frontier = probe.with_frontier(|f| f.first().copied());
+            if let Err(e) = protocol.on_step(frontier, now) {
+                // No more checkpoints: end the input; the error ends the run.
+                tracing::error!("{e}");
+                drain.request(crate::stop::StopCause::Signal("a failed checkpoint"));
+                failed = Some(e.into());
+            }
+        }
+    }
+    if let (Some(protocol), None) = (protocol.as_mut(), &failed) {
+        if error.borrow().is_none() {
+            protocol.finish()?;
         }
     }
     ledger.borrow_mut().settle(&probe, Instant::now());
@@ -436,6 +623,9 @@ fn run_worker<R: Record>(
     let reports = gather(worker, mine);
     if let Some(e) = error.borrow_mut().take() {
         return Err(e.into());
+    }
+    if let Some(e) = failed {
+        return Err(e);
     }
     Ok(WorkerOutcome {
         reports: (index == 0).then_some(reports),

@@ -23,6 +23,7 @@
 //! [share progress](Reader::shares_progress). Its capability stays at time 0 until the input
 //! ends and is never downgraded, so it costs no progress traffic.
 
+use crate::checkpoint::WorkerCheckpoint;
 use crate::connectors::{Ingest, Position, ReadStatus, Reader, SourceError};
 use crate::deadletter::DeadLetter;
 use crate::metrics::{Ledger, KEPT_UP_MS};
@@ -95,7 +96,13 @@ pub struct IngestShared {
     pub probe: ProbeHandle<EventTime>,
     /// How far the reader read each partition, set when the input ended.
     pub positions: Rc<RefCell<Vec<Position>>>,
+    /// The worker's checkpointing, if the run checkpoints: the source's cuts go there, and a
+    /// restore starts from its checkpoint.
+    pub checkpoint: Option<Rc<WorkerCheckpoint>>,
 }
+
+/// The source part of a worker's checkpoint: the largest event time read, and the reader's cut.
+type SourceCut = (Option<EventTime>, Option<Vec<u8>>);
 
 /// Runs `reader` as a timely source; returns the record stream and the dead-letter stream.
 /// A reader error is stored in `shared.error` and ends the input; so does a request to stop.
@@ -115,7 +122,32 @@ pub fn ingest<'s, R: Record>(
         stop,
         probe,
         positions,
+        checkpoint,
     } = shared;
+    // Checkpoints: the reader keeps what its cuts need; a restore starts it at the checkpoint.
+    let interval = checkpoint.as_ref().map(|c| c.interval());
+    let mut restored_max = None;
+    let resume_at = checkpoint.as_ref().map_or(0, |c| c.shared.resume_at());
+    if let Some(checkpoint) = &checkpoint {
+        reader.checkpoints_every(checkpoint.interval());
+        if let Some(cuts) = checkpoint.restored_source() {
+            let cuts: Vec<SourceCut> = cuts
+                .iter()
+                .map(|c| {
+                    c.as_deref()
+                        .and_then(|b| bincode::deserialize(b).ok())
+                        .unwrap_or((None, None))
+                })
+                .collect();
+            let same_split = (cuts.len() == checkpoint.peers).then_some(checkpoint.worker);
+            restored_max = same_split.and_then(|i| cuts[i].0);
+            let reader_cuts: Vec<Vec<u8>> =
+                cuts.into_iter().map(|c| c.1.unwrap_or_default()).collect();
+            if let Err(e) = reader.resume(resume_at, &reader_cuts, same_split) {
+                *error.borrow_mut() = Some(e);
+            }
+        }
+    }
     let mut builder = OperatorBuilder::new(name.to_owned(), scope);
     let info = builder.operator_info();
     let activator = scope.activator_for(info.address.clone());
@@ -161,9 +193,32 @@ pub fn ingest<'s, R: Record>(
         let mut control_cap = caps.pop();
         let mut dead_cap = caps.pop();
         let mut event_cap = caps.pop();
+        // A restored run resumes at its checkpoint: nothing below it is emitted again.
+        for cap in [&mut event_cap, &mut dead_cap].into_iter().flatten() {
+            cap.downgrade(&resume_at);
+        }
+        let failed_to_resume = error.borrow().is_some();
+        if failed_to_resume {
+            event_cap = None;
+            dead_cap = None;
+            control_cap = None;
+        }
         let mut shared_max: Option<EventTime> = None;
         let mut buf = Ingest::default();
-        let mut max_seen: Option<EventTime> = None;
+        let mut max_seen: Option<EventTime> = restored_max;
+        // Records the source's cut for every checkpoint the watermark crosses in (from, to].
+        let record_cut = move |reader: &dyn Reader<R>, max_seen: Option<EventTime>, from: EventTime, to: EventTime| {
+            let (Some(checkpoint), Some(every)) = (&checkpoint, interval) else {
+                return;
+            };
+            if (from / every).saturating_add(1).saturating_mul(every) > to {
+                return;
+            }
+            let cut: SourceCut = (max_seen, reader.cut(every));
+            if let Ok(bytes) = bincode::serialize(&cut) {
+                checkpoint.put_source(from, to, bytes);
+            }
+        };
         let mut warned_behind = false;
         let (mut accepted, mut rejected) = (0u64, 0u64);
         // Watermark advances the output has not passed yet.
@@ -278,6 +333,8 @@ pub fn ingest<'s, R: Record>(
             match status {
                 ReadStatus::Done => {
                     *positions.borrow_mut() = reader.positions();
+                    // Every checkpoint from here on finds the source read to its end.
+                    record_cut(&*reader, max_seen, watermark, EventTime::MAX);
                     let mut ledger = ledger.borrow_mut();
                     if let Some(cause) = stop_cause {
                         ledger.stopped = Some((cause, watermark));
@@ -307,6 +364,8 @@ pub fn ingest<'s, R: Record>(
             let basis = reader.watermark_basis(now, max_seen, peers_max.get());
             let next = basis.map_or(watermark, |m| policy.watermark(m).max(watermark));
             if next > watermark {
+                record_cut(&*reader, max_seen, watermark, next);
+                reader.on_watermark(next);
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
                 in_flight.push_back(next);

@@ -158,6 +158,11 @@ impl Mesh {
         self.workers
     }
 
+    /// This process's index in the mesh.
+    pub fn process(&self) -> usize {
+        self.process
+    }
+
     /// Processes in the mesh.
     pub fn processes(&self) -> usize {
         self.addresses.len()

@@ -39,6 +39,7 @@
 
 pub mod app;
 pub mod catalog;
+pub mod checkpoint;
 pub mod cli;
 pub mod collections;
 pub mod connectors;

@@ -42,7 +42,7 @@
 //! assert_eq!(HOT.name, "hot");
 //! ```
 
-use crate::connectors::sink::{write_json_lines, SinkWriter};
+use crate::connectors::sink::{write_json_lines, RowTarget};
 use crate::deadletter::DeadLetter;
 use crate::metrics::Ledger;
 use crate::time::{EventTime, WatermarkPolicy};
@@ -75,10 +75,10 @@ pub struct Pipeline<R> {
 pub struct Outputs {
     /// Probes every output; the run ends when its frontier is empty.
     pub probe: ProbeHandle<EventTime>,
-    /// The rows' sink.
-    pub sink: SinkWriter,
-    /// The dead letters' destination.
-    pub dead_letters: SinkWriter,
+    /// Where the rows go.
+    pub sink: RowTarget,
+    /// Where the dead letters go.
+    pub dead_letters: RowTarget,
     /// The worker's counters and latency histograms.
     pub ledger: Rc<RefCell<Ledger>>,
     /// Directory for pipelines that write files of their own.

@@ -15,9 +15,14 @@ use super::format::Decoder;
 use super::{Ingest, InputFormat, ReadStatus, Reader, SourceError};
 use crate::deadletter::Origin;
 use crate::record::{Format, Record};
+use crate::time::EventTime;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::io::{Seek, SeekFrom};
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Lines per round-robin block.
@@ -26,10 +31,43 @@ pub const BLOCK_LINES: u64 = 1024;
 /// Default cap on one record's size.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// Where a file reader is: the next line's number and byte offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FilePosition {
+    /// 0-based line number.
+    pub line: u64,
+    /// Byte offset of the line's start.
+    pub offset: u64,
+}
+
+/// A file reader's cut at a checkpoint: where it was, and where the records it had read with
+/// event times at or after each checkpoint interval began.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct FileCut {
+    /// The next line to read.
+    at: FilePosition,
+    /// For records already read: interval start `b` → the first position of a record with an
+    /// event time in `[b, b + interval)` (only intervals a checkpoint may still need).
+    read_ahead: Vec<(EventTime, FilePosition)>,
+    /// The interval the starts are multiples of.
+    interval: EventTime,
+}
+
 /// One worker's reader of a file of records.
 pub struct FileReader<R> {
     input: BufReader<Box<dyn Read + Send>>,
+    /// The file (`None` for stdin, which cannot be read again).
+    source: Option<PathBuf>,
     path: String,
+    /// Byte offset of the next line.
+    offset: u64,
+    /// Records read, by event-time interval: their first position (for checkpoints).
+    read_ahead: BTreeMap<EventTime, FilePosition>,
+    /// The checkpoint interval the read-ahead is kept in (0: not tracked).
+    interval: EventTime,
+    /// After a resume at `c`: lines before `.0` were read before the checkpoint; only their
+    /// records at or after `c` are read again.
+    replay: Option<(u64, EventTime)>,
     index: u64,
     peers: u64,
     max_record_bytes: usize,
@@ -54,6 +92,7 @@ impl<R: Record> FileReader<R> {
         format: &InputFormat,
     ) -> Result<Self, SourceError> {
         let label = path.display().to_string();
+        let source = (label != "-").then(|| path.to_path_buf());
         let (input, index, peers): (Box<dyn Read + Send>, u64, u64) = if label == "-" {
             if index == 0 {
                 (Box::new(io::stdin()), 0, 1)
@@ -69,7 +108,12 @@ impl<R: Record> FileReader<R> {
         };
         Ok(FileReader {
             input: BufReader::with_capacity(1 << 20, input),
+            source,
             path: label,
+            offset: 0,
+            read_ahead: BTreeMap::new(),
+            interval: 0,
+            replay: None,
             index,
             peers,
             max_record_bytes: format.max_record_bytes,
@@ -113,6 +157,7 @@ impl<R: Record> FileReader<R> {
                 oversized = self.buf.len() > self.max_record_bytes;
             }
             self.input.consume(consumed);
+            self.offset += consumed as u64;
             if ends {
                 return Ok(Some(Line { oversized }));
             }
@@ -136,6 +181,32 @@ impl<R: Record> FileReader<R> {
     }
 }
 
+impl<R: Record> FileReader<R> {
+    /// Notes where a record just read began (for checkpoints), and, while replaying after a
+    /// resume, drops what was read before the checkpoint: records below it and dead letters
+    /// (both already in the checkpoint's outputs).
+    fn track(&mut self, line: u64, at: FilePosition, before: (usize, usize), out: &mut Ingest<R>) {
+        let replaying = self.replay.filter(|(until, _)| line < *until);
+        if replaying.is_some() {
+            out.dead.truncate(before.1);
+        }
+        let Some(record) = out.records.get(before.0) else {
+            return;
+        };
+        let t = record.event_time();
+        if let Some((_, c)) = replaying {
+            if t < c {
+                out.records.truncate(before.0);
+                return;
+            }
+        }
+        if self.interval > 0 {
+            let bucket = t - t % self.interval;
+            self.read_ahead.entry(bucket).or_insert(at);
+        }
+    }
+}
+
 impl<R: Record> Reader<R> for FileReader<R> {
     fn read(
         &mut self,
@@ -149,6 +220,10 @@ impl<R: Record> Reader<R> for FileReader<R> {
         let mut taken = 0;
         while taken < max {
             let line_no = self.line;
+            let at = FilePosition {
+                line: line_no,
+                offset: self.offset,
+            };
             let header = self.is_header(line_no);
             let keep = header || self.mine(line_no);
             let next = self.next_line(keep).map_err(|source| SourceError::Io {
@@ -164,11 +239,90 @@ impl<R: Record> Reader<R> for FileReader<R> {
                 let text = self.buf.strip_suffix(b"\r").unwrap_or(&self.buf).to_vec();
                 self.decoder.set_header_line(&text);
             } else if keep {
+                let before = (out.records.len(), out.dead.len());
                 self.parse(line_no, &line, out);
                 taken += 1;
+                self.track(line_no, at, before, out);
             }
         }
         Ok(ReadStatus::More)
+    }
+
+    fn checkpoints_every(&mut self, interval: EventTime) {
+        self.interval = interval;
+    }
+
+    fn cut(&self, interval: EventTime) -> Option<Vec<u8>> {
+        let cut = FileCut {
+            at: FilePosition {
+                line: self.line,
+                offset: self.offset,
+            },
+            read_ahead: self.read_ahead.iter().map(|(b, p)| (*b, *p)).collect(),
+            interval,
+        };
+        bincode::serialize(&cut).ok()
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime) {
+        if self.interval == 0 {
+            return;
+        }
+        // Checkpoints to come are above the watermark: intervals below it are never needed.
+        let keep = watermark - watermark % self.interval;
+        self.read_ahead = self.read_ahead.split_off(&keep);
+    }
+
+    fn resume(
+        &mut self,
+        c: EventTime,
+        cuts: &[Vec<u8>],
+        same_split: Option<usize>,
+    ) -> Result<(), SourceError> {
+        let (Some(path), Some(mine)) = (&self.source, same_split) else {
+            return Err(SourceError::Unresumable(match &self.source {
+                None => "standard input cannot be read again: a run from file:- cannot resume from a checkpoint".into(),
+                Some(p) => format!(
+                    "{} was read by another number of workers: a file source resumes only with the same -n and -w",
+                    p.display()
+                ),
+            }));
+        };
+        let cut: FileCut = cuts
+            .get(mine)
+            .and_then(|bytes| bincode::deserialize(bytes).ok())
+            .ok_or_else(|| {
+                SourceError::Unresumable(format!("no cut of {} for this worker", path.display()))
+            })?;
+        // The first record read before the cut at or after `c`, or the cut itself.
+        let from = cut
+            .read_ahead
+            .iter()
+            .filter(|(b, _)| *b >= c - c % cut.interval.max(1))
+            .map(|(_, p)| *p)
+            .min()
+            .unwrap_or(cut.at)
+            .min(cut.at);
+        let mut file = File::open(path).map_err(|source| SourceError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        file.seek(SeekFrom::Start(from.offset))
+            .map_err(|source| SourceError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.input = BufReader::with_capacity(1 << 20, Box::new(file));
+        self.line = from.line;
+        self.offset = from.offset;
+        self.replay = Some((cut.at.line, c));
+        self.interval = cut.interval;
+        self.read_ahead = cut
+            .read_ahead
+            .into_iter()
+            .filter(|(b, _)| *b >= c)
+            .collect();
+        Ok(())
     }
 }
 

@@ -180,6 +180,34 @@ impl<R: Record> Reader<R> for GeneratorReader<R> {
         self.pace.is_some()
     }
 
+    fn resume(
+        &mut self,
+        c: EventTime,
+        _cuts: &[Vec<u8>],
+        _same_split: Option<usize>,
+    ) -> Result<(), SourceError> {
+        // Event time grows with the record number: the records at or after `c` are those from
+        // the first whose event time reaches it, whatever the old split.
+        let (mut lo, mut hi) = (0u64, self.end.min(u64::MAX / 2));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.config.event_time(mid) >= c {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let first = lo;
+        let index = self.next % self.step.max(1);
+        self.next = first + (index + self.step - first % self.step) % self.step;
+        if let Some((start, ns)) = self.pace.as_mut() {
+            // The schedule goes on from now: record `first` is due at once.
+            let ahead = Duration::from_nanos((first as f64 * *ns) as u64);
+            *start = Instant::now().checked_sub(ahead).unwrap_or(*start);
+        }
+        Ok(())
+    }
+
     fn wall_clock_of(&self, t: EventTime) -> Option<Instant> {
         let (start, _) = self.pace?;
         let offset = t.saturating_sub(self.config.base_time);

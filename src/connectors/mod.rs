@@ -144,6 +144,33 @@ pub trait Reader<R> {
     fn positions(&self) -> Vec<Position> {
         Vec::new()
     }
+
+    /// The run checkpoints every `interval` of event time: keep what [`Reader::cut`] needs.
+    fn checkpoints_every(&mut self, _interval: EventTime) {}
+
+    /// Checkpoints: the reader's cut after this read, for checkpoints (multiples of
+    /// `interval`) the watermark just crossed — what a resumed reader needs to read again
+    /// exactly the records whose event time is at or after the checkpoint. `None`: nothing to
+    /// record (a generator recomputes its place from the checkpoint alone).
+    fn cut(&self, _interval: EventTime) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// The watermark moved to `watermark`: what only checkpoints below it needed can go.
+    fn on_watermark(&mut self, _watermark: EventTime) {}
+
+    /// Resumes at checkpoint `c` from the cuts of the previous execution's workers
+    /// (`same_split`: the mesh has the same workers, so `cuts[i]` is this worker's own).
+    fn resume(
+        &mut self,
+        _c: EventTime,
+        _cuts: &[Vec<u8>],
+        _same_split: Option<usize>,
+    ) -> Result<(), SourceError> {
+        Err(SourceError::Unresumable(
+            "this source cannot resume from a checkpoint".into(),
+        ))
+    }
 }
 
 /// How far a reader has read one partition of its input.
@@ -192,6 +219,9 @@ pub enum SourceError {
     /// A Kafka source failed: bad address, brokers unreachable, no such topic, a fatal error.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// The source cannot resume from the checkpoint (stdin; a file at another worker count).
+    #[error("{0}")]
+    Unresumable(String),
 }
 
 impl SourceError {
@@ -199,6 +229,7 @@ impl SourceError {
     pub fn is_usage(&self) -> bool {
         match self {
             SourceError::Unknown(..) | SourceError::Format { .. } => true,
+            SourceError::Unresumable(_) => true,
             SourceError::Kafka(k) => k.is_usage(),
             SourceError::Io { .. } => false,
         }
@@ -330,6 +361,19 @@ impl<R: Record> SourceSpec<R> {
         match self {
             SourceSpec::Generator { name, .. } => name.clone(),
             SourceSpec::File { path, .. } => format!("file:{}", path.display()),
+            SourceSpec::Kafka { url, .. } => url.to_string(),
+        }
+    }
+
+    /// What a checkpoint of a run over this source must match: the source and every setting
+    /// that decides which records it delivers, in which order.
+    pub fn fingerprint(&self) -> String {
+        match self {
+            SourceSpec::Generator { name, spec, .. } => format!(
+                "{name}(seed {}, rate {}, base {}, events {:?})",
+                spec.config.seed, spec.config.rate, spec.config.base_time, spec.events
+            ),
+            SourceSpec::File { path, input } => format!("file:{} {input:?}", path.display()),
             SourceSpec::Kafka { url, .. } => url.to_string(),
         }
     }

@@ -11,12 +11,15 @@
 //! asked to [stop](crate::stop) and ends quietly.
 
 use super::kafka::{self, KafkaError, KafkaSinkOptions, KafkaUrl};
+use crate::checkpoint::sink::EpochFiles;
 use crate::stop::{Stop, StopCause};
 use crate::time::EventTime;
 use serde::Serialize;
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -328,13 +331,29 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Writes every record of `stream` as a JSON line to `writer`, first showing each batch to
+/// Where a worker's rows go: straight to the process's shared writer, or — when the run
+/// checkpoints — to this worker's per-epoch files, committed to the output with checkpoints.
+#[derive(Clone)]
+pub enum RowTarget {
+    /// The process's writer.
+    Shared(SinkWriter),
+    /// This worker's epoch files of an output.
+    Epochs(Rc<RefCell<EpochFiles>>),
+}
+
+impl RowTarget {
+    fn discards(&self) -> bool {
+        matches!(self, RowTarget::Shared(w) if w.is_null())
+    }
+}
+
+/// Writes every record of `stream` as a JSON line to `target`, first showing each batch to
 /// `count` (for counters). Returns an empty stream whose frontier follows the sink's input,
 /// to be probed: when it passes a time, every row before that time has been written.
 pub fn write_json_lines<'s, R, F>(
     stream: StreamVec<'s, EventTime, R>,
     name: &str,
-    writer: SinkWriter,
+    target: RowTarget,
     mut count: F,
 ) -> StreamVec<'s, EventTime, ()>
 where
@@ -347,9 +366,9 @@ where
         name,
         move |_cap, _info| {
             move |input, _output| {
-                input.for_each(|_time, batch| {
+                input.for_each(|time, batch| {
                     count(batch);
-                    if writer.is_null() {
+                    if target.discards() {
                         return;
                     }
                     for row in batch.iter() {
@@ -357,13 +376,24 @@ where
                         let _ = serde_json::to_writer(&mut buffer, row);
                         buffer.push(b'\n');
                     }
-                    if buffer.len() >= 1 << 16 {
-                        writer.write(&buffer);
-                        buffer.clear();
+                    match &target {
+                        RowTarget::Shared(writer) if buffer.len() >= 1 << 16 => {
+                            writer.write(&buffer);
+                            buffer.clear();
+                        }
+                        RowTarget::Shared(_) => {}
+                        // Each epoch has its own file: rows leave with their time.
+                        RowTarget::Epochs(files) => {
+                            let time = time.least().copied().unwrap_or(0);
+                            files.borrow_mut().write(time, &buffer);
+                            buffer.clear();
+                        }
                     }
                 });
-                writer.write(&buffer);
-                buffer.clear();
+                if let RowTarget::Shared(writer) = &target {
+                    writer.write(&buffer);
+                    buffer.clear();
+                }
             }
         },
     )

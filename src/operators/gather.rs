@@ -10,7 +10,8 @@
 //! so it is ordered, checkpointable and re-routable like every keyed operator. A window's
 //! records are dropped once decided.
 
-use super::keyed::{Emit, KeyedCore, KeyedLogic, KeyedOptions};
+use super::keyed::{Emit, KeyedCore, KeyedLogic};
+use crate::checkpoint::keyed_options;
 use crate::time::EventTime;
 use std::cell::RefCell;
 use timely::dataflow::StreamVec;
@@ -130,7 +131,7 @@ impl<'s, R: ExchangeData + Clone + serde::Serialize> GatherWindows<'s, R>
             _types: std::marker::PhantomData,
         };
         // Nothing is ever too late for a gather: its dead-letter stream stays empty.
-        let (decided, _never) = self.keyed(name, logic, KeyedOptions::default());
+        let (decided, _never) = self.keyed(name, logic, keyed_options(name));
         decided
     }
 }

@@ -175,22 +175,31 @@ pub trait KeyedLogic: 'static {
     fn is_done(&self, state: &Self::State) -> bool;
 }
 
+/// Receives copies of a keyed operator's states: `(from, to, states)` is valid for every
+/// checkpoint `c` (a multiple of the interval) with `from < c ≤ to`; `None` means "unchanged
+/// since the last copy, which now covers up to `to` too".
+pub type SnapshotSink<K, S> = Box<dyn FnMut(EventTime, EventTime, Option<Vec<(K, S)>>)>;
+
+/// How often a keyed operator hands out copies (a checkpoint interval), and where to.
+pub type SnapshotSchedule<K, S> = (EventTime, SnapshotSink<K, S>);
+
 /// Where a keyed operator's state comes from and where copies of it go.
 pub struct KeyedOptions<K, S> {
     /// Per-key states to start from (this worker's share, routed by [`route_hash`]).
     pub restore: Vec<(K, S)>,
-    /// `(interval, sink)`: when processing reaches a multiple `c` of `interval`, `sink` gets `c`
-    /// and a copy of every key's state holding the effects of exactly the times below `c`. When
-    /// one step crosses several multiples with nothing between them, one copy is handed out,
-    /// under the latest.
-    #[allow(clippy::type_complexity)]
-    pub snapshots: Option<(EventTime, Box<dyn FnMut(EventTime, Vec<(K, S)>)>)>,
+    /// The checkpoint the restored states are of: every time below it is done.
+    pub resume_at: EventTime,
+    /// `(interval, sink)`: whenever processing crosses a multiple `c` of `interval` — every time
+    /// below `c` done, none at or above it — the sink gets a copy of every key's state, valid
+    /// for the range of multiples crossed.
+    pub snapshots: Option<SnapshotSchedule<K, S>>,
 }
 
 impl<K, S> Default for KeyedOptions<K, S> {
     fn default() -> Self {
         KeyedOptions {
             restore: Vec::new(),
+            resume_at: 0,
             snapshots: None,
         }
     }
@@ -213,6 +222,13 @@ struct Core<L: KeyedLogic> {
     pending: BTreeMap<EventTime, HashMap<L::Key, L::Pending>>,
     /// Every time below this has been processed.
     done_upto: EventTime,
+    /// The time of the last stamp or due time processed: copies handed out now are valid for
+    /// checkpoints above it.
+    last: EventTime,
+    /// Whether any state changed since the last copy.
+    changed: bool,
+    /// Where copies go, every `interval`.
+    snapshots: Option<SnapshotSchedule<L::Key, L::State>>,
 }
 
 impl<L: KeyedLogic> Core<L> {
@@ -233,15 +249,34 @@ impl<L: KeyedLogic> Core<L> {
         }
     }
 
+    /// About to process time `to` (or to stop at the frontier `to`): if a checkpoint lies in
+    /// `(last, to]`, the states now are its states — hand out a copy.
+    fn cross(&mut self, to: EventTime) {
+        let Some((every, sink)) = self.snapshots.as_mut() else {
+            return;
+        };
+        let first = (self.last / *every)
+            .saturating_add(1)
+            .saturating_mul(*every);
+        if first > to || to == EventTime::MAX {
+            return;
+        }
+        let states = self.changed.then(|| {
+            let mut states: Vec<_> = self
+                .keys
+                .iter()
+                .map(|(k, e)| (k.clone(), e.state.clone()))
+                .collect();
+            states.sort_by(|a, b| a.0.cmp(&b.0));
+            states
+        });
+        sink(self.last, to, states);
+        self.changed = false;
+    }
+
     /// Processes every stamp and due time below `limit`, in time order (due times first at
-    /// equal times), into `out`; calls `checkpoint` at each multiple of the snapshot interval
-    /// crossed.
-    fn process(
-        &mut self,
-        limit: EventTime,
-        out: &mut Vec<(EventTime, L::Output)>,
-        mut checkpoint: impl FnMut(&Self, EventTime),
-    ) {
+    /// equal times), into `out`; hands out copies at the checkpoints crossed.
+    fn process(&mut self, limit: EventTime, out: &mut Vec<(EventTime, L::Output)>) {
         loop {
             let next_due = self.due.first_key_value().map(|(t, _)| *t);
             let next_stamp = self.pending.first_key_value().map(|(t, _)| *t);
@@ -253,7 +288,7 @@ impl<L: KeyedLogic> Core<L> {
             if next >= limit {
                 break;
             }
-            checkpoint(self, next);
+            self.cross(next);
             // A due time in the past (a key created late) is done now.
             let now = next.max(self.done_upto);
             if next_due == Some(next) {
@@ -279,19 +314,11 @@ impl<L: KeyedLogic> Core<L> {
                 }
             }
             self.done_upto = self.done_upto.max(next);
+            self.last = next;
+            self.changed = true;
         }
-        checkpoint(self, limit);
+        self.cross(limit);
         self.done_upto = self.done_upto.max(limit);
-    }
-
-    fn states(&self) -> Vec<(L::Key, L::State)> {
-        let mut states: Vec<_> = self
-            .keys
-            .iter()
-            .map(|(k, e)| (k.clone(), e.state.clone()))
-            .collect();
-        states.sort_by(|a, b| a.0.cmp(&b.0));
-        states
     }
 }
 
@@ -342,14 +369,15 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
             keys: HashMap::default(),
             due: BTreeMap::new(),
             pending: BTreeMap::new(),
-            done_upto: 0,
+            done_upto: options.resume_at,
+            last: options.resume_at.saturating_sub(1),
+            changed: true,
+            snapshots: options.snapshots,
         };
         for (key, state) in options.restore {
             core.keys.insert(key.clone(), Entry { state, due: None });
             core.reschedule(&key);
         }
-        let mut snapshots = options.snapshots;
-        let mut next_checkpoint = snapshots.as_ref().map(|(every, _)| *every);
 
         builder.build(move |mut caps| {
             let mut late_cap = caps.pop();
@@ -379,22 +407,7 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
                     });
                 }
                 let limit = frontier.unwrap_or(EventTime::MAX);
-                core.process(limit, &mut emitted, |core, upto| {
-                    // The checkpoints this step reaches: every time below `upto` is done and
-                    // none at or after it. One copy serves every multiple of the interval in
-                    // (previous copy, upto]: nothing happened between them. It is handed out
-                    // under the latest of them.
-                    let (Some((every, sink)), Some(c)) =
-                        (snapshots.as_mut(), next_checkpoint.as_mut())
-                    else {
-                        return;
-                    };
-                    if *c > upto || upto == EventTime::MAX {
-                        return;
-                    }
-                    sink(upto / *every * *every, core.states());
-                    *c = (upto / *every + 1) * *every;
-                });
+                core.process(limit, &mut emitted);
                 if !emitted.is_empty() {
                     let mut out = results_out.activate();
                     // Results come in time order: one message per time.
@@ -440,7 +453,8 @@ mod tests {
     use timely::dataflow::InputHandleVec;
 
     type Row = (EventTime, WindowResult<u64, u64>);
-    type Snapshot = (EventTime, Vec<(u64, PaneState<u64>)>);
+    /// A copy of one worker's states, valid for checkpoints in `(from, to]`.
+    type Snapshot = (EventTime, EventTime, Vec<(u64, PaneState<u64>)>);
 
     /// `(stamp, (key, event time))` records: 20 keys, event times up to 60 s, stamps at the
     /// event time rounded down to 100 ms, some of them late (stamped after their event time).
@@ -458,18 +472,18 @@ mod tests {
 
     /// Counts of sliding windows over the records stamped at or after `from` on `workers`
     /// threads, starting from `restore` (routed to the owners); returns every result with its
-    /// time and every snapshot taken at multiples of 5 s.
+    /// time and every worker's copies for checkpoints at multiples of 5 s.
     fn run(
         from: EventTime,
         restore: Vec<(u64, PaneState<u64>)>,
         workers: usize,
-    ) -> (Vec<Row>, Vec<Snapshot>) {
+    ) -> (Vec<Row>, Vec<Vec<Snapshot>>) {
         let out = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let sink = Arc::clone(&out);
         timely::execute(timely::Config::process(workers), move |worker| {
             let (index, peers) = (worker.index(), worker.peers());
             let mut input = InputHandleVec::<u64, (u64, u64)>::new();
-            let snaps = Arc::new(Mutex::new(Vec::new()));
+            let snaps: Arc<Mutex<Vec<Snapshot>>> = Arc::new(Mutex::new(Vec::new()));
             let snap_sink = Arc::clone(&snaps);
             let windows = Windows::sliding(10_000, 2_000).allowed_lateness(3_000);
             let options = KeyedOptions {
@@ -478,10 +492,17 @@ mod tests {
                     .filter(|(k, _)| owner(k, peers) == index)
                     .cloned()
                     .collect(),
+                resume_at: from,
                 snapshots: Some((
                     5_000,
-                    Box::new(move |c, states| snap_sink.lock().unwrap().push((c, states)))
-                        as Box<dyn FnMut(EventTime, Vec<(u64, PaneState<u64>)>)>,
+                    Box::new(move |lo, hi, states| {
+                        let mut snaps = snap_sink.lock().unwrap();
+                        match states {
+                            Some(states) => snaps.push((lo, hi, states)),
+                            // Unchanged: the last copy covers up to `hi` too.
+                            None => snaps.last_mut().unwrap().1 = hi,
+                        }
+                    }),
                 )),
             };
             let results = worker.dataflow::<u64, _, _>(|scope| {
@@ -513,7 +534,9 @@ mod tests {
                 .collect();
             let mut guard = sink.lock().unwrap();
             guard.0.extend(rows);
-            guard.1.extend(snaps.lock().unwrap().drain(..));
+            guard
+                .1
+                .push(snaps.lock().unwrap().drain(..).collect::<Vec<_>>());
         })
         .unwrap();
         let out = std::mem::take(&mut *out.lock().unwrap());
@@ -535,13 +558,16 @@ mod tests {
             let (all, snapshots) = run(0, Vec::new(), workers);
             assert!(all.iter().any(|(_, r)| r.diff == -1), "corrections happen");
             for c in [15_000, 30_000, 45_000] {
-                // Every worker's copy at `c`: the states of its keys, effects of times < c.
+                // Every worker's copy covering `c`: the states of its keys, effects of times < c.
                 let states: Vec<(u64, PaneState<u64>)> = snapshots
                     .iter()
-                    .filter(|(at, _)| *at == c)
-                    .flat_map(|(_, s)| s.clone())
+                    .map(|copies| {
+                        let copy = copies.iter().rev().find(|(lo, hi, _)| *lo < c && c <= *hi);
+                        copy.unwrap_or_else(|| panic!("-w {workers}: no copy covers {c}"))
+                    })
+                    .flat_map(|(_, _, s)| s.clone())
                     .collect();
-                assert!(!states.is_empty(), "-w {workers}: no snapshot at {c}");
+                assert!(!states.is_empty(), "-w {workers}: nothing at {c}");
                 // Restored at another worker count, fed the records from c on.
                 let (rest, _) = run(c, states, 3 - workers);
                 let mut joined: Vec<Row> = all.iter().filter(|(t, _)| *t < c).cloned().collect();

@@ -76,6 +76,7 @@ impl<'s, R: Serialize + 'static> PartitionedFiles<'s, R> for StreamVec<'s, Event
         dir: PathBuf,
         partition_of: impl Fn(&R) -> Partition + 'static,
     ) -> StreamVec<'s, EventTime, Partition> {
+        crate::checkpoint::not_checkpointable(name, "its partition files are not epoch-committed");
         let worker = self.scope().index();
         let success_dir = dir.clone();
         let committed = self.unary_frontier::<CapacityContainerBuilder<Vec<Partition>>, _, _, _>(

@@ -49,6 +49,7 @@ impl<'s, R: ExchangeData> ProcessingTimeCount<'s, R> for StreamVec<'s, EventTime
     where
         K: ExchangeData + Hash + Eq + Clone,
     {
+        crate::checkpoint::not_checkpointable(name, "processing-time windows cannot be replayed");
         let key = std::rc::Rc::new(key);
         let route = std::rc::Rc::clone(&key);
         let pact = Exchange::new(move |r: &R| super::keyed::route_hash(&route(r)));

@@ -1,6 +1,7 @@
 //! The aggregating keyed operators as methods on a stream: event-time windows, sessions and
 //! count windows, each a [`KeyedLogic`](super::KeyedLogic) run by the keyed core with the
-//! records read as a [`Fold`] says.
+//! records read as a [`Fold`] says. When the run checkpoints, each takes part under its name:
+//! it starts from its restored states and hands out copies at checkpoints.
 //!
 //! # Examples
 //!
@@ -29,10 +30,11 @@
 
 use super::aggregate::Aggregate;
 use super::count_window::{CountLogic, CountStreams, CountWindows};
-use super::keyed::{KeyedCore, KeyedOptions};
+use super::keyed::KeyedCore;
 use super::session::SessionLogic;
 use super::spec::Fold;
 use super::window::{WindowLogic, WindowStreams, Windows};
+use crate::checkpoint::keyed_options;
 use crate::time::EventTime;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -83,7 +85,7 @@ impl<'s, R: ExchangeData + Serialize> Windowing<'s, R> for StreamVec<'s, EventTi
     ) -> WindowStreams<'s, F::Key, Out<R, F>> {
         let name = fold.name().to_string();
         let logic = WindowLogic::new(fold, windows);
-        self.keyed(&name, logic, KeyedOptions::default())
+        self.keyed(&name, logic, keyed_options(&name))
     }
 
     fn session_aggregate<F: Fold<R>>(
@@ -93,7 +95,7 @@ impl<'s, R: ExchangeData + Serialize> Windowing<'s, R> for StreamVec<'s, EventTi
     ) -> WindowStreams<'s, F::Key, Out<R, F>> {
         let name = fold.name().to_string();
         let logic = SessionLogic::new(fold, gap);
-        self.keyed(&name, logic, KeyedOptions::default())
+        self.keyed(&name, logic, keyed_options(&name))
     }
 
     fn count_window_aggregate<F: Fold<R>>(
@@ -107,6 +109,6 @@ impl<'s, R: ExchangeData + Serialize> Windowing<'s, R> for StreamVec<'s, EventTi
     {
         let name = fold.name().to_string();
         let logic = CountLogic::new(fold, windows);
-        self.keyed(&name, logic, KeyedOptions::default())
+        self.keyed(&name, logic, keyed_options(&name))
     }
 }

@@ -1,0 +1,590 @@
+//! Checkpoints at frontier-aligned event times, and restoring from them.
+//!
+//! **The cut.** Checkpoint `c` (a multiple of `--checkpoint-interval` in event time) holds every
+//! effect of the timely times below `c` and none at or above it. Frontiers replace barriers:
+//! an operator whose input frontier passes `c` has seen every record it will get below `c`.
+//! The keyed core applies records in time order, so its per-key states at `c` are exactly the
+//! effects of times below `c`; it hands out a copy each time its processing crosses a multiple of
+//! the interval, valid for every multiple in the range it crossed. A source records its cut the
+//! same way when its capability crosses multiples: where to resume so that exactly the records
+//! stamped at or after `c` are read again. Output rows are written to per-epoch files
+//! ([`sink`]) and reach the output only once a checkpoint covering them is durable.
+//!
+//! **The protocol.** Global worker 0 coordinates through the checkpoint directory, which every
+//! process of the mesh shares: it names the next checkpoint `c` (the latest multiple its output
+//! frontier has passed) in `DIR/target`; each worker, once its own output frontier has passed
+//! `c`, writes its part — its operators' states, its source cut, its completed epoch files —
+//! durably; when every worker's part is there, the coordinator writes the manifest (last, by
+//! atomic rename), and each process commits its epoch files up to `c` to its outputs. Old
+//! checkpoints beyond `--checkpoint-retain` are deleted.
+//!
+//! **Restore.** `--restore` reads the newest checkpoint whose parts all verify (length and
+//! CRC-32C; a damaged newest one is reported in one line and the previous used), refuses one of
+//! another pipeline or configuration, rolls the output forward to it, and starts every operator
+//! from its states — re-routed by key when the worker count changed — and every source from its
+//! cut, at capability `c`.
+
+pub mod manifest;
+pub mod protocol;
+pub mod sink;
+pub mod store;
+
+use crate::operators::keyed::{owner, KeyedOptions};
+use crate::time::EventTime;
+pub use manifest::Manifest;
+use manifest::{SinkFile, WorkerPart};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sink::EpochFiles;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hash::Hash;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use store::Store;
+
+/// Checkpoint settings of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointConfig {
+    /// The directory every process of the mesh shares.
+    pub dir: PathBuf,
+    /// Event time between checkpoints, ms.
+    pub interval: u64,
+    /// Wall-clock time between checkpoints at least.
+    pub min_pause: std::time::Duration,
+    /// How many complete checkpoints to keep.
+    pub retain: usize,
+    /// Resume from the newest usable checkpoint.
+    pub restore: bool,
+    /// This execution's number (1 for a first run; a supervisor counts restarts).
+    pub execution: u64,
+}
+
+/// Why checkpointing could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The directory could not be used.
+    #[error("checkpoint directory {path}")]
+    Io {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The checkpoint is of another pipeline or configuration.
+    #[error("checkpoint {epoch} in {dir} is of another pipeline or configuration ({found}); this run is {expected}: use another --checkpoint-dir, or run without --restore")]
+    Mismatch {
+        /// The directory.
+        dir: String,
+        /// The checkpoint.
+        epoch: u64,
+        /// Its fingerprint.
+        found: String,
+        /// This run's.
+        expected: String,
+    },
+    /// A checkpoint cannot be restored here (e.g. a file source at another worker count).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The checkpoint a run resumes from: its manifest and every worker's part.
+pub struct Restored {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The parts, by old global worker index.
+    pub parts: Vec<WorkerPart>,
+}
+
+impl Restored {
+    /// The event time the run resumes at.
+    pub fn epoch(&self) -> EventTime {
+        self.manifest.epoch
+    }
+
+    /// Every sink file the checkpoint lists (to be rolled forward).
+    pub fn sink_files(&self) -> Vec<SinkFile> {
+        self.parts
+            .iter()
+            .flat_map(|p| p.sink_files.clone())
+            .collect()
+    }
+}
+
+/// Finds the newest checkpoint of `store` whose parts all verify. A damaged one is reported in
+/// one line and the previous tried; one of another fingerprint is an error.
+pub fn find_restorable(
+    store: &Store,
+    fingerprint: &str,
+) -> Result<Option<Restored>, CheckpointError> {
+    for epoch in store.manifests() {
+        let manifest = match store.read_manifest(epoch) {
+            Ok(m) => m,
+            Err(why) => {
+                tracing::warn!("checkpoint {epoch} is unusable ({why}); trying the previous one");
+                continue;
+            }
+        };
+        if manifest.fingerprint != fingerprint {
+            return Err(CheckpointError::Mismatch {
+                dir: store.dir().display().to_string(),
+                epoch,
+                found: manifest.fingerprint,
+                expected: fingerprint.to_string(),
+            });
+        }
+        let parts: Result<Vec<WorkerPart>, String> = manifest
+            .parts
+            .iter()
+            .map(|p| {
+                let bytes = store.read_part(p)?;
+                bincode::deserialize(&bytes).map_err(|e| format!("{}: {e}", p.file))
+            })
+            .collect();
+        match parts {
+            Ok(parts) => return Ok(Some(Restored { manifest, parts })),
+            Err(why) => {
+                tracing::warn!("checkpoint {epoch} is unusable ({why}); trying the previous one")
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// How many copies of each participant's state a worker keeps for checkpoints not named yet.
+const KEPT_COPIES: usize = 32;
+
+/// Why a worker cannot write its part of a checkpoint.
+#[derive(Debug)]
+pub enum PartError {
+    /// The copies the checkpoint needs are gone (the worker ran far ahead): skip it.
+    Gone(String),
+    /// Writing failed.
+    Failed(String),
+}
+
+/// A snapshot valid for every checkpoint `c` with `from < c ≤ to`.
+struct Covering {
+    from: EventTime,
+    to: EventTime,
+    bytes: Arc<Vec<u8>>,
+}
+
+/// Snapshots of one participant (an operator, the source), oldest first.
+#[derive(Default)]
+struct Snapshots(Vec<Covering>);
+
+impl Snapshots {
+    fn put(&mut self, from: EventTime, to: EventTime, bytes: Option<Vec<u8>>) {
+        match bytes {
+            Some(bytes) => {
+                self.0.push(Covering {
+                    from,
+                    to,
+                    bytes: Arc::new(bytes),
+                });
+                // A bounded history: a checkpoint named after its copies are gone is skipped.
+                if self.0.len() > KEPT_COPIES {
+                    self.0.remove(0);
+                }
+            }
+            // Unchanged since the last copy: it now covers up to `to` as well.
+            None => {
+                if let Some(last) = self.0.last_mut() {
+                    last.to = last.to.max(to);
+                }
+            }
+        }
+    }
+
+    /// The copy valid for checkpoint `c`: `Ok(None)` while none has reached `c` yet, an error
+    /// when the copies that covered it are gone.
+    fn covering(&self, c: EventTime) -> Result<Option<Arc<Vec<u8>>>, ()> {
+        if let Some(s) = self.0.iter().rev().find(|s| s.from < c && c <= s.to) {
+            return Ok(Some(Arc::clone(&s.bytes)));
+        }
+        match self.0.last() {
+            Some(last) if last.to >= c => Err(()),
+            _ => Ok(None),
+        }
+    }
+
+    /// Drops copies that only cover checkpoints below `c`.
+    fn prune_below(&mut self, c: EventTime) {
+        self.0.retain(|s| s.to >= c);
+    }
+}
+
+/// A process's checkpointing, shared by its workers.
+pub struct Checkpointing {
+    /// Settings.
+    pub config: CheckpointConfig,
+    /// The directory.
+    pub store: Store,
+    /// The pipeline and settings that shape its state.
+    pub fingerprint: String,
+    /// What the run resumes from.
+    pub restored: Option<Arc<Restored>>,
+    /// Worker threads per process.
+    pub workers: usize,
+    /// Processes.
+    pub processes: usize,
+    /// This process's epoch files waiting for a manifest (by file), and the latest epoch
+    /// committed.
+    pending_sinks: Mutex<(BTreeMap<PathBuf, SinkFile>, u64)>,
+}
+
+impl Checkpointing {
+    /// Checkpointing as `config` says for a mesh of `processes` × `workers`, this process
+    /// writing `outputs`. A first run starts its outputs afresh, refusing a directory that
+    /// holds checkpoints already; with `--restore` it finds the checkpoint to resume from and
+    /// brings the outputs to exactly its rows (process 0 also those of processes that no
+    /// longer exist, after a rescale).
+    pub fn start(
+        config: CheckpointConfig,
+        fingerprint: String,
+        mesh: (usize, usize, usize),
+        outputs: &[PathBuf],
+    ) -> Result<Self, CheckpointError> {
+        let (workers, processes, process) = mesh;
+        let dir = config.dir.display().to_string();
+        let io = |source| CheckpointError::Io {
+            path: dir.clone(),
+            source,
+        };
+        let store = Store::open(&config.dir).map_err(io)?;
+        let restored = if config.restore {
+            find_restorable(&store, &fingerprint)?
+        } else if let Some(newest) = store.manifests().first() {
+            return Err(CheckpointError::Unsupported(format!(
+                "{dir} holds checkpoints of an earlier run (the newest at {newest}): pass --restore to resume it, or use an empty --checkpoint-dir"
+            )));
+        } else {
+            None
+        };
+        let output_error = |output: &Path, source: std::io::Error| CheckpointError::Io {
+            path: output.display().to_string(),
+            source,
+        };
+        match &restored {
+            Some(r) => {
+                tracing::info!(
+                    "restoring checkpoint {} (execution {}, {} × {} workers) as execution {}",
+                    r.epoch(),
+                    r.manifest.execution,
+                    r.manifest.processes,
+                    r.manifest.workers,
+                    config.execution
+                );
+                let listed = r.sink_files();
+                let mut mine: Vec<PathBuf> = outputs.to_vec();
+                if process == 0 {
+                    store.remove_after(r.epoch());
+                    mine.extend(listed.iter().map(|f| f.output.clone()));
+                }
+                mine.sort();
+                mine.dedup();
+                for output in &mine {
+                    sink::restore(output, &listed, r.epoch())
+                        .map_err(|e| output_error(output, e))?;
+                    sink::remove_unlisted(output, &listed);
+                }
+            }
+            None => {
+                if config.restore {
+                    tracing::warn!(
+                        "no checkpoint to restore in {dir}: starting from the beginning"
+                    );
+                }
+                for output in outputs {
+                    sink::reset(output).map_err(|e| output_error(output, e))?;
+                }
+            }
+        }
+        if process == 0 {
+            store.clear_controls(config.execution);
+        }
+        let committed = restored.as_ref().map_or(0, |r| r.epoch());
+        Ok(Checkpointing {
+            config,
+            store,
+            fingerprint,
+            restored: restored.map(Arc::new),
+            workers,
+            processes,
+            pending_sinks: Mutex::new((BTreeMap::new(), committed)),
+        })
+    }
+
+    /// The event time the run resumes at (0 for a fresh start).
+    pub fn resume_at(&self) -> EventTime {
+        self.restored.as_ref().map_or(0, |r| r.epoch())
+    }
+
+    /// Hands this process's completed epoch files over for commit.
+    fn add_sink_files(&self, files: Vec<SinkFile>) {
+        let mut pending = self.pending_sinks.lock().unwrap_or_else(|p| p.into_inner());
+        for file in files {
+            pending.0.insert(file.file.clone(), file);
+        }
+    }
+
+    /// Commits this process's epoch files up to the newest complete checkpoint `upto`.
+    pub fn commit_sinks(&self, upto: u64) -> std::io::Result<()> {
+        let mut pending = self.pending_sinks.lock().unwrap_or_else(|p| p.into_inner());
+        if upto <= pending.1 {
+            return Ok(());
+        }
+        let ready: Vec<SinkFile> = pending
+            .0
+            .values()
+            .filter(|f| f.epoch <= upto)
+            .cloned()
+            .collect();
+        sink::commit(&ready, upto)?;
+        pending.0.retain(|_, f| f.epoch > upto);
+        pending.1 = upto;
+        Ok(())
+    }
+}
+
+/// One worker's share of checkpointing: the copies its operators and source hand out, its
+/// epoch files, and how far it has written parts.
+pub struct WorkerCheckpoint {
+    /// The process's checkpointing.
+    pub shared: Arc<Checkpointing>,
+    /// Global worker index.
+    pub worker: usize,
+    /// Workers in the mesh.
+    pub peers: usize,
+    operators: RefCell<Vec<(String, Snapshots)>>,
+    source: RefCell<Snapshots>,
+    epoch_files: RefCell<Vec<Rc<RefCell<EpochFiles>>>>,
+    /// Epoch files closed at this worker's parts and not known committed yet: every part lists
+    /// them all, so a checkpoint that never completed loses none.
+    closed_files: RefCell<Vec<SinkFile>>,
+}
+
+impl WorkerCheckpoint {
+    /// Worker `worker` of `peers`.
+    pub fn new(shared: Arc<Checkpointing>, worker: usize, peers: usize) -> Rc<Self> {
+        Rc::new(WorkerCheckpoint {
+            shared,
+            worker,
+            peers,
+            operators: RefCell::new(Vec::new()),
+            source: RefCell::new(Snapshots::default()),
+            epoch_files: RefCell::new(Vec::new()),
+            closed_files: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The checkpoint interval, ms.
+    pub fn interval(&self) -> EventTime {
+        self.shared.config.interval.max(1)
+    }
+
+    fn operator_slot(&self, name: &str) -> usize {
+        let mut ops = self.operators.borrow_mut();
+        match ops.iter().position(|(n, _)| n == name) {
+            Some(i) => i,
+            None => {
+                ops.push((name.to_string(), Snapshots::default()));
+                ops.len() - 1
+            }
+        }
+    }
+
+    /// Records operator `name`'s state, valid for checkpoints in `(from, to]` (`None`:
+    /// unchanged since its last copy).
+    pub fn put_operator(&self, name: &str, from: EventTime, to: EventTime, bytes: Option<Vec<u8>>) {
+        let slot = self.operator_slot(name);
+        self.operators.borrow_mut()[slot].1.put(from, to, bytes);
+    }
+
+    /// Records the source's cut, valid for checkpoints in `(from, to]`.
+    pub fn put_source(&self, from: EventTime, to: EventTime, bytes: Vec<u8>) {
+        self.source.borrow_mut().put(from, to, Some(bytes));
+    }
+
+    /// Epoch files for `output`, written by this worker (and closed at its checkpoints).
+    pub fn epoch_files(&self, output: &Path) -> Rc<RefCell<EpochFiles>> {
+        let files = Rc::new(RefCell::new(EpochFiles::new(
+            output,
+            self.worker,
+            self.shared.config.execution,
+            self.interval(),
+        )));
+        self.epoch_files.borrow_mut().push(Rc::clone(&files));
+        files
+    }
+
+    /// The states operator `name` restores from: every key this worker owns, from every part
+    /// of the checkpoint (whatever worker wrote it).
+    pub fn restored_states<K, S>(&self, name: &str) -> Vec<(K, S)>
+    where
+        K: DeserializeOwned + Hash,
+        S: DeserializeOwned,
+    {
+        let Some(restored) = &self.shared.restored else {
+            return Vec::new();
+        };
+        let mut states = Vec::new();
+        for part in &restored.parts {
+            for (op, bytes) in &part.operators {
+                if op != name {
+                    continue;
+                }
+                match bincode::deserialize::<Vec<(K, S)>>(bytes) {
+                    Ok(entries) => states.extend(
+                        entries
+                            .into_iter()
+                            .filter(|(k, _)| owner(k, self.peers) == self.worker),
+                    ),
+                    Err(e) => tracing::error!("restoring {name}: {e}"),
+                }
+            }
+        }
+        states
+    }
+
+    /// Every old worker's source cut, by old global worker index (the reader decides what it
+    /// can use), when the run restores.
+    pub fn restored_source(&self) -> Option<Vec<Option<Vec<u8>>>> {
+        let restored = self.shared.restored.as_ref()?;
+        Some(restored.parts.iter().map(|p| p.source.clone()).collect())
+    }
+
+    /// This worker's part of checkpoint `c`, serialized: `Ok(None)` while some operator has
+    /// not handed out its copy for `c` yet (it will once it runs). The final checkpoint
+    /// [`protocol::END`] holds the epoch files only: nothing resumes after it.
+    pub fn part(&self, c: EventTime) -> Result<Option<Vec<u8>>, PartError> {
+        let mut part = WorkerPart {
+            worker: self.worker,
+            ..WorkerPart::default()
+        };
+        if c != protocol::END {
+            for (name, snapshots) in self.operators.borrow().iter() {
+                match snapshots.covering(c) {
+                    Ok(Some(bytes)) => part.operators.push((name.clone(), bytes.to_vec())),
+                    Ok(None) => return Ok(None),
+                    Err(()) => return Err(PartError::Gone(format!("operator {name} ran past it"))),
+                }
+            }
+            match self.source.borrow().covering(c) {
+                Ok(Some(bytes)) => part.source = Some(bytes.to_vec()),
+                Ok(None) => return Ok(None),
+                Err(()) => return Err(PartError::Gone("the source ran past it".into())),
+            }
+            for (_, snapshots) in self.operators.borrow_mut().iter_mut() {
+                snapshots.prune_below(c);
+            }
+            self.source.borrow_mut().prune_below(c);
+        }
+        let mut closed = self.closed_files.borrow_mut();
+        for files in self.epoch_files.borrow().iter() {
+            let newly = files
+                .borrow_mut()
+                .close_upto(c)
+                .map_err(|e| PartError::Failed(format!("closing epoch files: {e}")))?;
+            closed.extend(newly);
+        }
+        part.sink_files = closed.clone();
+        self.shared.add_sink_files(part.sink_files.clone());
+        bincode::serialize(&part)
+            .map(Some)
+            .map_err(|e| PartError::Failed(e.to_string()))
+    }
+
+    /// Checkpoint `c` is complete: its epoch files need not be listed again.
+    pub fn completed(&self, c: EventTime) {
+        self.closed_files.borrow_mut().retain(|f| f.epoch > c);
+    }
+
+    /// Deletes this worker's epoch files no checkpoint lists (after a stop's final
+    /// checkpoint: their rows are produced again on restore).
+    pub fn discard_epoch_files(&self) {
+        for files in self.epoch_files.borrow().iter() {
+            files.borrow_mut().discard();
+        }
+    }
+}
+
+thread_local! {
+    /// The checkpointing of the worker whose dataflow is being built on this thread.
+    static BUILDING: RefCell<Option<Rc<WorkerCheckpoint>>> = const { RefCell::new(None) };
+}
+
+/// Runs `build` (a dataflow's construction) with `checkpoint` as the ambient checkpointing its
+/// operators register with.
+pub fn building<T>(checkpoint: Option<Rc<WorkerCheckpoint>>, build: impl FnOnce() -> T) -> T {
+    BUILDING.with(|b| *b.borrow_mut() = checkpoint);
+    let out = build();
+    BUILDING.with(|b| *b.borrow_mut() = None);
+    out
+}
+
+/// The ambient checkpointing of the dataflow being built, if the run checkpoints.
+pub fn current() -> Option<Rc<WorkerCheckpoint>> {
+    BUILDING.with(|b| b.borrow().clone())
+}
+
+/// The options of keyed operator `name`: its restored states and a sink for its copies, when
+/// the dataflow being built checkpoints; none otherwise.
+pub fn keyed_options<K, S>(name: &str) -> KeyedOptions<K, S>
+where
+    K: Serialize + DeserializeOwned + Hash + 'static,
+    S: Serialize + DeserializeOwned + 'static,
+{
+    let Some(checkpoint) = current() else {
+        return KeyedOptions::default();
+    };
+    let restore = checkpoint.restored_states(name);
+    let interval = checkpoint.interval();
+    let name = name.to_string();
+    KeyedOptions {
+        restore,
+        resume_at: checkpoint.shared.resume_at(),
+        snapshots: Some((
+            interval,
+            Box::new(move |from, to, states: Option<Vec<(K, S)>>| {
+                let bytes = states.map(|s| bincode::serialize(&s).unwrap_or_default());
+                checkpoint.put_operator(&name, from, to, bytes);
+            }),
+        )),
+    }
+}
+
+thread_local! {
+    /// While [`uncheckpointable`] builds a dataflow: the operators that declared themselves.
+    static PROBING: RefCell<Option<Vec<String>>> = const { RefCell::new(None) };
+}
+
+/// Declares that operator `name` of the dataflow being built keeps state checkpoints do not
+/// capture yet (`why`): a run with checkpoints is refused rather than restored wrongly.
+pub fn not_checkpointable(name: &str, why: &str) {
+    PROBING.with(|p| {
+        if let Some(found) = p.borrow_mut().as_mut() {
+            found.push(format!("{name} ({why})"));
+        }
+    });
+}
+
+/// The operators that declare themselves [not checkpointable](not_checkpointable) while
+/// `build` builds a dataflow: a run checks its pipeline before it touches any file.
+pub fn uncheckpointable(build: impl FnOnce()) -> Vec<String> {
+    PROBING.with(|p| *p.borrow_mut() = Some(Vec::new()));
+    build();
+    PROBING.with(|p| p.borrow_mut().take()).unwrap_or_default()
+}
+
+/// The fingerprint of a run: what must match for a checkpoint to be restored.
+pub fn fingerprint(parts: &[(&str, String)]) -> String {
+    parts
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}

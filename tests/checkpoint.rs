@@ -1,0 +1,388 @@
+//! Checkpoints and restore, through the binary: a run killed (SIGKILL) at each step of the
+//! checkpoint protocol and restored — at the same or another worker or process count — commits
+//! exactly the rows of an independent batch computation over the same input; a damaged newest
+//! checkpoint is reported and the previous one used; a checkpoint of another run is refused;
+//! SIGTERM stops with a final checkpoint that a restore continues from.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sluice::nexmark::generator::GeneratorConfig;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// 120 s of event time (10,000 events/s), out of order by up to 2 s: with 1 s checkpoints
+/// taken as fast as they come, a crash at the second or third lands mid-input.
+fn input(dir: &Path) -> (PathBuf, Vec<String>) {
+    let lines = disorder(
+        &generated_lines(1_200_000, &GeneratorConfig::default()),
+        2_000,
+        7,
+    );
+    (write_lines(dir, "events.jsonl", &lines), lines)
+}
+
+/// The flags every checkpointed run here shares.
+fn checkpointed<'a>(dir: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "--sink",
+        out,
+        "--checkpoint-dir",
+        dir,
+        "--checkpoint-min-pause",
+        "0s",
+        "--report",
+        "none",
+    ]
+}
+
+/// Runs `sluice run` with `args`, killed at `fail_point` (when given); returns the output.
+fn run(args: &[&str], fail_point: Option<&str>) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    cmd.arg("run").args(args);
+    if let Some(fp) = fail_point {
+        cmd.env("SLUICE_FAIL_POINT", fp);
+    }
+    cmd.output().expect("the sluice binary runs")
+}
+
+/// The rows of an output (every process's file).
+fn committed(out: &Path) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let dir = out.parent().unwrap();
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+        let is_output = file == name
+            || file
+                .strip_prefix(&format!("{name}.p"))
+                .is_some_and(|p| p.parse::<usize>().is_ok());
+        if is_output {
+            rows.extend(read_rows(&path));
+        }
+    }
+    rows
+}
+
+/// Kills a run of `query` at `fail_point` with `before` mesh flags, restores it with `after`,
+/// and checks the committed rows against `expected`.
+#[allow(clippy::too_many_arguments)]
+fn crash_and_restore(
+    query: &str,
+    source: &str,
+    before: &[&str],
+    after: &[&str],
+    fail_point: &str,
+    expected: &[String],
+    dir: &Path,
+) {
+    let case = format!("{query} {source} {before:?} → {after:?} at {fail_point}");
+    let tag = format!("{query}-{}", fail_point.replace(':', "-"))
+        + &before.join("").replace(' ', "")
+        + &after.join("").replace(' ', "");
+    let ck = dir.join(format!("ck-{tag}"));
+    let out = dir.join(format!("out-{tag}.jsonl"));
+    let (ck, out_arg) = (ck.to_str().unwrap(), format!("file:{}", out.display()));
+    let mut first = vec![query, "--source", source];
+    first.extend(checkpointed(ck, &out_arg));
+    first.extend(before);
+    let crashed = run(&first, Some(fail_point));
+    // Killed by the signal (a local mesh's launcher exits with a code instead).
+    assert!(
+        !crashed.status.success(),
+        "{case}: not killed: {}",
+        stderr(&crashed)
+    );
+    let mut second = vec![query, "--source", source, "--restore", "--execution", "2"];
+    second.extend(checkpointed(ck, &out_arg));
+    second.extend(after);
+    let restored = run(&second, None);
+    let err = stderr(&restored);
+    assert!(restored.status.success(), "{case}: {err}");
+    assert!(
+        err.contains("restoring checkpoint"),
+        "{case}: nothing restored: {err}"
+    );
+    let rows = canonical(&committed(&out));
+    assert_eq!(rows.len(), expected.len(), "{case}: row count");
+    assert!(rows == expected, "{case}: rows differ");
+}
+
+#[test]
+fn a_crash_at_every_protocol_step_commits_each_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, lines) = input(dir.path());
+    let source = format!("file:{}", events.display());
+    let q5 = canonical(&reference_q5(&lines));
+    let w2: &[&str] = &["-w", "2"];
+    for fail_point in [
+        "after-part:2",
+        "mid-manifest:2",
+        "after-manifest:2",
+        "after-commit:3",
+    ] {
+        crash_and_restore("q5", &source, &[], &[], fail_point, &q5, dir.path());
+        crash_and_restore("q5", &source, w2, w2, fail_point, &q5, dir.path());
+    }
+    let q7 = canonical(&reference_q7(&lines));
+    crash_and_restore("q7", &source, w2, w2, "after-manifest:3", &q7, dir.path());
+    let q11 = canonical(&reference_q11(&lines));
+    crash_and_restore("q11", &source, &[], &[], "after-part:3", &q11, dir.path());
+}
+
+#[test]
+fn a_two_process_mesh_restores_as_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, lines) = input(dir.path());
+    let source = format!("file:{}", events.display());
+    let q5 = canonical(&reference_q5(&lines));
+    let port = free_port_pair().to_string();
+    let mesh: &[&str] = &["-n", "2", "--port", &port];
+    crash_and_restore("q5", &source, mesh, mesh, "after-commit:2", &q5, dir.path());
+}
+
+#[test]
+fn a_generated_run_restores_at_another_worker_or_process_count() {
+    let dir = tempfile::tempdir().unwrap();
+    // The generator makes the same events at any split: the reference is its own lines.
+    let lines = generated_lines(1_200_000, &GeneratorConfig::default());
+    let port = free_port_pair().to_string();
+    let cases: [(&str, &[&str], &[&str], &str); 3] = [
+        ("q5", &["-w", "2"], &["-w", "1"], "after-part:3"),
+        (
+            "q7",
+            &["-w", "1"],
+            &["-n", "2", "--port", &port],
+            "after-manifest:2",
+        ),
+        ("q11", &["-w", "2"], &["-w", "1"], "after-commit:2"),
+    ];
+    for (query, before, after, fail_point) in cases {
+        let expected = canonical(&match query {
+            "q5" => reference_q5(&lines),
+            "q7" => reference_q7(&lines),
+            _ => reference_q11(&lines),
+        });
+        let source = "nexmark";
+        let mut before = before.to_vec();
+        before.extend(["--events", "1200000"]);
+        let mut after = after.to_vec();
+        after.extend(["--events", "1200000"]);
+        crash_and_restore(
+            query,
+            source,
+            &before,
+            &after,
+            fail_point,
+            &expected,
+            dir.path(),
+        );
+    }
+}
+
+#[test]
+fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, lines) = input(dir.path());
+    let source = format!("file:{}", events.display());
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out.jsonl");
+    let (ck_arg, out_arg) = (ck.to_str().unwrap(), format!("file:{}", out.display()));
+    let mut args = vec!["q5", "--source", &source];
+    args.extend(checkpointed(ck_arg, &out_arg));
+    // Killed after committing the fourth checkpoint: the output holds its rows.
+    let crashed = run(&args, Some("after-commit:4"));
+    assert_eq!(crashed.status.code(), None, "{}", stderr(&crashed));
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&ck)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".json"))
+        .collect();
+    manifests.sort();
+    let newest: Value =
+        serde_json::from_slice(&std::fs::read(manifests.last().unwrap()).unwrap()).unwrap();
+    let part = ck.join(newest["parts"][0]["file"].as_str().unwrap());
+    let mut bytes = std::fs::read(&part).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&part, bytes).unwrap();
+    args.extend(["--restore", "--execution", "2"]);
+    let restored = run(&args, None);
+    let err = stderr(&restored);
+    assert!(restored.status.success(), "{err}");
+    let epoch = newest["epoch"].as_u64().unwrap();
+    assert!(
+        err.lines()
+            .any(|l| l.contains(&format!("checkpoint {epoch} is unusable"))
+                && l.contains("checksum mismatch")),
+        "{err}"
+    );
+    // The output had the damaged checkpoint's rows: they were taken back, then made again.
+    assert_eq!(
+        canonical(&committed(&out)),
+        canonical(&reference_q5(&lines))
+    );
+}
+
+#[test]
+fn runs_that_cannot_be_checkpointed_or_restored_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let ck_arg = ck.to_str().unwrap();
+    let out = format!("file:{}", dir.path().join("out.jsonl").display());
+    let unused = dir.path().join("unused-ck");
+    let unused_arg = unused.to_str().unwrap();
+    let ok = sluice(&[
+        "run",
+        "q7",
+        "--events",
+        "100000",
+        "--sink",
+        &out,
+        "--checkpoint-dir",
+        ck_arg,
+        "--report",
+        "none",
+    ]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    let stdin_source = [
+        "run",
+        "q7",
+        "--source",
+        "file:-",
+        "--sink",
+        &out,
+        "--checkpoint-dir",
+    ];
+    let mut stdin_source = stdin_source.to_vec();
+    stdin_source.push(ck_arg);
+    expect_failures(&[
+        (
+            vec![
+                "run",
+                "q7",
+                "--events",
+                "100000",
+                "--sink",
+                &out,
+                "--checkpoint-dir",
+                ck_arg,
+            ],
+            2,
+            "holds checkpoints of an earlier run",
+        ),
+        (
+            vec![
+                "run",
+                "q5",
+                "--events",
+                "100000",
+                "--sink",
+                &out,
+                "--checkpoint-dir",
+                ck_arg,
+                "--restore",
+            ],
+            2,
+            "is of another pipeline or configuration",
+        ),
+        (
+            vec!["run", "q4", "--sink", &out, "--checkpoint-dir", unused_arg],
+            2,
+            "q4 cannot be checkpointed yet",
+        ),
+        (
+            vec!["run", "q7", "--checkpoint-dir", unused_arg],
+            2,
+            "checkpoints need a file sink",
+        ),
+        (stdin_source, 2, "standard input cannot be read again"),
+        (
+            vec![
+                "run",
+                "q7",
+                "--sink",
+                &out,
+                "--checkpoint-dir",
+                unused_arg,
+                "--checkpoint-interval",
+                "150ms",
+            ],
+            2,
+            "must be a positive multiple of the stamping granularity",
+        ),
+        (vec!["run", "q7", "--restore"], 2, "--checkpoint-dir"),
+    ]);
+    assert!(
+        !unused.exists(),
+        "a refused run created its checkpoint directory"
+    );
+}
+
+#[test]
+fn sigterm_stops_with_a_checkpoint_that_a_restore_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out.jsonl");
+    let whole = dir.path().join("whole.jsonl");
+    let (ck_arg, out_arg) = (ck.to_str().unwrap(), format!("file:{}", out.display()));
+    // Several seconds of work: the signal lands mid-run.
+    let events = ["--events", "10000000"];
+    let uninterrupted = sluice(
+        &[
+            &[
+                "run",
+                "q5",
+                "--sink",
+                &format!("file:{}", whole.display()),
+                "--report",
+                "none",
+            ][..],
+            &events,
+        ]
+        .concat(),
+    );
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+    let mut args = vec!["run", "q5"];
+    args.extend(events);
+    args.extend([
+        "--sink",
+        &out_arg,
+        "--checkpoint-dir",
+        ck_arg,
+        "--report",
+        "none",
+    ]);
+    args.extend(["--checkpoint-min-pause", "200ms"]);
+    let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let start = Instant::now();
+    let stopped = child.wait_with_output().unwrap();
+    assert!(stopped.status.success(), "{}", stderr(&stopped));
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the stop took too long"
+    );
+    let expected = canonical(&read_rows(&whole));
+    let partial = committed(&out).len();
+    assert!(
+        partial > 0 && partial < expected.len(),
+        "{partial} rows at the stop"
+    );
+    args.extend(["--restore", "--execution", "2"]);
+    let restored = sluice(&args);
+    assert!(restored.status.success(), "{}", stderr(&restored));
+    assert_eq!(canonical(&committed(&out)), expected);
+}
