@@ -290,9 +290,9 @@ fn runs_that_cannot_be_checkpointed_or_restored_are_refused() {
             "is of another pipeline or configuration",
         ),
         (
-            vec!["run", "q4", "--sink", &out, "--checkpoint-dir", unused_arg],
+            vec!["run", "q12", "--sink", &out, "--checkpoint-dir", unused_arg],
             2,
-            "q4 cannot be checkpointed yet",
+            "q12 cannot be checkpointed yet: q12.bids_per_bidder (processing-time windows",
         ),
         (
             vec!["run", "q7", "--checkpoint-dir", unused_arg],

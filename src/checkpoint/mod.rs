@@ -350,6 +350,10 @@ impl Checkpointing {
     }
 }
 
+/// A participant that writes its state on demand, for any checkpoint its input frontier has
+/// passed: `Ok(None)` while it has not.
+pub type Provider = Box<dyn Fn(EventTime) -> Result<Option<Vec<u8>>, String>>;
+
 /// One worker's share of checkpointing: the copies its operators and source hand out, its
 /// epoch files, and how far it has written parts.
 pub struct WorkerCheckpoint {
@@ -360,6 +364,7 @@ pub struct WorkerCheckpoint {
     /// Workers in the mesh.
     pub peers: usize,
     operators: RefCell<Vec<(String, Snapshots)>>,
+    providers: RefCell<Vec<(String, Provider)>>,
     source: RefCell<Snapshots>,
     epoch_files: RefCell<Vec<Rc<RefCell<EpochFiles>>>>,
     /// Epoch files closed at this worker's parts and not known committed yet: every part lists
@@ -375,6 +380,7 @@ impl WorkerCheckpoint {
             worker,
             peers,
             operators: RefCell::new(Vec::new()),
+            providers: RefCell::new(Vec::new()),
             source: RefCell::new(Snapshots::default()),
             epoch_files: RefCell::new(Vec::new()),
             closed_files: RefCell::new(Vec::new()),
@@ -404,6 +410,34 @@ impl WorkerCheckpoint {
         self.operators.borrow_mut()[slot].1.put(from, to, bytes);
     }
 
+    /// Registers operator `name`, which writes its state for a checkpoint when asked.
+    pub fn provide(&self, name: &str, provider: Provider) {
+        self.providers
+            .borrow_mut()
+            .push((name.to_string(), provider));
+    }
+
+    /// The records operator `name` restores from, when they need no particular owner: those
+    /// of old worker `i`'s parts for every `i` with `i % peers == worker`.
+    pub fn restored_records<D: DeserializeOwned>(&self, name: &str) -> Vec<D> {
+        let Some(restored) = &self.shared.restored else {
+            return Vec::new();
+        };
+        let mut records = Vec::new();
+        for (i, part) in restored.parts.iter().enumerate() {
+            if i % self.peers != self.worker {
+                continue;
+            }
+            for (op, bytes) in part.operators.iter().filter(|(op, _)| op == name) {
+                match bincode::deserialize::<Vec<D>>(bytes) {
+                    Ok(r) => records.extend(r),
+                    Err(e) => tracing::error!("restoring {op}: {e}"),
+                }
+            }
+        }
+        records
+    }
+
     /// Records the source's cut, valid for checkpoints in `(from, to]`.
     pub fn put_source(&self, from: EventTime, to: EventTime, bytes: Vec<u8>) {
         self.source.borrow_mut().put(from, to, Some(bytes));
@@ -416,6 +450,7 @@ impl WorkerCheckpoint {
             self.worker,
             self.shared.config.execution,
             self.interval(),
+            self.shared.resume_at(),
         )));
         self.epoch_files.borrow_mut().push(Rc::clone(&files));
         files
@@ -471,6 +506,13 @@ impl WorkerCheckpoint {
                     Ok(Some(bytes)) => part.operators.push((name.clone(), bytes.to_vec())),
                     Ok(None) => return Ok(None),
                     Err(()) => return Err(PartError::Gone(format!("operator {name} ran past it"))),
+                }
+            }
+            for (name, provider) in self.providers.borrow().iter() {
+                match provider(c) {
+                    Ok(Some(bytes)) => part.operators.push((name.clone(), bytes)),
+                    Ok(None) => return Ok(None),
+                    Err(why) => return Err(PartError::Failed(format!("{name}: {why}"))),
                 }
             }
             match self.source.borrow().covering(c) {

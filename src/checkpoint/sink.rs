@@ -33,11 +33,21 @@ pub struct EpochFiles {
     open: BTreeMap<u64, (PathBuf, BufWriter<File>, u64)>,
     /// The first write error: later rows are dropped and the next checkpoint fails with it.
     error: Option<io::Error>,
+    /// Rows of times below this (the checkpoint a run restored) were committed before: a
+    /// rebuilt differential part produces them again, and they are dropped.
+    from: EventTime,
 }
 
 impl EpochFiles {
-    /// Epoch files of worker `worker` (execution `execution`) for `output`.
-    pub fn new(output: &Path, worker: usize, execution: u64, interval: u64) -> Self {
+    /// Epoch files of worker `worker` (execution `execution`) for `output`, for rows of times
+    /// at or after `from`.
+    pub fn new(
+        output: &Path,
+        worker: usize,
+        execution: u64,
+        interval: u64,
+        from: EventTime,
+    ) -> Self {
         EpochFiles {
             output: output.to_path_buf(),
             worker,
@@ -45,6 +55,7 @@ impl EpochFiles {
             interval: interval.max(1),
             open: BTreeMap::new(),
             error: None,
+            from,
         }
     }
 
@@ -71,7 +82,7 @@ impl EpochFiles {
     }
 
     fn append(&mut self, time: EventTime, rows: &[u8]) -> io::Result<()> {
-        if rows.is_empty() {
+        if rows.is_empty() || time < self.from {
             return Ok(());
         }
         let epoch = epoch_of(time, self.interval);
@@ -353,8 +364,8 @@ mod tests {
     fn epochs_commit_once_in_order_even_when_repeated() {
         let dir = tempfile::tempdir().unwrap();
         let output = dir.path().join("rows.jsonl");
-        let mut a = EpochFiles::new(&output, 0, 1, 1000);
-        let mut b = EpochFiles::new(&output, 1, 1, 1000);
+        let mut a = EpochFiles::new(&output, 0, 1, 1000, 0);
+        let mut b = EpochFiles::new(&output, 1, 1, 1000, 0);
         a.write(10, b"a1\n");
         b.write(999, b"b1\n");
         a.write(1500, b"a2\n");

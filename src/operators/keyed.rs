@@ -374,6 +374,7 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
             changed: true,
             snapshots: options.snapshots,
         };
+        let resumed_at = options.resume_at;
         for (key, state) in options.restore {
             core.keys.insert(key.clone(), Entry { state, due: None });
             core.reschedule(&key);
@@ -394,6 +395,12 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
                     let core = &mut core;
                     input.for_each(|stamp, batch| {
                         let stamp = stamp.least().copied().unwrap_or(0);
+                        // Below the checkpoint restored: rebuilt upstream state re-deriving
+                        // what the restored states already hold.
+                        if stamp < resumed_at {
+                            batch.clear();
+                            return;
+                        }
                         let group = core.pending.entry(stamp).or_default();
                         for record in batch.drain(..) {
                             if let Some(detail) = core.logic.too_late(&record, stamp) {
