@@ -18,6 +18,7 @@ use crate::connectors::sink::{per_process_path, SinkSpec};
 use crate::connectors::SourceError;
 use crate::driver::{RunError, RunOptions};
 use crate::launch::MeshError;
+use crate::local::Supervision;
 use crate::stop::Stop;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
@@ -156,9 +157,9 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
 }
 
 /// A stop switch thrown by the first SIGINT/SIGTERM (a second one exits at once).
-fn stop_on_signals() -> Result<Stop, Failure> {
+fn stop_on_signals(then: &'static str) -> Result<Stop, Failure> {
     let stop = Stop::new();
-    stop.install_signal_handlers()
+    stop.install_signal_handlers(then)
         .context("installing signal handlers")?;
     Ok(stop)
 }
@@ -187,7 +188,7 @@ fn generate(catalog: &Catalog, args: &GenArgs, matches: &clap::ArgMatches) -> Re
     args.check_applicable(matches)
         .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     let domain = gen_domain(catalog, args)?;
-    let stop = stop_on_signals()?;
+    let stop = stop_on_signals("ending the output")?;
     let request = GenerateRequest {
         config: args.generator.config(),
         events: args.generator.total(),
@@ -342,10 +343,17 @@ fn run_pipeline(
         if processes > 1 {
             // The whole mesh on this machine: re-run ourselves once per process.
             let argv: Vec<_> = std::env::args_os().skip(1).collect();
-            let code = crate::local::run_local_mesh(&argv, processes).map_err(|e| Failure {
-                code: UNAVAILABLE,
-                error: e.into(),
-            })?;
+            let supervision = args.fault.checkpoint_dir.clone().map(|dir| Supervision {
+                checkpoint_dir: dir,
+                max_restarts: args.fault.max_restarts,
+            });
+            let code =
+                crate::local::run_local_mesh(&argv, processes, supervision).map_err(|e| {
+                    Failure {
+                        code: UNAVAILABLE,
+                        error: e.into(),
+                    }
+                })?;
             return Ok(u8::try_from(code).unwrap_or(FAILED));
         }
         return run_process(domain, info, args, &source, sink, 0);
@@ -402,10 +410,15 @@ fn run_process(
         output_dir: args.output_dir.clone(),
         metrics: args.metrics(),
         progress: args.progress.mode(std::io::stderr().is_terminal()),
-        stop: stop_on_signals()?,
+        stop: stop_on_signals(if args.fault.checkpoint_dir.is_some() {
+            "taking a final checkpoint, then stopping"
+        } else {
+            "ending the input and finishing"
+        })?,
         report_file: args.report_file.clone(),
         histogram: args.histogram.clone(),
         checkpoint: args.checkpoint(),
+        stall_timeout: Some(args.fault.stall_timeout).filter(|t| !t.is_zero()),
     };
     let outcome = domain.run(info.name, source, options, &mesh)?;
     let Some(report) = outcome.report else {

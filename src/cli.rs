@@ -36,6 +36,8 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 3;
     /// Too much of the input was rejected.
     pub const REJECTED: u8 = 4;
+    /// Another process of the mesh was lost.
+    pub const PEER_LOST: u8 = 5;
     /// A second SIGINT ended the process at once (128 + 2).
     pub const SECOND_SIGINT: u8 = 130;
     /// A second SIGTERM ended the process at once (128 + 15).
@@ -49,6 +51,7 @@ pub mod exit {
         (USAGE, "invalid command line: a bad flag or value, an unknown query, source or sink, a flag that does not apply to the chosen source or sink, an output that would overwrite an input or another output"),
         (UNAVAILABLE, "a resource is unavailable: an unreadable input, an unwritable output, report or directory, a port in use, an unreachable peer, Kafka brokers unreachable, no such topic"),
         (REJECTED, "more of the input than --max-bad-ratio (default 0.5) was rejected as unreadable; the report and dead letters are still written"),
+        (PEER_LOST, "another process of the mesh was lost — its connection closed or broke, or it stopped responding for --stall-timeout — and this one halted (a supervisor restarts the mesh from its last checkpoint)"),
         (SECOND_SIGINT, "a second SIGINT ended the process at once, without flushing"),
         (SECOND_SIGTERM, "a second SIGTERM ended the process at once, without flushing"),
     ];
@@ -74,6 +77,20 @@ pub struct FaultArgs {
     /// Resume from the newest checkpoint in --checkpoint-dir whose files all verify.
     #[arg(long, requires = "checkpoint_dir", help_heading = "Fault tolerance")]
     pub restore: bool,
+    /// With several processes: halt (exit 5) when another process sends no heartbeat for this
+    /// long (stopped or hung); `0s` never.
+    #[arg(long, default_value = "15s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Fault tolerance")]
+    pub stall_timeout: Duration,
+    /// A supervised local mesh (`-n N` without `-p`, with --checkpoint-dir) is restarted from
+    /// its last checkpoint at most this many times.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_name = "N",
+        requires = "checkpoint_dir",
+        help_heading = "Fault tolerance"
+    )]
+    pub max_restarts: u32,
     /// This execution's number (a supervisor counts restarts).
     #[arg(long, default_value_t = 1, hide = true)]
     pub execution: u64,

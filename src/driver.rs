@@ -26,7 +26,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::{Exchange, Input, Inspect, Probe};
+use timely::dataflow::InputHandleVec;
 use timely::dataflow::ProbeHandle;
 use timely::worker::Worker;
 
@@ -55,6 +57,9 @@ pub struct RunOptions {
     pub histogram: Option<PathBuf>,
     /// Checkpoints and restore ([`crate::checkpoint`]); `None`: none.
     pub checkpoint: Option<CheckpointConfig>,
+    /// With several processes: halt when another process sends no heartbeat for this long
+    /// (it was stopped or hangs); `None`: never.
+    pub stall_timeout: Option<Duration>,
 }
 
 impl RunOptions {
@@ -72,9 +77,13 @@ impl RunOptions {
             report_file: None,
             histogram: None,
             checkpoint: None,
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
         }
     }
 }
+
+/// How long another process of the mesh may send no heartbeat before this one halts.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Everything a run needs.
 #[derive(Clone)]
@@ -223,6 +232,7 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
     };
     let processes = mesh.processes();
     let board = Board::new(mesh.workers());
+    let addresses: Arc<Vec<String>> = Arc::new(mesh.addresses().to_vec());
     let reporter = Reporter::start(
         Arc::clone(&board),
         options.progress,
@@ -246,6 +256,7 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
             dead: dead.clone(),
             board: Arc::clone(board),
             checkpointing: checkpointing.clone(),
+            addresses: Arc::clone(&addresses),
         };
         run_worker(worker, &worker_config, shared, *start, processes)
     });
@@ -307,6 +318,8 @@ struct Shared {
     dead: SinkWriter,
     board: Arc<Board>,
     checkpointing: Option<Arc<Checkpointing>>,
+    /// Every process's address, for naming a lost one.
+    addresses: Arc<Vec<String>>,
 }
 
 /// The run's file outputs, absolute: where checkpointed rows are committed.
@@ -482,6 +495,77 @@ impl Observer for FlushSinks {
     }
 }
 
+/// Tells every other worker, once a second, that this one is alive, and halts the process
+/// (exit [`PEER_LOST`](crate::cli::exit::PEER_LOST)) when a worker of another process has been
+/// silent for the stall timeout: a stopped (`kill -STOP`) or hung process keeps its sockets
+/// open, so only its silence shows.
+struct Heartbeats {
+    input: InputHandleVec<u64, usize>,
+    seen: Rc<RefCell<Vec<Instant>>>,
+    index: usize,
+    workers: usize,
+    addresses: Arc<Vec<String>>,
+    timeout: Duration,
+    next: Instant,
+}
+
+impl Heartbeats {
+    fn new(
+        worker: &mut Worker,
+        workers: usize,
+        addresses: Arc<Vec<String>>,
+        timeout: Duration,
+    ) -> Self {
+        let now = Instant::now();
+        let seen = Rc::new(RefCell::new(vec![now; worker.peers()]));
+        let heard = Rc::clone(&seen);
+        let input = worker.dataflow::<u64, _, _>(|scope| {
+            let (input, beats) = scope.new_input::<Vec<usize>>();
+            beats.broadcast().inspect(move |from: &usize| {
+                if let Some(at) = heard.borrow_mut().get_mut(*from) {
+                    *at = Instant::now();
+                }
+            });
+            input
+        });
+        Heartbeats {
+            input,
+            seen,
+            index: worker.index(),
+            workers: workers.max(1),
+            addresses,
+            timeout,
+            next: now,
+        }
+    }
+}
+
+impl Observer for Heartbeats {
+    fn on_step(&mut self, now: Instant) {
+        if now < self.next {
+            return;
+        }
+        self.next = now + Duration::from_secs(1);
+        self.input.send(self.index);
+        let round = *self.input.time() + 1;
+        self.input.advance_to(round);
+        let mine = self.index / self.workers;
+        let seen = self.seen.borrow();
+        for (worker, at) in seen.iter().enumerate() {
+            let process = worker / self.workers;
+            let silent = now.saturating_duration_since(*at);
+            if process != mine && silent > self.timeout {
+                let address = self.addresses.get(process).map_or("?", String::as_str);
+                crate::launch::halt_peer_lost(
+                    process,
+                    address,
+                    &format!("no heartbeat for {} s (stopped or hung)", silent.as_secs()),
+                );
+            }
+        }
+    }
+}
+
 /// One worker's run; returns every worker's report on global worker 0.
 fn run_worker<R: Record>(
     worker: &mut Worker,
@@ -584,6 +668,15 @@ fn run_worker<R: Record>(
             next: now,
         }),
     ];
+    if let Some(timeout) = options.stall_timeout.filter(|_| processes > 1) {
+        let workers = peers / processes;
+        observers.push(Box::new(Heartbeats::new(
+            worker,
+            workers,
+            Arc::clone(&shared.addresses),
+            timeout,
+        )));
+    }
     if local == 0 {
         observers.push(Box::new(SampleMemory {
             ledger: Rc::clone(&ledger),

@@ -163,6 +163,11 @@ impl Mesh {
         self.process
     }
 
+    /// Every process's `host:port`, by index.
+    pub fn addresses(&self) -> &[String] {
+        &self.addresses
+    }
+
     /// Processes in the mesh.
     pub fn processes(&self) -> usize {
         self.addresses.len()
@@ -190,6 +195,7 @@ impl Mesh {
                 config.try_build().map_err(MeshError::Setup)?
             } else {
                 let sockets = connect(self)?;
+                halt_on_communication_errors(self.addresses.clone());
                 let hooks = Hooks::default();
                 let local = ProcessBuilder::new_typed_vector(
                     self.workers,
@@ -315,11 +321,87 @@ fn connect(mesh: &Mesh) -> Result<Vec<Option<TcpStream>>, MeshError> {
             Err(e) => return Err(MeshError::Setup(format!("accepting peers: {e}"))),
         }
     }
+    for stream in sockets.iter().flatten() {
+        detect_dead_peers(stream).map_err(|e| MeshError::Setup(format!("socket options: {e}")))?;
+    }
     tracing::debug!(
         "process {me}: mesh of {} processes connected",
         mesh.processes()
     );
     Ok(sockets)
+}
+
+/// Makes the kernel notice a peer whose host died or became unreachable within seconds (TCP
+/// keepalive probes, and a bound on unacknowledged data), so that timely's threads see an error
+/// instead of waiting forever. A stopped process is still a live socket: the heartbeat
+/// watchdog of a run notices those.
+fn detect_dead_peers(stream: &TcpStream) -> std::io::Result<()> {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(2))
+        .with_retries(3);
+    let socket = socket2::SockRef::from(stream);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(Duration::from_secs(15)))?;
+    Ok(())
+}
+
+/// Ends this process at once after losing process `process` of the mesh: one line on stderr
+/// and [`PEER_LOST`](crate::cli::exit::PEER_LOST). Unwinding would only cascade panics through
+/// timely's threads and could block on sockets to the lost peer; everything a run commits is
+/// covered by its checkpoints, so halting loses nothing a restore does not redo.
+pub fn halt_peer_lost(process: usize, address: &str, why: &str) -> ! {
+    let _ = writeln!(
+        std::io::stderr(),
+        "sluice: error: process {process} ({address}) lost: {why}"
+    );
+    std::process::exit(i32::from(crate::cli::exit::PEER_LOST))
+}
+
+/// Installs a panic hook that turns timely's communication failures (a peer's connection
+/// closed or broken) into [`halt_peer_lost`], and quiets the panics they cascade into.
+fn halt_on_communication_errors(addresses: Vec<String>) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("");
+        if let Some(cause) = message.strip_prefix("timely communication error: ") {
+            let peer = name
+                .strip_prefix("timely:recv-")
+                .or_else(|| name.strip_prefix("timely:send-"))
+                .and_then(|i| i.parse::<usize>().ok());
+            if let Some(peer) = peer {
+                let address = addresses.get(peer).map_or("?", String::as_str);
+                halt_peer_lost(peer, address, &plain_cause(cause));
+            }
+        }
+        if message.contains("MergeQueue poisoned") {
+            // The communication thread that failed is halting the process: wait for it.
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        previous(info);
+    }));
+}
+
+/// `reading data: Connection reset by peer (os error 104)` → `connection reset`.
+fn plain_cause(cause: &str) -> String {
+    let lower = cause.to_lowercase();
+    if lower.contains("reset") {
+        "connection reset".into()
+    } else if lower.contains("broken pipe") || lower.contains("closed") || lower.contains("eof") {
+        "connection closed".into()
+    } else if lower.contains("timed out") {
+        "connection timed out".into()
+    } else {
+        cause.to_string()
+    }
 }
 
 #[cfg(test)]

@@ -12,12 +12,19 @@
 //! — the first stops the mesh gracefully, a second ends it at once. When our stdout is closed
 //! (`| head`), the children are asked to stop (SIGTERM) and their remaining output is discarded.
 //! If the launcher itself is killed, the kernel sends each child SIGTERM ([`follow_launcher`]).
+//!
+//! **Supervision.** With `--checkpoint-dir`, the launcher supervises the mesh ([`Supervision`]):
+//! when a process fails — exits with an error, is killed, or stops responding (its peers then
+//! halt with exit 5 after `--stall-timeout`) — every process of that execution is killed and
+//! waited for, and the whole mesh restarts from its last checkpoint with `--restore` and the
+//! next execution number, with a growing pause, up to `--max-restarts` times.
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -78,18 +85,144 @@ impl Pids {
     }
 }
 
+/// How a local mesh that takes checkpoints is supervised.
+#[derive(Clone, Debug)]
+pub struct Supervision {
+    /// The mesh's checkpoint directory (for naming the checkpoint a restart resumes from).
+    pub checkpoint_dir: PathBuf,
+    /// Restarts allowed before giving up.
+    pub max_restarts: u32,
+}
+
+/// The longest pause between a failure and the restart.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
 /// Runs `args` (this binary's arguments, without `-p`) as processes `0..processes`; returns the
 /// exit code to use: 0 if all succeeded, else the first failing process's code.
-pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalMeshError> {
+///
+/// With `supervision`, a failed execution — a process that exits with an error or is killed,
+/// or whose peers halt because it stopped responding — is not the end: every process of it is
+/// killed and waited for (executions never overlap), and the mesh starts again with `--restore`
+/// and the next `--execution` number, after a pause that doubles with each restart (0.5 s up to
+/// 10 s), at most `max_restarts` times. A stop (SIGINT/SIGTERM, or our stdout closed) is never
+/// answered with a restart.
+pub fn run_local_mesh(
+    args: &[OsString],
+    processes: usize,
+    supervision: Option<Supervision>,
+) -> Result<i32, LocalMeshError> {
     let exe =
         std::env::current_exe().map_err(|source| LocalMeshError::Spawn { process: 0, source })?;
     let pids = Pids::default();
-    forward_signals(pids.clone())?;
+    let stopping = Arc::new(AtomicBool::new(false));
+    forward_signals(pids.clone(), Arc::clone(&stopping))?;
     let stdout_closed = Arc::new(AtomicBool::new(false));
+    let mut execution = execution_of(args);
+    let mut restarts = 0;
+    let mut args = args.to_vec();
+    loop {
+        let Some(failure) = run_execution(&exe, &args, processes, &pids, &stdout_closed)? else {
+            return Ok(0);
+        };
+        let Some(supervision) = &supervision else {
+            return Ok(failure.code);
+        };
+        if stopping.load(Ordering::SeqCst) || stdout_closed.load(Ordering::SeqCst) {
+            return Ok(failure.code);
+        }
+        if restarts >= supervision.max_restarts {
+            tracing::error!(
+                "supervisor: process {} {}; giving up after {restarts} restart(s) (--max-restarts)",
+                failure.process,
+                failure.cause
+            );
+            return Ok(failure.code);
+        }
+        restarts += 1;
+        execution += 1;
+        let backoff = Duration::from_millis(500)
+            .saturating_mul(1 << (restarts - 1).min(5))
+            .min(MAX_BACKOFF);
+        let from = crate::checkpoint::store::Store::open(&supervision.checkpoint_dir)
+            .ok()
+            .and_then(|s| s.manifests().first().copied())
+            .map_or("the beginning (no checkpoint yet)".to_string(), |c| {
+                format!("checkpoint {c}")
+            });
+        tracing::warn!(
+            "supervisor: process {} {}; restarting the mesh as execution {execution} from {from} in {} ms (restart {restarts} of at most {})",
+            failure.process,
+            failure.cause,
+            backoff.as_millis(),
+            supervision.max_restarts
+        );
+        std::thread::sleep(backoff);
+        if stopping.load(Ordering::SeqCst) {
+            return Ok(failure.code);
+        }
+        args = restart_args(&args, execution);
+    }
+}
+
+/// The execution number `args` name (`--execution N`), 1 if none.
+fn execution_of(args: &[OsString]) -> u64 {
+    let mut words = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(word) = words.next() {
+        if let Some(n) = word.strip_prefix("--execution=") {
+            return n.parse().unwrap_or(1);
+        }
+        if word == "--execution" {
+            return words.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+        }
+    }
+    1
+}
+
+/// `args` for execution `execution`: with `--restore`, and that execution number.
+fn restart_args(args: &[OsString], execution: u64) -> Vec<OsString> {
+    let mut out = Vec::with_capacity(args.len() + 3);
+    let mut skip_value = false;
+    for arg in args {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        let text = arg.to_string_lossy();
+        if text == "--restore" || text.starts_with("--execution=") {
+            continue;
+        }
+        if text == "--execution" {
+            skip_value = true;
+            continue;
+        }
+        out.push(arg.clone());
+    }
+    out.push("--restore".into());
+    out.push("--execution".into());
+    out.push(execution.to_string().into());
+    out
+}
+
+/// The first process of an execution to fail, and how.
+struct Failure {
+    process: usize,
+    code: i32,
+    cause: String,
+}
+
+/// Runs one execution of the mesh to its end; returns its first failure, if any (the other
+/// processes are then killed and waited for).
+fn run_execution(
+    exe: &Path,
+    args: &[OsString],
+    processes: usize,
+    pids: &Pids,
+    stdout_closed: &Arc<AtomicBool>,
+) -> Result<Option<Failure>, LocalMeshError> {
+    pids.0.lock().unwrap_or_else(|p| p.into_inner()).clear();
     let mut children: Vec<Child> = Vec::new();
     let mut forwarders = Vec::new();
     for process in 0..processes {
-        let spawned = Command::new(&exe)
+        let spawned = Command::new(exe)
             .args(args)
             .arg("-p")
             .arg(process.to_string())
@@ -115,7 +248,7 @@ pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalM
             .unwrap_or_else(|p| p.into_inner())
             .push(child.id());
         if let Some(out) = child.stdout.take() {
-            let closed = Arc::clone(&stdout_closed);
+            let closed = Arc::clone(stdout_closed);
             let pids = pids.clone();
             forwarders.push(std::thread::spawn(move || {
                 forward_lines(out, || {
@@ -129,23 +262,48 @@ pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalM
         children.push(child);
     }
 
-    let mut codes: Vec<Option<i32>> = vec![None; processes];
+    let mut done = vec![false; processes];
     let mut failure = None;
-    while codes.iter().any(Option::is_none) {
+    while done.iter().any(|d| !d) {
         for (i, child) in children.iter_mut().enumerate() {
-            if codes[i].is_some() {
+            if done[i] {
                 continue;
             }
             if let Some(status) = child.try_wait().map_err(LocalMeshError::Wait)? {
-                let code = status.code().unwrap_or(1);
-                codes[i] = Some(code);
-                if code != 0 && failure.is_none() {
-                    tracing::error!("process {i} of the local mesh exited with code {code}; stopping the others");
-                    failure = Some(code);
+                done[i] = true;
+                if !status.success() && failure.is_none() {
+                    let (code, cause) = match (status.code(), status.signal()) {
+                        (Some(code), _) => (code, format!("exited with code {code}")),
+                        (None, Some(signal)) => {
+                            let name = Signal::try_from(signal).map_or("a signal", Signal::as_str);
+                            (128 + signal, format!("was killed by {name}"))
+                        }
+                        (None, None) => (1, "ended abnormally".to_string()),
+                    };
+                    failure = Some(Failure {
+                        process: i,
+                        code,
+                        cause,
+                    });
                 }
             }
         }
         if failure.is_some() {
+            // Peers of a lost process halt too (exit 5): name the cause, not a consequence.
+            std::thread::sleep(Duration::from_millis(50));
+            for (i, child) in children.iter_mut().enumerate() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    if let Some(signal) = status.signal() {
+                        let name = Signal::try_from(signal).map_or("a signal", Signal::as_str);
+                        failure = Some(Failure {
+                            process: i,
+                            code: 128 + signal,
+                            cause: format!("was killed by {name}"),
+                        });
+                        break;
+                    }
+                }
+            }
             stop(&mut children);
             break;
         }
@@ -154,7 +312,7 @@ pub fn run_local_mesh(args: &[OsString], processes: usize) -> Result<i32, LocalM
     for f in forwarders {
         let _ = f.join();
     }
-    Ok(failure.unwrap_or(0))
+    Ok(failure)
 }
 
 fn stop(children: &mut [Child]) {
@@ -164,8 +322,9 @@ fn stop(children: &mut [Child]) {
     }
 }
 
-/// Forwards every SIGINT and SIGTERM this process receives to the children, from a thread.
-fn forward_signals(pids: Pids) -> Result<(), LocalMeshError> {
+/// Forwards every SIGINT and SIGTERM this process receives to the children, from a thread, and
+/// records that a stop was asked for.
+fn forward_signals(pids: Pids, stopping: Arc<AtomicBool>) -> Result<(), LocalMeshError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let mut signals =
         signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).map_err(LocalMeshError::Signals)?;
@@ -173,6 +332,7 @@ fn forward_signals(pids: Pids) -> Result<(), LocalMeshError> {
         .name("sluice-mesh-signals".into())
         .spawn(move || {
             for signal in signals.forever() {
+                stopping.store(true, Ordering::SeqCst);
                 let signal = if signal == SIGINT {
                     Signal::SIGINT
                 } else {

@@ -113,7 +113,8 @@ impl Stop {
     /// Makes the first SIGINT or SIGTERM of this process a stop request, and a second one an
     /// immediate exit with code 128 + its number (130 for SIGINT, 143 for SIGTERM). A thread of
     /// signal-hook's receives them, outside signal context.
-    pub fn install_signal_handlers(&self) -> std::io::Result<()> {
+    /// `then` says what the first signal leads to, in the log line.
+    pub fn install_signal_handlers(&self, then: &'static str) -> std::io::Result<()> {
         use signal_hook::consts::{SIGINT, SIGTERM};
         let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
         let stop = self.clone();
@@ -135,9 +136,7 @@ impl Stop {
                         // 130 for SIGINT, 143 for SIGTERM (`cli::exit`).
                         std::process::exit(128 + signal);
                     }
-                    tracing::warn!(
-                        "{name}: ending the input and finishing (send it again to exit at once)"
-                    );
+                    tracing::warn!("{name}: {then} (send it again to exit at once)");
                     stop.request(StopCause::Signal(name));
                 }
             })?;

@@ -140,8 +140,18 @@ fn a_two_process_mesh_restores_as_two_processes() {
     let source = format!("file:{}", events.display());
     let q5 = canonical(&reference_q5(&lines));
     let port = free_port_pair().to_string();
-    let mesh: &[&str] = &["-n", "2", "--port", &port];
-    crash_and_restore("q5", &source, mesh, mesh, "after-commit:2", &q5, dir.path());
+    // Unsupervised (a supervisor would restart it at once): crashed, then restored by hand.
+    let before: &[&str] = &["-n", "2", "--port", &port, "--max-restarts", "0"];
+    let after: &[&str] = &["-n", "2", "--port", &port];
+    crash_and_restore(
+        "q5",
+        &source,
+        before,
+        after,
+        "after-commit:2",
+        &q5,
+        dir.path(),
+    );
 }
 
 #[test]

@@ -247,7 +247,6 @@ impl Protocol {
                 );
                 self.drain
                     .request(self.stop.cause().unwrap_or(StopCause::Signal("stop")));
-                self.finished = true;
                 return Ok(());
             }
         }
@@ -281,12 +280,12 @@ impl Protocol {
                     self.commit(c)?;
                 }
                 self.handled = c;
+                self.checkpoint.completed(c);
             }
         }
         if last && c <= self.handled {
             // The stop's checkpoint is committed: end the input; nothing after it counts.
             self.finished = true;
-            self.checkpoint.discard_epoch_files();
             let cause = self
                 .stop
                 .cause()
@@ -386,13 +385,43 @@ impl Protocol {
         Ok(())
     }
 
-    /// The input ended (the output frontier is empty): takes the final checkpoint [`END`],
-    /// unless a stop's checkpoint already ended the run, and commits every output.
+    /// The input ended (the output frontier is empty). The coordinator decides how the run
+    /// ends, and every worker follows: after a stop's final checkpoint `c` (committed; the
+    /// input was drained after it), the rows after `c` are discarded; otherwise the final
+    /// checkpoint [`END`] commits every row. One decision, written to `DIR/final-x<e>`, so that
+    /// no worker takes the other path.
     pub fn finish(&mut self) -> Result<(), ProtocolError> {
-        if self.finished {
+        let execution = self.execution();
+        let deadline = Instant::now() + END_WAIT;
+        let decision = if self.coordinator {
+            let decision = if self.finished { self.handled } else { END };
+            self.store()
+                .set_final(execution, decision)
+                .map_err(|e| Self::error(decision, format!("recording the end: {e}")))?;
+            decision
+        } else {
+            loop {
+                if let Some(decision) = self.store().final_decision(execution) {
+                    break decision;
+                }
+                if Instant::now() > deadline {
+                    return Err(Self::error(
+                        END,
+                        "the coordinator never decided how the run ends",
+                    ));
+                }
+                std::thread::sleep(POLL);
+            }
+        };
+        if decision != END {
+            // A stop: checkpoint `decision` is complete (the drain came after its manifest).
+            if self.committer {
+                self.commit(decision)?;
+            }
+            self.checkpoint.discard_epoch_files();
+            self.finished = true;
             return Ok(());
         }
-        let execution = self.execution();
         let part = match self.checkpoint.part(END) {
             Ok(Some(part)) => part,
             Ok(None) | Err(PartError::Gone(_)) => {
@@ -402,7 +431,6 @@ impl Protocol {
         };
         self.write(END, &part)?;
         self.fail.reach(Step::AfterPart);
-        let deadline = Instant::now() + END_WAIT;
         if self.coordinator {
             loop {
                 let (parts, _) = self.store().parts_written(END, execution);

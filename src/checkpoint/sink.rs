@@ -1,11 +1,12 @@
 //! Exactly-once file output: rows go to per-epoch files first, and into the output only after
 //! the checkpoint that covers them is durable.
 //!
-//! A worker writes the rows of timely time `t` to the file of epoch `e = (t / I + 1) · I`
-//! (`<output>.e<e>.w<worker>.x<execution>.tmp`). When the worker's output frontier passes a
-//! checkpoint `c`, its files of epochs up to `c` are complete: synced, closed and listed in its
-//! part of checkpoint `c`. Once the manifest of `c` is durable, [`commit`] appends each epoch's
-//! files, in epoch order, to the output and records the output's new length and epoch in a
+//! A worker holds the rows of timely time `t` under epoch `e = (t / I + 1) · I`, in memory (an
+//! epoch grown large is spilled to `<output>.e<e>.w<worker>.x<execution>.tmp`). When the
+//! worker's output frontier passes a checkpoint `c`, its epochs up to `c` are complete: written
+//! out (those in memory together, to `<output>.c<c>.w<worker>.x<execution>.tmp`), synced and
+//! listed in its part of checkpoint `c`. Once the manifest of `c` is durable, [`commit`]
+//! appends the files, in epoch order, to the output and records the output's new length and epoch in a
 //! marker (`<output>.commit`, written atomically) — truncating first to the marker's length, so
 //! a commit interrupted by a crash is simply done again. A restore rolls forward the files its
 //! manifest lists and deletes the others: every row lands in the output exactly once.
@@ -24,13 +25,29 @@ pub fn epoch_of(t: EventTime, interval: u64) -> u64 {
     (t / interval + 1).saturating_mul(interval)
 }
 
-/// One worker's open epoch files for one output.
+/// Rows a worker holds in memory for epochs not yet checkpointed before it spills the largest
+/// epoch to a file of its own.
+const SPILL_BYTES: usize = 8 << 20;
+
+/// One epoch's rows: in memory, or spilled to a file once the worker held too many.
+enum Held {
+    Memory(Vec<u8>),
+    Spilled {
+        path: PathBuf,
+        writer: BufWriter<File>,
+        len: u64,
+    },
+}
+
+/// One worker's rows of one output, by epoch, until a checkpoint covers them.
 pub struct EpochFiles {
     output: PathBuf,
     worker: usize,
     execution: u64,
     interval: u64,
-    open: BTreeMap<u64, (PathBuf, BufWriter<File>, u64)>,
+    held: BTreeMap<u64, Held>,
+    /// Bytes held in memory.
+    in_memory: usize,
     /// The first write error: later rows are dropped and the next checkpoint fails with it.
     error: Option<io::Error>,
     /// Rows of times below this (the checkpoint a run restored) were committed before: a
@@ -53,67 +70,124 @@ impl EpochFiles {
             worker,
             execution,
             interval: interval.max(1),
-            open: BTreeMap::new(),
+            held: BTreeMap::new(),
+            in_memory: 0,
             error: None,
             from,
         }
     }
 
-    fn path(&self, epoch: u64) -> PathBuf {
+    /// `<output>.<tag>.w<worker>.x<execution>.tmp`.
+    fn path(&self, tag: &str) -> PathBuf {
         let name = self
             .output
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         self.output.with_file_name(format!(
-            "{name}.e{epoch}.w{}.x{}.tmp",
+            "{name}.{tag}.w{}.x{}.tmp",
             self.worker, self.execution
         ))
     }
 
     /// Appends rows of time `time`; an error is kept for the next checkpoint to report.
     pub fn write(&mut self, time: EventTime, rows: &[u8]) {
-        if self.error.is_some() {
+        if self.error.is_some() || rows.is_empty() || time < self.from {
             return;
         }
-        if let Err(e) = self.append(time, rows) {
-            self.error = Some(e);
+        let epoch = epoch_of(time, self.interval);
+        match self.held.entry(epoch).or_insert(Held::Memory(Vec::new())) {
+            Held::Memory(bytes) => {
+                bytes.extend_from_slice(rows);
+                self.in_memory += rows.len();
+            }
+            Held::Spilled { writer, len, .. } => {
+                *len += rows.len() as u64;
+                if let Err(e) = writer.write_all(rows) {
+                    self.error = Some(e);
+                }
+            }
+        }
+        if self.in_memory > SPILL_BYTES {
+            if let Err(e) = self.spill() {
+                self.error = Some(e);
+            }
         }
     }
 
-    fn append(&mut self, time: EventTime, rows: &[u8]) -> io::Result<()> {
-        if rows.is_empty() || time < self.from {
+    /// Moves the largest epoch held in memory to a file of its own.
+    fn spill(&mut self) -> io::Result<()> {
+        let largest = self
+            .held
+            .iter()
+            .filter_map(|(e, h)| match h {
+                Held::Memory(bytes) => Some((bytes.len(), *e)),
+                Held::Spilled { .. } => None,
+            })
+            .max();
+        let Some((_, epoch)) = largest else {
             return Ok(());
-        }
-        let epoch = epoch_of(time, self.interval);
-        if !self.open.contains_key(&epoch) {
-            let path = self.path(epoch);
-            let file = File::create(&path)?;
-            self.open
-                .insert(epoch, (path, BufWriter::with_capacity(1 << 20, file), 0));
-        }
-        let (_, writer, len) = self.open.get_mut(&epoch).expect("just opened");
-        writer.write_all(rows)?;
-        *len += rows.len() as u64;
+        };
+        let path = self.path(&format!("e{epoch}"));
+        let mut writer = BufWriter::with_capacity(1 << 16, File::create(&path)?);
+        let Some(Held::Memory(bytes)) = self.held.remove(&epoch) else {
+            return Ok(());
+        };
+        writer.write_all(&bytes)?;
+        self.in_memory -= bytes.len();
+        let len = bytes.len() as u64;
+        self.held.insert(epoch, Held::Spilled { path, writer, len });
         Ok(())
     }
 
-    /// Closes and deletes every open file (rows no checkpoint will list).
+    /// Deletes every row held (rows no checkpoint will list).
     pub fn discard(&mut self) {
-        for (_, (path, _, _)) in std::mem::take(&mut self.open) {
-            let _ = fs::remove_file(path);
+        for (_, held) in std::mem::take(&mut self.held) {
+            if let Held::Spilled { path, .. } = held {
+                let _ = fs::remove_file(path);
+            }
         }
+        self.in_memory = 0;
     }
 
-    /// Syncs and closes the files of epochs up to `upto`; returns them for the checkpoint.
+    /// Writes out, syncs and closes the rows of epochs up to `upto`: those held in memory in
+    /// one file (`c<upto>`), spilled epochs in their own; returns the files for the checkpoint.
     pub fn close_upto(&mut self, upto: u64) -> io::Result<Vec<SinkFile>> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        let later = self.open.split_off(&(upto.saturating_add(1)));
-        let done = std::mem::replace(&mut self.open, later);
+        let later = self.held.split_off(&(upto.saturating_add(1)));
+        let done = std::mem::replace(&mut self.held, later);
         let mut files = Vec::new();
-        for (epoch, (path, writer, len)) in done {
+        let mut gathered: Option<(PathBuf, BufWriter<File>, u64, u64)> = None;
+        for (epoch, held) in done {
+            match held {
+                Held::Memory(bytes) => {
+                    self.in_memory -= bytes.len();
+                    if gathered.is_none() {
+                        let path = self.path(&format!("c{upto}"));
+                        let file = File::create(&path)?;
+                        gathered = Some((path, BufWriter::with_capacity(1 << 20, file), 0, epoch));
+                    }
+                    if let Some((_, writer, len, last)) = gathered.as_mut() {
+                        writer.write_all(&bytes)?;
+                        *len += bytes.len() as u64;
+                        *last = epoch;
+                    }
+                }
+                Held::Spilled { path, writer, len } => {
+                    let file = writer.into_inner().map_err(|e| e.into_error())?;
+                    file.sync_all()?;
+                    files.push(SinkFile {
+                        output: self.output.clone(),
+                        epoch,
+                        file: path,
+                        len,
+                    });
+                }
+            }
+        }
+        if let Some((path, writer, len, epoch)) = gathered {
             let file = writer.into_inner().map_err(|e| e.into_error())?;
             file.sync_all()?;
             files.push(SinkFile {
@@ -123,8 +197,10 @@ impl EpochFiles {
                 len,
             });
         }
-        if let Some(dir) = self.output.parent().filter(|d| !d.as_os_str().is_empty()) {
-            super::store::sync_dir(dir)?;
+        if !files.is_empty() {
+            if let Some(dir) = self.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+                super::store::sync_dir(dir)?;
+            }
         }
         Ok(files)
     }
@@ -334,7 +410,12 @@ pub fn remove_unlisted(output: &Path, keep: &[SinkFile]) {
     let (Some(name), dir) = (output.file_name(), output.parent()) else {
         return;
     };
-    let prefix = format!("{}.e", name.to_string_lossy());
+    let prefix = format!("{}.", name.to_string_lossy());
+    // `<output>.e<epoch>.w…` (a spilled epoch) or `<output>.c<checkpoint>.w…`.
+    let is_held = |rest: &str| {
+        let mut chars = rest.chars();
+        matches!(chars.next(), Some('e' | 'c')) && chars.next().is_some_and(|c| c.is_ascii_digit())
+    };
     let dir = match dir {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -345,7 +426,7 @@ pub fn remove_unlisted(output: &Path, keep: &[SinkFile]) {
     for entry in entries.filter_map(Result::ok) {
         let file = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if file.starts_with(&prefix)
+        if file.strip_prefix(&prefix).is_some_and(is_held)
             && file.ends_with(".tmp")
             && !keep
                 .iter()
@@ -368,12 +449,14 @@ mod tests {
         let mut b = EpochFiles::new(&output, 1, 1, 1000, 0);
         a.write(10, b"a1\n");
         b.write(999, b"b1\n");
+        let mut first = a.close_upto(1000).unwrap();
+        first.extend(b.close_upto(1000).unwrap());
         a.write(1500, b"a2\n");
         b.write(2500, b"b3\n");
-        let mut files = a.close_upto(2000).unwrap();
-        files.extend(b.close_upto(2000).unwrap());
-        assert_eq!(files.len(), 3);
-        commit(&files, 1000).unwrap();
+        let mut second = a.close_upto(2000).unwrap();
+        second.extend(b.close_upto(2000).unwrap());
+        assert_eq!((first.len(), second.len()), (2, 1));
+        commit(&first, 1000).unwrap();
         assert_eq!(fs::read_to_string(&output).unwrap(), "a1\nb1\n");
         // A crash after appending epoch 2000 but before the marker: simulate by appending junk.
         fs::OpenOptions::new()
@@ -382,12 +465,12 @@ mod tests {
             .unwrap()
             .write_all(b"junk")
             .unwrap();
-        commit(&files, 2000).unwrap();
-        commit(&files, 2000).unwrap(); // again: nothing changes
+        commit(&second, 2000).unwrap();
+        commit(&second, 2000).unwrap(); // again: nothing changes
         assert_eq!(fs::read_to_string(&output).unwrap(), "a1\nb1\na2\n");
         let mark = committed(&output).unwrap();
         assert_eq!(
-            (mark.epoch, mark.len, mark.history),
+            (mark.epoch, mark.len, mark.history.clone()),
             (2000, 9, vec![(1000, 6)])
         );
         // Epoch 3000 was never checkpointed: a restore deletes it.
@@ -395,5 +478,27 @@ mod tests {
         assert!(late[0].file.exists());
         remove_unlisted(&output, &[]);
         assert!(!late[0].file.exists());
+        // Restoring checkpoint 1000 (2000 found damaged) takes its rows back out.
+        restore(&output, &first, 1000).unwrap();
+        assert_eq!(fs::read_to_string(&output).unwrap(), "a1\nb1\n");
+        assert_eq!(committed(&output).unwrap().epoch, 1000);
+    }
+
+    #[test]
+    fn a_large_epoch_spills_to_its_own_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("rows.jsonl");
+        let mut files = EpochFiles::new(&output, 0, 1, 1000, 500);
+        files.write(100, b"below the restored checkpoint: dropped\n");
+        let row = vec![b'x'; 1 << 20];
+        for _ in 0..9 {
+            files.write(700, &row);
+        }
+        files.write(1200, b"small\n");
+        assert_eq!(files.in_memory, 6, "the large epoch went to a file");
+        let closed = files.close_upto(2000).unwrap();
+        assert_eq!(closed.len(), 2);
+        commit(&closed, 2000).unwrap();
+        assert_eq!(fs::metadata(&output).unwrap().len(), 9 * (1 << 20) + 6);
     }
 }

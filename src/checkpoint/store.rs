@@ -147,6 +147,24 @@ impl Store {
         Some((epoch, words.next() == Some("last")))
     }
 
+    fn final_path(&self, execution: u64) -> PathBuf {
+        self.dir.join(format!("final-x{execution}"))
+    }
+
+    /// Records how execution `execution` ends: at checkpoint `epoch` (a stop's, or the end).
+    pub fn set_final(&self, execution: u64, epoch: u64) -> io::Result<()> {
+        write_durably(&self.final_path(execution), epoch.to_string().as_bytes())
+    }
+
+    /// How execution `execution` ends, once its coordinator decided.
+    pub fn final_decision(&self, execution: u64) -> Option<u64> {
+        fs::read_to_string(self.final_path(execution))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     fn stop_path(&self, execution: u64) -> PathBuf {
         self.dir.join(format!("stop-x{execution}"))
     }
@@ -171,6 +189,7 @@ impl Store {
             let of = name
                 .strip_prefix("target-x")
                 .or_else(|| name.strip_prefix("stop-x"))
+                .or_else(|| name.strip_prefix("final-x"))
                 .and_then(|x| x.parse::<u64>().ok());
             if of.is_some_and(|x| x != execution) {
                 let _ = fs::remove_file(entry.path());
