@@ -8,9 +8,10 @@
 //! to worker 0 of process 0, which merges them, so one report covers the whole mesh.
 
 use crate::checkpoint::protocol::{Protocol, ProtocolError, END};
+use crate::checkpoint::transaction::TransactionalSink;
 use crate::checkpoint::{self, CheckpointConfig, CheckpointError, Checkpointing, WorkerCheckpoint};
 use crate::connectors::sink::{RowTarget, SinkSpec, SinkWriter, FLUSH_INTERVAL};
-use crate::connectors::{Exhausted, Position, SourceError, SourceSpec};
+use crate::connectors::{kafka, Exhausted, Position, SourceError, SourceSpec};
 use crate::console::{Board, ProgressMode, Reporter};
 use crate::ingest::{ingest, IngestConfig, IngestShared};
 use crate::launch::{Mesh, MeshError};
@@ -241,6 +242,7 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
     let label = config.source.label();
     let latency_from = config.source.latency_from();
     let config = Arc::new(config);
+    let ended_at_checkpoint = checkpointing.clone();
     let shared = Arc::new((
         sink.clone(),
         dead.clone(),
@@ -285,8 +287,12 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
         return Err(e);
     }
     // Every row of this process is written and flushed: only now may the source record how
-    // far it read, so a resumed run never skips input whose rows were lost.
-    config.source.commit(&positions)?;
+    // far it read, so a resumed run never skips input whose rows were lost. With checkpoints,
+    // a stop ends at its final checkpoint (whose completion recorded the positions): what was
+    // read after it is produced again on restore and must not count as read.
+    if ended_at_checkpoint.is_none_or(|c| c.committed_everything()) {
+        config.source.commit(&positions)?;
+    }
     let report = reports.map(|reports| {
         RunReport::merge(
             config.pipeline.name,
@@ -334,10 +340,11 @@ fn checkpointed_outputs(
     };
     let sink = match &options.sink {
         SinkSpec::File(path) => Some(absolute(path)?),
-        SinkSpec::Null => None,
-        _ => {
+        // Kafka rows go through the transactional sink's epoch files.
+        SinkSpec::Null | SinkSpec::Kafka { .. } => None,
+        SinkSpec::Stdout => {
             return Err(CheckpointError::Unsupported(
-                "checkpoints need a file sink (--sink PATH) or none (--sink null): rows written to standard output or Kafka could not be taken back after a crash".into(),
+                "checkpoints need a file sink (--sink file:PATH), a Kafka sink (exactly-once, with transactions) or none (--sink null): rows written to standard output could not be taken back after a crash".into(),
             ))
         }
     };
@@ -414,11 +421,19 @@ fn start_checkpoints<R: Record>(
         ("granularity", policy.granularity_ms.to_string()),
         ("interval", checkpoint.interval.to_string()),
     ]);
+    let transactional = match &options.sink {
+        SinkSpec::Kafka { url, options } => Some(TransactionalSink {
+            name: format!("kafka-{}", url.topic),
+            open: kafka::open_transactional(url, options),
+        }),
+        _ => None,
+    };
     Ok(Checkpointing::start(
         checkpoint.clone(),
         fingerprint,
         (mesh.workers(), mesh.processes(), mesh.process()),
         &outputs,
+        transactional,
     )?)
 }
 
@@ -602,7 +617,10 @@ fn run_worker<R: Record>(
     };
     let (sink_target, dead_target) = match &checkpoint {
         Some(c) => {
-            let (sink, dead) = checkpointed_outputs(options)?;
+            let (mut sink, dead) = checkpointed_outputs(options)?;
+            if let Some(output) = c.shared.transactional_output() {
+                sink = Some(output.to_path_buf());
+            }
             let target = |path: Option<PathBuf>| match path {
                 Some(p) => RowTarget::Epochs(c.epoch_files(&p)),
                 None => RowTarget::Shared(SinkWriter::null()),

@@ -140,7 +140,12 @@ pub fn ingest<'s, R: Record>(
                 })
                 .collect();
             let same_split = (cuts.len() == checkpoint.peers).then_some(checkpoint.worker);
-            restored_max = same_split.and_then(|i| cuts[i].0);
+            // The largest event time read counts again from the checkpoint on: what was read
+            // ahead of it is read again, and a watermark restored ahead of the replay would
+            // make those records late.
+            restored_max = same_split
+                .and_then(|i| cuts[i].0)
+                .map(|m| m.min(resume_at.saturating_sub(1)));
             let reader_cuts: Vec<Vec<u8>> =
                 cuts.into_iter().map(|c| c.1.unwrap_or_default()).collect();
             if let Err(e) = reader.resume(resume_at, &reader_cuts, same_split) {
@@ -206,6 +211,7 @@ pub fn ingest<'s, R: Record>(
         let mut shared_max: Option<EventTime> = None;
         let mut buf = Ingest::default();
         let mut max_seen: Option<EventTime> = restored_max;
+        let completions = checkpoint.clone();
         // Records the source's cut for every checkpoint the watermark crosses in (from, to].
         let record_cut = move |reader: &dyn Reader<R>, max_seen: Option<EventTime>, from: EventTime, to: EventTime| {
             let (Some(checkpoint), Some(every)) = (&checkpoint, interval) else {
@@ -230,6 +236,12 @@ pub fn ingest<'s, R: Record>(
             else {
                 return;
             };
+            // A completed checkpoint: the reader may record where it resumes from.
+            if let Some((c, cut)) = completions.as_ref().and_then(|k| k.take_completed_source()) {
+                if let Ok((_, Some(cut))) = bincode::deserialize::<SourceCut>(&cut) {
+                    reader.checkpoint_completed(c, &cut);
+                }
+            }
             // A stop requested here is announced to every worker; one heard from another
             // process is obeyed. Either ends the input now, before reading more.
             let stop_cause = if stop.is_requested() {

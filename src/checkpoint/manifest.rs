@@ -21,6 +21,15 @@ pub struct Manifest {
     pub parts: Vec<PartFile>,
     /// When it was written, epoch ms (wall clock).
     pub written_ms: u64,
+    /// The run this checkpoint belongs to (fixed at its first execution, kept by every
+    /// restore): a transactional sink's id, so that a restart fences the run's zombies and
+    /// finds its own progress.
+    #[serde(default)]
+    pub run: String,
+    /// Every sink file the parts list (rows of epochs up to this checkpoint, not known
+    /// committed when the parts were written).
+    #[serde(default)]
+    pub sink_files: Vec<SinkFile>,
 }
 
 /// One file of a checkpoint, with what it must be.
@@ -39,11 +48,21 @@ pub struct PartFile {
 pub struct WorkerPart {
     /// Global worker index.
     pub worker: usize,
-    /// Each keyed operator's states, by operator name: a bincode `Vec<(key, state)>`.
-    pub operators: Vec<(String, Vec<u8>)>,
+    /// The output files this worker completed for the epochs up to this checkpoint (first,
+    /// so that [`PartHead`] reads them without the rest).
+    pub sink_files: Vec<SinkFile>,
     /// The source reader's cut (where to resume), bincode; `None` for sources that need none.
     pub source: Option<Vec<u8>>,
-    /// The output files this worker completed for the epochs up to this checkpoint.
+    /// Each keyed operator's states, by operator name: a bincode `Vec<(key, state)>`.
+    pub operators: Vec<(String, Vec<u8>)>,
+}
+
+/// The start of a [`WorkerPart`]: what the coordinator lists in the manifest.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PartHead {
+    /// Global worker index.
+    pub worker: usize,
+    /// The output files the worker completed.
     pub sink_files: Vec<SinkFile>,
 }
 
@@ -58,4 +77,23 @@ pub struct SinkFile {
     pub file: PathBuf,
     /// Its length.
     pub len: u64,
+    /// When it holds several epochs: where each begins (epoch, byte offset), in order.
+    #[serde(default)]
+    pub starts: Vec<(u64, u64)>,
+}
+
+impl SinkFile {
+    /// The byte offset at which the rows of epochs after `floor` begin; `None` when the file
+    /// holds none.
+    pub fn skip_through(&self, floor: u64) -> Option<u64> {
+        if self.epoch <= floor {
+            return None;
+        }
+        Some(
+            self.starts
+                .iter()
+                .find(|(e, _)| *e > floor)
+                .map_or(0, |(_, at)| *at),
+        )
+    }
 }

@@ -28,6 +28,7 @@ pub mod manifest;
 pub mod protocol;
 pub mod sink;
 pub mod store;
+pub mod transaction;
 
 use crate::operators::keyed::{owner, KeyedOptions};
 use crate::time::EventTime;
@@ -43,6 +44,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use store::Store;
+use transaction::{Committer, TransactionalSink};
 
 /// Checkpoint settings of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -234,6 +236,23 @@ pub struct Checkpointing {
     /// This process's epoch files waiting for a manifest (by file), and the latest epoch
     /// committed.
     pending_sinks: Mutex<(BTreeMap<PathBuf, SinkFile>, u64)>,
+    /// The run committed every row (its input ended), rather than stopping at a checkpoint.
+    everything: std::sync::atomic::AtomicBool,
+    /// The run's identity, the same in every execution (from its first manifest on).
+    pub run: String,
+    /// The transactional sink's epoch-file output (`DIR/sinks/<name>`), if the run has one.
+    transactional_output: Option<PathBuf>,
+    /// Process 0: commits the transactional sink.
+    committer: Mutex<Option<Committer>>,
+}
+
+/// A new run's identity: unique enough that two runs never share a transactional id.
+fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = twox_hash::XxHash64::oneshot(u64::from(std::process::id()), &nanos.to_le_bytes());
+    format!("{mixed:016x}")
 }
 
 impl Checkpointing {
@@ -242,11 +261,16 @@ impl Checkpointing {
     /// holds checkpoints already; with `--restore` it finds the checkpoint to resume from and
     /// brings the outputs to exactly its rows (process 0 also those of processes that no
     /// longer exist, after a rescale).
+    ///
+    /// A `transactional` sink (Kafka) keeps its epoch files in `DIR/sinks/`; process 0 fences
+    /// the run's earlier producers, rolls the sink forward to the restored checkpoint, and
+    /// commits it after each checkpoint ([`transaction`]).
     pub fn start(
-        config: CheckpointConfig,
+        mut config: CheckpointConfig,
         fingerprint: String,
         mesh: (usize, usize, usize),
         outputs: &[PathBuf],
+        transactional: Option<TransactionalSink>,
     ) -> Result<Self, CheckpointError> {
         let (workers, processes, process) = mesh;
         let dir = config.dir.display().to_string();
@@ -268,6 +292,17 @@ impl Checkpointing {
             path: output.display().to_string(),
             source,
         };
+        if let Some(r) = &restored {
+            // Every execution after the one that wrote the checkpoint has a number of its own,
+            // also when restored by hand.
+            config.execution = config.execution.max(r.manifest.execution + 1);
+        }
+        let transactional_output = transactional
+            .as_ref()
+            .map(|t| store.dir().join("sinks").join(&t.name));
+        if let Some(dir) = transactional_output.as_ref().and_then(|o| o.parent()) {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
         match &restored {
             Some(r) => {
                 tracing::info!(
@@ -282,7 +317,12 @@ impl Checkpointing {
                 let mut mine: Vec<PathBuf> = outputs.to_vec();
                 if process == 0 {
                     store.remove_after(r.epoch());
-                    mine.extend(listed.iter().map(|f| f.output.clone()));
+                    mine.extend(
+                        listed
+                            .iter()
+                            .map(|f| f.output.clone())
+                            .filter(|o| Some(o) != transactional_output.as_ref()),
+                    );
                 }
                 mine.sort();
                 mine.dedup();
@@ -306,6 +346,27 @@ impl Checkpointing {
         if process == 0 {
             store.clear_controls(config.execution);
         }
+        let run = restored
+            .as_ref()
+            .map(|r| r.manifest.run.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(new_run_id);
+        let mut committer = None;
+        if let (Some(sink), Some(output), 0) = (transactional, &transactional_output, process) {
+            let listed = restored.as_ref().map(|r| r.sink_files());
+            let at = restored
+                .as_ref()
+                .zip(listed.as_deref())
+                .map(|(r, l)| (r.epoch(), l));
+            committer = Some(
+                Committer::start(output.clone(), sink.open, &run, at, config.execution).map_err(
+                    |source| CheckpointError::Io {
+                        path: format!("the transactional sink {}", sink.name),
+                        source,
+                    },
+                )?,
+            );
+        }
         let committed = restored.as_ref().map_or(0, |r| r.epoch());
         Ok(Checkpointing {
             config,
@@ -315,7 +376,17 @@ impl Checkpointing {
             workers,
             processes,
             pending_sinks: Mutex::new((BTreeMap::new(), committed)),
+            everything: std::sync::atomic::AtomicBool::new(false),
+            run,
+            transactional_output,
+            committer: Mutex::new(committer),
         })
+    }
+
+    /// Whether the run ended by committing every row (its input ended), not at a stop's
+    /// checkpoint.
+    pub fn committed_everything(&self) -> bool {
+        self.everything.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The event time the run resumes at (0 for a fresh start).
@@ -323,12 +394,20 @@ impl Checkpointing {
         self.restored.as_ref().map_or(0, |r| r.epoch())
     }
 
-    /// Hands this process's completed epoch files over for commit.
+    /// Hands this process's completed epoch files over for commit (those of a transactional
+    /// sink are committed by process 0, from the manifest).
     fn add_sink_files(&self, files: Vec<SinkFile>) {
         let mut pending = self.pending_sinks.lock().unwrap_or_else(|p| p.into_inner());
         for file in files {
-            pending.0.insert(file.file.clone(), file);
+            if Some(&file.output) != self.transactional_output.as_ref() {
+                pending.0.insert(file.file.clone(), file);
+            }
         }
+    }
+
+    /// Where a transactional sink's rows go first (its epoch files), if the run has one.
+    pub fn transactional_output(&self) -> Option<&Path> {
+        self.transactional_output.as_deref()
     }
 
     /// Commits this process's epoch files up to the newest complete checkpoint `upto`.
@@ -346,6 +425,14 @@ impl Checkpointing {
         sink::commit(&ready, upto)?;
         pending.0.retain(|_, f| f.epoch > upto);
         pending.1 = upto;
+        let mut committer = self.committer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(committer) = committer.as_mut() {
+            let manifest = self
+                .store
+                .read_manifest(upto)
+                .map_err(std::io::Error::other)?;
+            committer.commit(upto, self.config.execution, &manifest.sink_files)?;
+        }
         Ok(())
     }
 }
@@ -370,6 +457,8 @@ pub struct WorkerCheckpoint {
     /// Epoch files closed at this worker's parts and not known committed yet: every part lists
     /// them all, so a checkpoint that never completed loses none.
     closed_files: RefCell<Vec<SinkFile>>,
+    /// The source's cut of the newest checkpoint completed, until the source takes it.
+    completed_source: RefCell<Option<(EventTime, Arc<Vec<u8>>)>>,
 }
 
 impl WorkerCheckpoint {
@@ -384,6 +473,7 @@ impl WorkerCheckpoint {
             source: RefCell::new(Snapshots::default()),
             epoch_files: RefCell::new(Vec::new()),
             closed_files: RefCell::new(Vec::new()),
+            completed_source: RefCell::new(None),
         })
     }
 
@@ -543,6 +633,15 @@ impl WorkerCheckpoint {
     /// Checkpoint `c` is complete: its epoch files need not be listed again.
     pub fn completed(&self, c: EventTime) {
         self.closed_files.borrow_mut().retain(|f| f.epoch > c);
+        if let Ok(Some(cut)) = self.source.borrow().covering(c) {
+            *self.completed_source.borrow_mut() = Some((c, cut));
+        }
+    }
+
+    /// The source's cut of the newest checkpoint completed since the last call (the source
+    /// commits its positions with it).
+    pub fn take_completed_source(&self) -> Option<(EventTime, Arc<Vec<u8>>)> {
+        self.completed_source.borrow_mut().take()
     }
 
     /// Deletes this worker's epoch files no checkpoint lists (after a stop's final

@@ -171,6 +171,10 @@ pub struct Protocol {
     /// The run's last checkpoint is committed: no more are taken.
     finished: bool,
     fail: FailPoint,
+    /// Coordinator: when the checkpoint in flight was named.
+    named_at: Instant,
+    /// Coordinator: each completed checkpoint's duration (named → manifest durable) and size.
+    stats: Vec<(Duration, u64)>,
 }
 
 impl Protocol {
@@ -202,6 +206,8 @@ impl Protocol {
             finished: false,
             fail: FailPoint::from_env(execution),
             checkpoint,
+            named_at: now,
+            stats: Vec::new(),
         }
     }
 
@@ -279,6 +285,14 @@ impl Protocol {
                 if self.committer {
                     self.commit(c)?;
                 }
+                let restored = self.checkpoint.shared.restored.is_some();
+                if self.coordinator && restored && self.stats.len() == 1 && self.handled < c {
+                    // After a restore: from here on, rows flow to the outputs again.
+                    tracing::info!(
+                        "checkpoint {c} committed: the first of execution {}",
+                        self.execution()
+                    );
+                }
                 self.handled = c;
                 self.checkpoint.completed(c);
             }
@@ -324,7 +338,9 @@ impl Protocol {
                 self.final_named = false;
                 self.completed_at = now.checked_sub(self.min_pause).unwrap_or(now);
             } else if parts == self.checkpoint.peers {
-                self.complete(c)?;
+                let bytes = self.complete(c)?;
+                self.stats
+                    .push((now.saturating_duration_since(self.named_at), bytes));
                 self.in_flight = None;
                 self.completed_at = now;
             }
@@ -345,6 +361,7 @@ impl Protocol {
         if c > self.named && (due || stopping) {
             self.named = c;
             self.in_flight = Some(c);
+            self.named_at = now;
             self.final_named = stopping;
             return self.name(c, stopping);
         }
@@ -358,12 +375,15 @@ impl Protocol {
     }
 
     /// Writes checkpoint `c`'s manifest once every part is durable, then keeps the newest.
-    fn complete(&self, c: EventTime) -> Result<(), ProtocolError> {
+    /// Returns the checkpoint's size (its parts' bytes).
+    fn complete(&self, c: EventTime) -> Result<u64, ProtocolError> {
         let shared = &self.checkpoint.shared;
-        let parts = (0..self.checkpoint.peers)
+        let (parts, sink_files): (Vec<_>, Vec<_>) = (0..self.checkpoint.peers)
             .map(|w| self.store().part_file(c, w, self.execution()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Self::error(c, format!("reading the parts: {e}")))?;
+            .map_err(|e| Self::error(c, format!("reading the parts: {e}")))?
+            .into_iter()
+            .unzip();
         let written_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -375,6 +395,8 @@ impl Protocol {
             fingerprint: shared.fingerprint.clone(),
             parts,
             written_ms,
+            run: shared.run.clone(),
+            sink_files: sink_files.into_iter().flatten().collect(),
         };
         let fail = &self.fail;
         self.store()
@@ -382,7 +404,28 @@ impl Protocol {
             .map_err(|e| Self::error(c, format!("writing the manifest: {e}")))?;
         tracing::debug!("checkpoint {c} complete");
         self.store().retain(shared.config.retain);
-        Ok(())
+        Ok(manifest.parts.iter().map(|p| p.len).sum())
+    }
+
+    /// Logs the run's checkpoints: how many, how long they took, how large they were.
+    fn summarise(&self) {
+        if !self.coordinator || self.stats.is_empty() {
+            return;
+        }
+        let mut took: Vec<Duration> = self.stats.iter().map(|(d, _)| *d).collect();
+        let mut sizes: Vec<u64> = self.stats.iter().map(|(_, b)| *b).collect();
+        took.sort_unstable();
+        sizes.sort_unstable();
+        let median = |n: usize| n / 2;
+        tracing::info!(
+            "execution {}: {} checkpoint(s) in {:.1} ms median (max {:.1} ms) from naming to a durable manifest, {:.2} MiB median (max {:.2} MiB)",
+            self.execution(),
+            self.stats.len(),
+            took[median(took.len())].as_secs_f64() * 1e3,
+            took[took.len() - 1].as_secs_f64() * 1e3,
+            sizes[median(sizes.len())] as f64 / (1 << 20) as f64,
+            sizes[sizes.len() - 1] as f64 / (1 << 20) as f64,
+        );
     }
 
     /// The input ended (the output frontier is empty). The coordinator decides how the run
@@ -420,6 +463,7 @@ impl Protocol {
             }
             self.checkpoint.discard_epoch_files();
             self.finished = true;
+            self.summarise();
             return Ok(());
         }
         let part = match self.checkpoint.part(END) {
@@ -446,6 +490,7 @@ impl Protocol {
                 std::thread::sleep(POLL);
             }
             self.complete(END)?;
+            self.summarise();
         }
         while !self.store().has_manifest(END) {
             if Instant::now() > deadline {
@@ -456,6 +501,16 @@ impl Protocol {
         if self.committer {
             self.commit(END)?;
         }
+        if self.coordinator && self.checkpoint.shared.restored.is_some() && self.stats.is_empty() {
+            tracing::info!(
+                "checkpoint {END} committed: the first of execution {}",
+                execution
+            );
+        }
+        self.checkpoint
+            .shared
+            .everything
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.finished = true;
         Ok(())
     }

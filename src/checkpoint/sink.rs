@@ -160,6 +160,7 @@ impl EpochFiles {
         let done = std::mem::replace(&mut self.held, later);
         let mut files = Vec::new();
         let mut gathered: Option<(PathBuf, BufWriter<File>, u64, u64)> = None;
+        let mut starts = Vec::new();
         for (epoch, held) in done {
             match held {
                 Held::Memory(bytes) => {
@@ -170,6 +171,7 @@ impl EpochFiles {
                         gathered = Some((path, BufWriter::with_capacity(1 << 20, file), 0, epoch));
                     }
                     if let Some((_, writer, len, last)) = gathered.as_mut() {
+                        starts.push((epoch, *len));
                         writer.write_all(&bytes)?;
                         *len += bytes.len() as u64;
                         *last = epoch;
@@ -183,6 +185,7 @@ impl EpochFiles {
                         epoch,
                         file: path,
                         len,
+                        starts: Vec::new(),
                     });
                 }
             }
@@ -195,6 +198,7 @@ impl EpochFiles {
                 epoch,
                 file: path,
                 len,
+                starts,
             });
         }
         if !files.is_empty() {

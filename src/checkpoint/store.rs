@@ -10,7 +10,7 @@
 //! synced: a part that exists is whole, and a manifest that exists names parts that exist,
 //! with their lengths and CRC-32C checksums so that a damaged one is noticed.
 
-use super::manifest::{Manifest, PartFile};
+use super::manifest::{Manifest, PartFile, PartHead, SinkFile};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,14 @@ pub fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
 fn write_durably_with(path: &Path, bytes: &[u8], between: impl FnOnce()) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
+    // A name of its own, so that two threads writing the same file never rename each other's.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!("{name}.{}-{n}.tmp", std::process::id()));
     {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
@@ -117,16 +124,25 @@ impl Store {
         write_durably(&self.dir.join(name), b"")
     }
 
-    /// The manifest entry of worker `worker`'s part of checkpoint `epoch`: its length and
-    /// checksum, read back from the store.
-    pub fn part_file(&self, epoch: u64, worker: usize, execution: u64) -> io::Result<PartFile> {
+    /// The manifest entry of worker `worker`'s part of checkpoint `epoch` — its length and
+    /// checksum, read back from the store —
+    /// and the sink files it lists.
+    pub fn part_file(
+        &self,
+        epoch: u64,
+        worker: usize,
+        execution: u64,
+    ) -> io::Result<(PartFile, Vec<SinkFile>)> {
         let name = Store::part_name(epoch, worker, execution);
         let bytes = fs::read(self.dir.join(&name))?;
-        Ok(PartFile {
+        let head: PartHead =
+            bincode::deserialize(&bytes).map_err(|e| io::Error::other(format!("{name}: {e}")))?;
+        let file = PartFile {
             file: name,
             len: bytes.len() as u64,
             crc32c: crc32c::crc32c(&bytes),
-        })
+        };
+        Ok((file, head.sink_files))
     }
 
     fn target_path(&self, execution: u64) -> PathBuf {

@@ -159,6 +159,10 @@ pub trait Reader<R> {
     /// The watermark moved to `watermark`: what only checkpoints below it needed can go.
     fn on_watermark(&mut self, _watermark: EventTime) {}
 
+    /// Checkpoint `c` is complete, and `cut` is this reader's cut for it: a reader may now
+    /// record (e.g. commit to a consumer group) the positions it resumes from.
+    fn checkpoint_completed(&mut self, _c: EventTime, _cut: &[u8]) {}
+
     /// Resumes at checkpoint `c` from the cuts of the previous execution's workers
     /// (`same_split`: the mesh has the same workers, so `cuts[i]` is this worker's own).
     fn resume(

@@ -30,6 +30,8 @@ pub fn cat(
             ("group.id", "sluice-cat"),
             ("enable.auto.commit", "false"),
             ("enable.partition.eof", "true"),
+            // What an exactly-once sink committed, never an aborted transaction's rows.
+            ("isolation.level", "read_committed"),
         ],
         props,
     );

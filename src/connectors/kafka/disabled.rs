@@ -39,6 +39,20 @@ pub fn open_writer(url: &KafkaUrl, _: &KafkaSinkOptions) -> Result<Box<dyn Write
     Err(not_built(format!("sink {url}")))
 }
 
+/// See the `kafka` feature's `open_transactional`: fails when opened.
+pub fn open_transactional(
+    url: &KafkaUrl,
+    _: &KafkaSinkOptions,
+) -> crate::checkpoint::transaction::OpenTransactional {
+    let what = format!("sink {url}");
+    Box::new(move |_| Err(std::io::Error::other(not_built(what))))
+}
+
+/// See the `kafka` feature's `progress_topic`.
+pub fn progress_topic(topic: &str) -> String {
+    format!("{topic}-sluice-progress")
+}
+
 /// See the `kafka` feature's `cat`.
 pub fn cat(
     url: &KafkaUrl,

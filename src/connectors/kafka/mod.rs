@@ -25,6 +25,8 @@ mod load;
 mod producer;
 #[cfg(feature = "kafka")]
 mod source;
+#[cfg(feature = "kafka")]
+mod transactional;
 
 #[cfg(feature = "kafka")]
 pub use {
@@ -32,10 +34,14 @@ pub use {
     load::load,
     producer::open_writer,
     source::{commit, open_reader, validate_source},
+    transactional::{open_transactional, progress_topic},
 };
 
 #[cfg(not(feature = "kafka"))]
-pub use disabled::{cat, commit, load, open_reader, open_writer, validate_source};
+pub use disabled::{
+    cat, commit, load, open_reader, open_transactional, open_writer, progress_topic,
+    validate_source,
+};
 
 use crate::connectors::generator::{GeneratorConfig, MakeGenerator};
 use crate::stop::Stop;

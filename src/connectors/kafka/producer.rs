@@ -27,7 +27,7 @@ use std::time::Duration;
 /// Records the producer may hold before `send` waits.
 pub const QUEUE_MESSAGES: usize = 100_000;
 
-/// Counts delivery reports.
+/// Counts delivery reports (also the context of the transactional producer).
 #[derive(Default)]
 pub struct Deliveries {
     delivered: AtomicU64,

@@ -20,6 +20,16 @@
 //! completes and its rows were flushed, the driver commits them to the consumer group
 //! ([`commit`]), which is where `--kafka-start committed` resumes.
 //!
+//! **Checkpoints.** Positions belong to partitions, not workers: a cut holds, per partition,
+//! the next offset to read and — for the records already read whose event time is at or after
+//! a checkpoint interval's start — the first offset of each interval (what the checkpoint
+//! needs read again). A resumed reader seeks each partition to the smallest offset it needs,
+//! re-delivers only the records at or after the checkpoint from the part read before the cut,
+//! and reads normally from there — at any worker count, since every worker finds its
+//! partitions in whichever old worker's cut holds them. When a checkpoint completes, the
+//! offsets it resumes from are committed to the consumer group (consumer lag shows what a
+//! restore would read again); offsets are never committed ahead of a checkpoint.
+//!
 //! **Latency.** Records carry the producer's timestamp (or the broker's append time): the
 //! latency ledger measures from it, so the report shows the end-to-end figure from produce to
 //! output.
@@ -42,6 +52,8 @@ use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How often a reader with nothing to read looks again at its partitions' idleness (new
@@ -62,6 +74,53 @@ struct Partition {
     last_record: Instant,
     /// Read to its end (`--until-end`).
     finished: bool,
+    /// Where reading started, when a checkpoint may need it (the offset `latest` or
+    /// `committed` resolved to); `None`: the beginning.
+    start_offset: Option<i64>,
+    /// Checkpoints: interval start → the first offset read of a record with an event time in
+    /// that interval (only intervals a checkpoint may still need).
+    read_ahead: BTreeMap<EventTime, i64>,
+    /// After a resume at `c`: records before this offset were read before the checkpoint;
+    /// only those at or after `c` are delivered again.
+    replay_until: Option<(i64, EventTime)>,
+}
+
+/// One partition's place in a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PartitionCut {
+    id: i32,
+    /// The next offset to read (`None`: nothing read, from the beginning).
+    next_offset: Option<i64>,
+    /// Interval start → first offset of a record read with an event time in it.
+    read_ahead: Vec<(EventTime, i64)>,
+    /// The largest event time the partition delivered.
+    max_event_time: Option<EventTime>,
+}
+
+/// A Kafka reader's cut at a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct KafkaCut {
+    topic: String,
+    interval: EventTime,
+    partitions: Vec<PartitionCut>,
+}
+
+impl PartitionCut {
+    /// The offset to read from to resume at checkpoint `c`: the first record read before the
+    /// cut with an event time at or after `c`, or the cut itself.
+    fn resume_offset(&self, c: EventTime, interval: EventTime) -> Option<i64> {
+        let bucket = c - c % interval.max(1);
+        let ahead = self
+            .read_ahead
+            .iter()
+            .filter(|(b, _)| *b >= bucket)
+            .map(|(_, o)| *o)
+            .min();
+        match (ahead, self.next_offset) {
+            (Some(a), Some(n)) => Some(a.min(n)),
+            (a, n) => a.or(n),
+        }
+    }
 }
 
 /// One worker's consumer.
@@ -80,6 +139,11 @@ pub struct KafkaReader<R> {
     transient_errors: u64,
     /// Since when the consumer has reported only errors (no record, no partition end).
     failing_since: Option<Instant>,
+    /// The checkpoint interval (0: the run does not checkpoint).
+    interval: EventTime,
+    /// Partitions and start offsets, assigned at the first read — after a resume has set them
+    /// (assigning twice would deliver what the first assignment fetched meanwhile as well).
+    assignment: Option<TopicPartitionList>,
 }
 
 /// A consumer that has seen nothing but errors for this many `--kafka-timeout`s fails the run:
@@ -185,6 +249,9 @@ impl<R: Record> KafkaReader<R> {
                 max_event_time: None,
                 last_record: now,
                 finished: false,
+                start_offset: None,
+                read_ahead: BTreeMap::new(),
+                replay_until: None,
             });
         }
         if options.until_end && options.start == StartOffset::Latest {
@@ -193,9 +260,6 @@ impl<R: Record> KafkaReader<R> {
                 p.finished = true;
             }
         }
-        consumer
-            .assign(&assignment)
-            .map_err(|e| client::client_error("assigning partitions", e))?;
         tracing::info!(
             "worker {index}: reading {} partition(s) of {} ({:?})",
             partitions.len(),
@@ -213,6 +277,8 @@ impl<R: Record> KafkaReader<R> {
             anchor: (Instant::now(), epoch_ms(SystemTime::now())),
             transient_errors: 0,
             failing_since: None,
+            interval: 0,
+            assignment: Some(assignment),
         })
     }
 
@@ -246,6 +312,11 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
         max: usize,
         out: &mut Ingest<R>,
     ) -> Result<ReadStatus, SourceError> {
+        if let Some(assignment) = self.assignment.take() {
+            self.consumer
+                .assign(&assignment)
+                .map_err(|e| client::client_error("assigning partitions", e))?;
+        }
         let mut taken = 0;
         while taken < max && !self.all_finished() {
             let Some(result) = self.consumer.poll(Duration::ZERO) else {
@@ -300,6 +371,7 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
             taken += 1;
             let (id, offset) = (message.partition(), message.offset());
             let records_before = out.records.len();
+            let dead_before = out.dead.len();
             {
                 let origin = || Origin::Kafka {
                     topic: message.topic().to_string(),
@@ -328,6 +400,7 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
             let event_time = out.records[records_before..]
                 .first()
                 .map(|r| r.event_time());
+            let interval = self.interval;
             let Some(p) = self.partition(id) else {
                 continue;
             };
@@ -335,6 +408,19 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
             p.last_record = now;
             if let Some(t) = event_time {
                 p.max_event_time = Some(p.max_event_time.map_or(t, |m| m.max(t)));
+            }
+            let mut delivered = event_time;
+            if let Some((_, c)) = p.replay_until.filter(|(until, _)| offset < *until) {
+                // Read before the checkpoint: its dead letter is in the checkpoint's output
+                // already, and so is its record unless it is at or after the checkpoint.
+                out.dead.truncate(dead_before);
+                if event_time.is_some_and(|t| t < c) {
+                    out.records.truncate(records_before);
+                    delivered = None;
+                }
+            }
+            if let Some(t) = delivered.filter(|_| interval > 0) {
+                p.read_ahead.entry(t - t % interval).or_insert(offset);
             }
             if p.stop_at.is_some_and(|end| offset + 1 >= end) {
                 p.finished = true;
@@ -387,6 +473,173 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
 
     fn set_waker(&mut self, wake: Box<dyn Fn() + Send + Sync>) {
         self.consumer.set_nonempty_callback(wake);
+    }
+
+    fn checkpoints_every(&mut self, interval: EventTime) {
+        self.interval = interval;
+        // A checkpoint taken before a partition delivers anything must still say where it
+        // started: `latest` and `committed` are resolved to offsets now.
+        let committed = match self.options.start {
+            StartOffset::Committed => self
+                .consumer
+                .committed(self.options.timeout)
+                .map_err(|e| tracing::warn!("reading the committed offsets of {}: {e}", self.url))
+                .ok(),
+            _ => None,
+        };
+        for p in &mut self.partitions {
+            p.start_offset = match self.options.start {
+                StartOffset::Earliest => None,
+                StartOffset::Latest => self
+                    .consumer
+                    .fetch_watermarks(&self.url.topic, p.id, self.options.timeout)
+                    .ok()
+                    .map(|(_, high)| high),
+                StartOffset::Committed => committed.as_ref().and_then(|list| {
+                    match list.find_partition(&self.url.topic, p.id)?.offset() {
+                        Offset::Offset(o) => Some(o),
+                        _ => None,
+                    }
+                }),
+            };
+        }
+    }
+
+    fn cut(&self, interval: EventTime) -> Option<Vec<u8>> {
+        let cut = KafkaCut {
+            topic: self.url.topic.clone(),
+            interval,
+            partitions: self
+                .partitions
+                .iter()
+                .map(|p| PartitionCut {
+                    id: p.id,
+                    // While replaying, the cut stays where the checkpoint's was.
+                    next_offset: p
+                        .next_offset
+                        .or(p.start_offset)
+                        .max(p.replay_until.map(|(until, _)| until)),
+                    read_ahead: p.read_ahead.iter().map(|(b, o)| (*b, *o)).collect(),
+                    max_event_time: p.max_event_time,
+                })
+                .collect(),
+        };
+        bincode::serialize(&cut).ok()
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime) {
+        if self.interval == 0 {
+            return;
+        }
+        // Checkpoints to come are above the watermark: intervals below it are never needed.
+        let keep = watermark - watermark % self.interval;
+        for p in &mut self.partitions {
+            p.read_ahead = p.read_ahead.split_off(&keep);
+        }
+    }
+
+    fn resume(
+        &mut self,
+        c: EventTime,
+        cuts: &[Vec<u8>],
+        _same_split: Option<usize>,
+    ) -> Result<(), SourceError> {
+        // Every old worker's partitions, whichever worker held them.
+        let mut found: BTreeMap<i32, (PartitionCut, EventTime)> = BTreeMap::new();
+        for bytes in cuts.iter().filter(|b| !b.is_empty()) {
+            let cut: KafkaCut = bincode::deserialize(bytes).map_err(|e| {
+                SourceError::Unresumable(format!(
+                    "a Kafka cut of the checkpoint is unreadable: {e}"
+                ))
+            })?;
+            if cut.topic != self.url.topic {
+                return Err(SourceError::Unresumable(format!(
+                    "the checkpoint read topic {:?}, not {:?}",
+                    cut.topic, self.url.topic
+                )));
+            }
+            for p in cut.partitions {
+                found.insert(p.id, (p, cut.interval));
+            }
+        }
+        let mut assignment = TopicPartitionList::new();
+        for p in &mut self.partitions {
+            let Some((cut, interval)) = found.remove(&p.id) else {
+                // A partition added since the checkpoint: read it from its start.
+                tracing::info!(
+                    "partition {} of {} is new since the checkpoint",
+                    p.id,
+                    self.url
+                );
+                continue;
+            };
+            let from = cut.resume_offset(c, interval);
+            tracing::info!(
+                "partition {} of {}: resuming checkpoint {c} at offset {from:?} (the cut was at {:?})",
+                p.id,
+                self.url,
+                cut.next_offset
+            );
+            let offset = from.map_or(Offset::Beginning, Offset::Offset);
+            assignment
+                .add_partition_offset(&self.url.topic, p.id, offset)
+                .map_err(|e| client::client_error("assigning partitions", e))?;
+            p.replay_until = cut.next_offset.map(|n| (n, c));
+            // What the partition read ahead is delivered again: its largest event time
+            // counts from the checkpoint on, or the watermark would run ahead of the replay
+            // and make the replayed records late.
+            p.max_event_time = cut.max_event_time.map(|m| m.min(c.saturating_sub(1)));
+            p.next_offset = from;
+            p.start_offset = from;
+            p.read_ahead = cut
+                .read_ahead
+                .into_iter()
+                .filter(|(b, _)| *b >= c)
+                .collect();
+            if p.stop_at.is_some_and(|end| from.unwrap_or(0) >= end) {
+                p.finished = true;
+            }
+        }
+        // Partitions without a cut keep their configured start.
+        for p in &self.partitions {
+            let start = match self.options.start {
+                StartOffset::Earliest => Offset::Beginning,
+                StartOffset::Latest => Offset::End,
+                StartOffset::Committed => Offset::Stored,
+            };
+            if assignment.find_partition(&self.url.topic, p.id).is_none() {
+                assignment
+                    .add_partition_offset(&self.url.topic, p.id, start)
+                    .map_err(|e| client::client_error("assigning partitions", e))?;
+            }
+        }
+        self.assignment = Some(assignment);
+        Ok(())
+    }
+
+    fn checkpoint_completed(&mut self, c: EventTime, cut: &[u8]) {
+        if !self.options.commit {
+            return;
+        }
+        let Ok(cut) = bincode::deserialize::<KafkaCut>(cut) else {
+            return;
+        };
+        let mut list = TopicPartitionList::new();
+        for p in &cut.partitions {
+            if let Some(o) = p.resume_offset(c, cut.interval) {
+                let _ = list.add_partition_offset(&self.url.topic, p.id, Offset::Offset(o));
+            }
+        }
+        if list.count() == 0 {
+            return;
+        }
+        // Asynchronous: the worker never waits on the group coordinator.
+        if let Err(e) = self.consumer.commit(&list, CommitMode::Async) {
+            tracing::warn!(
+                "committing the offsets of checkpoint {c} to group {:?}: {e}",
+                self.options.group_id
+            );
+        }
     }
 
     fn positions(&self) -> Vec<Position> {
@@ -461,6 +714,9 @@ mod tests {
                     max_event_time: *max,
                     last_record: now - *silent,
                     finished: false,
+                    start_offset: None,
+                    read_ahead: BTreeMap::new(),
+                    replay_until: None,
                 })
                 .collect(),
             peers: 1,
@@ -469,6 +725,8 @@ mod tests {
             anchor: (now, 0),
             transient_errors: 0,
             failing_since: None,
+            interval: 0,
+            assignment: None,
         }
     }
 

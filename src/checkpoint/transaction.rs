@@ -1,0 +1,140 @@
+//! Exactly-once output to a destination with transactions (a Kafka topic): the rows of each
+//! checkpoint are committed in one transaction together with a progress record saying which
+//! checkpoint they complete, so a restart can tell whether the commit happened.
+//!
+//! Rows take the same path as to a file output: every worker writes its rows to per-epoch
+//! files ([`EpochFiles`](super::sink::EpochFiles)) in the checkpoint directory, synced and
+//! listed in its part of each checkpoint — a write-ahead log that every process of the mesh
+//! shares. Once checkpoint `c`'s manifest is durable, process 0 alone commits: one
+//! transaction with every listed file of the epochs after the last committed checkpoint, and
+//! the progress record `c`; then it deletes those files.
+//!
+//! **Recovery.** Process 0 opens the destination with the run's transactional id (the same
+//! for every execution of a run, recorded in each manifest): this fences any producer of an
+//! earlier execution still alive and aborts its open transaction. The progress record gives
+//! the last committed checkpoint `f`:
+//! - `f < c` (the crash came between the manifest and the commit): the files that manifest `c`
+//!   lists for the epochs after `f` are committed now, with progress `c` — rolled forward,
+//!   nothing produced twice, nothing lost, no matter where the crash hit;
+//! - `f = c`: nothing to do;
+//! - `f > c` (the newest checkpoint was damaged and an older one restored): the epochs up to
+//!   `f` are in the destination already; their rows, produced again, are skipped when
+//!   committing (the run is deterministic, so they are the same rows).
+
+use super::manifest::SinkFile;
+use std::io;
+use std::path::PathBuf;
+
+/// A destination that commits rows and a progress record atomically.
+pub trait Transactional: Send {
+    /// Fences earlier producers of this run, aborts their open transaction, and returns the
+    /// last checkpoint whose rows are committed (0: none).
+    fn recover(&mut self) -> io::Result<u64>;
+
+    /// Commits, in one transaction, the rows of `files` (complete JSON lines; in order, and in
+    /// each file from byte `skip` on) and the progress record `epoch` of execution
+    /// `execution`. Returns how many rows it committed.
+    fn commit(&mut self, epoch: u64, execution: u64, files: &[(PathBuf, u64)]) -> io::Result<u64>;
+}
+
+/// Opens a transactional destination for run `run` (its transactional id is derived from it).
+pub type OpenTransactional = Box<dyn FnOnce(&str) -> io::Result<Box<dyn Transactional>> + Send>;
+
+/// A run's transactional sink, as the driver describes it.
+pub struct TransactionalSink {
+    /// A short name (e.g. `kafka-<topic>`): its epoch files live under `DIR/sinks/<name>`.
+    pub name: String,
+    /// Opens it (process 0 only).
+    pub open: OpenTransactional,
+}
+
+/// Process 0's committer of a transactional sink.
+pub struct Committer {
+    /// Where its epoch files are (`DIR/sinks/<name>`).
+    pub output: PathBuf,
+    destination: Box<dyn Transactional>,
+    /// The last checkpoint committed.
+    committed: u64,
+    /// Rows of epochs up to this are in the destination already (see the module's `f > c`).
+    floor: u64,
+}
+
+impl Committer {
+    /// Opens `sink` for run `run`, recovers it and brings it to checkpoint `restored` (the
+    /// checkpoint this execution resumes from and the files it lists), or to a fresh start.
+    pub fn start(
+        output: PathBuf,
+        open: OpenTransactional,
+        run: &str,
+        restored: Option<(u64, &[SinkFile])>,
+        execution: u64,
+    ) -> io::Result<Self> {
+        let mut destination = open(run)?;
+        let last = destination.recover()?;
+        let mut committer = Committer {
+            output,
+            destination,
+            committed: 0,
+            floor: 0,
+        };
+        match restored {
+            None => {
+                // A new run: the progress of earlier runs (another transactional id) is theirs.
+                super::sink::remove_unlisted(&committer.output, &[]);
+            }
+            Some((c, listed)) => {
+                committer.committed = last.min(c);
+                if last > c {
+                    tracing::warn!(
+                        "the sink committed checkpoint {last}, newer than the restored {c}: rows up to {last} are not written again"
+                    );
+                    committer.floor = last;
+                    committer.committed = last;
+                } else if last < c {
+                    let n = committer.commit(c, execution, listed)?;
+                    tracing::info!(
+                        "rolled the sink forward from checkpoint {last} to {c}: {n} row(s) committed"
+                    );
+                }
+                super::sink::remove_unlisted(&committer.output, &[]);
+            }
+        }
+        Ok(committer)
+    }
+
+    /// Commits checkpoint `c`: every file of `listed` for this sink with epochs after the last
+    /// commit (and the floor), in epoch order; then deletes them. A checkpoint with no new rows
+    /// is not committed (nothing to make visible). Returns the rows committed.
+    pub fn commit(&mut self, c: u64, execution: u64, listed: &[SinkFile]) -> io::Result<u64> {
+        if c <= self.committed {
+            return Ok(0);
+        }
+        let after = self.committed.max(self.floor);
+        let mut files: Vec<&SinkFile> = listed
+            .iter()
+            .filter(|f| f.output == self.output && f.epoch > after && f.epoch <= c)
+            .collect();
+        files.sort_by(|a, b| (a.epoch, &a.file).cmp(&(b.epoch, &b.file)));
+        files.dedup_by(|a, b| a.file == b.file);
+        let parts: Vec<(PathBuf, u64)> = files
+            .iter()
+            .filter(|f| f.len > 0)
+            .filter_map(|f| {
+                f.skip_through(self.floor)
+                    .map(|skip| (f.file.clone(), skip))
+            })
+            .collect();
+        let rows = if parts.is_empty() {
+            0
+        } else {
+            self.destination.commit(c, execution, &parts)?
+        };
+        if !parts.is_empty() {
+            self.committed = c;
+        }
+        for f in files {
+            let _ = std::fs::remove_file(&f.file);
+        }
+        Ok(rows)
+    }
+}
