@@ -60,8 +60,9 @@ pub mod exit {
 /// Checkpoints, restore and supervision (`sluice run`).
 #[derive(Debug, Clone, Args)]
 pub struct FaultArgs {
-    /// Take checkpoints in this directory (shared by every process of the mesh); rows reach a
-    /// file sink exactly once, when the checkpoint covering them is durable.
+    /// Take checkpoints in this directory (shared by every process of the mesh) or object store
+    /// (`s3://BUCKET/PREFIX`); rows reach a file or Kafka sink exactly once, when the checkpoint
+    /// covering them is durable.
     #[arg(long, value_name = "DIR", help_heading = "Fault tolerance")]
     pub checkpoint_dir: Option<PathBuf>,
     /// Event time between checkpoints (a multiple of --stamp-granularity).

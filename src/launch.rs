@@ -352,6 +352,13 @@ fn detect_dead_peers(stream: &TcpStream) -> std::io::Result<()> {
 /// timely's threads and could block on sockets to the lost peer; everything a run commits is
 /// covered by its checkpoints, so halting loses nothing a restore does not redo.
 pub fn halt_peer_lost(process: usize, address: &str, why: &str) -> ! {
+    // The send and receive threads of a connection notice together: one line, one exit.
+    static HALTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if HALTING.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        loop {
+            std::thread::park();
+        }
+    }
     let _ = writeln!(
         std::io::stderr(),
         "sluice: error: process {process} ({address}) lost: {why}"

@@ -131,7 +131,7 @@ pub fn find_restorable(
         };
         if manifest.fingerprint != fingerprint {
             return Err(CheckpointError::Mismatch {
-                dir: store.dir().display().to_string(),
+                dir: store.location().to_string(),
                 epoch,
                 found: manifest.fingerprint,
                 expected: fingerprint.to_string(),
@@ -297,9 +297,18 @@ impl Checkpointing {
             // also when restored by hand.
             config.execution = config.execution.max(r.manifest.execution + 1);
         }
-        let transactional_output = transactional
-            .as_ref()
-            .map(|t| store.dir().join("sinks").join(&t.name));
+        let transactional_output = match (&transactional, store.local_dir()) {
+            (None, _) => None,
+            (Some(t), Some(local)) => Some(local.join("sinks").join(&t.name)),
+            // Process 0 reads every worker's epoch files of the sink: they need a directory
+            // every process shares.
+            (Some(t), None) => {
+                return Err(CheckpointError::Unsupported(format!(
+                    "the {} sink keeps its rows in the checkpoint directory until they are committed, which must be a directory (shared by every process) for now, not {dir}",
+                    t.name
+                )))
+            }
+        };
         if let Some(dir) = transactional_output.as_ref().and_then(|o| o.parent()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }

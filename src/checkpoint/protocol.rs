@@ -48,6 +48,9 @@ pub const END: EventTime = EventTime::MAX;
 /// How often a worker looks at the shared directory.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How often a worker looks at an object store (each look is a request or three).
+const POLL_OBJECTS: Duration = Duration::from_millis(100);
+
 /// How long the end of a run waits for the other workers' parts and the coordinator's manifest.
 const END_WAIT: Duration = Duration::from_secs(120);
 
@@ -171,6 +174,8 @@ pub struct Protocol {
     /// The run's last checkpoint is committed: no more are taken.
     finished: bool,
     fail: FailPoint,
+    /// How often to look at the store.
+    poll: Duration,
     /// Coordinator: when the checkpoint in flight was named.
     named_at: Instant,
     /// Coordinator: each completed checkpoint's duration (named → manifest durable) and size.
@@ -189,6 +194,11 @@ impl Protocol {
         let execution = checkpoint.shared.config.execution;
         let resume_at = checkpoint.shared.resume_at();
         let now = Instant::now();
+        let poll = if checkpoint.shared.store.local_dir().is_some() {
+            POLL
+        } else {
+            POLL_OBJECTS
+        };
         Protocol {
             coordinator: checkpoint.worker == 0,
             committer: local == 0,
@@ -206,6 +216,7 @@ impl Protocol {
             finished: false,
             fail: FailPoint::from_env(execution),
             checkpoint,
+            poll,
             named_at: now,
             stats: Vec::new(),
         }
@@ -240,7 +251,7 @@ impl Protocol {
         if self.finished || now < self.next_poll {
             return Ok(());
         }
-        self.next_poll = now + POLL;
+        self.next_poll = now + self.poll;
         // The end of the input is handled by `finish`.
         let Some(frontier) = frontier else {
             return Ok(());
