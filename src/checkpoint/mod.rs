@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use store::Store;
-use transaction::{Committer, TransactionalSink};
+use transaction::{Background, Committer, TransactionalSink};
 
 /// Checkpoint settings of a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -242,8 +242,8 @@ pub struct Checkpointing {
     pub run: String,
     /// The transactional sink's epoch-file output (`DIR/sinks/<name>`), if the run has one.
     transactional_output: Option<PathBuf>,
-    /// Process 0: commits the transactional sink.
-    committer: Mutex<Option<Committer>>,
+    /// Process 0: commits the transactional sink, on a thread of its own.
+    committer: Option<Background>,
 }
 
 /// A new run's identity: unique enough that two runs never share a transactional id.
@@ -367,14 +367,14 @@ impl Checkpointing {
                 .as_ref()
                 .zip(listed.as_deref())
                 .map(|(r, l)| (r.epoch(), l));
-            committer = Some(
-                Committer::start(output.clone(), sink.open, &run, at, config.execution).map_err(
-                    |source| CheckpointError::Io {
-                        path: format!("the transactional sink {}", sink.name),
-                        source,
-                    },
-                )?,
-            );
+            let io = |source| CheckpointError::Io {
+                path: format!("the transactional sink {}", sink.name),
+                source,
+            };
+            let started = Committer::start(output.clone(), sink.open, &run, at, config.execution)
+                .map_err(io)?;
+            committer =
+                Some(Background::spawn(started, store.clone(), config.execution).map_err(io)?);
         }
         let committed = restored.as_ref().map_or(0, |r| r.epoch());
         Ok(Checkpointing {
@@ -388,7 +388,7 @@ impl Checkpointing {
             everything: std::sync::atomic::AtomicBool::new(false),
             run,
             transactional_output,
-            committer: Mutex::new(committer),
+            committer,
         })
     }
 
@@ -434,15 +434,28 @@ impl Checkpointing {
         sink::commit(&ready, upto)?;
         pending.0.retain(|_, f| f.epoch > upto);
         pending.1 = upto;
-        let mut committer = self.committer.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(committer) = committer.as_mut() {
+        if let Some(committer) = &self.committer {
             let manifest = self
                 .store
                 .read_manifest(upto)
                 .map_err(std::io::Error::other)?;
-            committer.commit(upto, self.config.execution, &manifest.sink_files)?;
+            committer.submit(upto, self.config.execution, manifest.sink_files)?;
         }
         Ok(())
+    }
+
+    /// Waits until the transactional sink has committed checkpoint `c` (process 0; at the end
+    /// of a run).
+    pub fn await_sink(&self, c: u64, timeout: std::time::Duration) -> std::io::Result<()> {
+        match &self.committer {
+            Some(committer) => committer.wait(c, timeout),
+            None => Ok(()),
+        }
+    }
+
+    /// A failure of the transactional sink's committer, if it failed.
+    pub fn sink_error(&self) -> std::io::Result<()> {
+        self.committer.as_ref().map_or(Ok(()), Background::check)
     }
 }
 
@@ -641,7 +654,23 @@ impl WorkerCheckpoint {
 
     /// Checkpoint `c` is complete: its epoch files need not be listed again.
     pub fn completed(&self, c: EventTime) {
-        self.closed_files.borrow_mut().retain(|f| f.epoch > c);
+        // A transactional sink's files stay listed until process 0 has committed them.
+        let transactional = self.shared.transactional_output();
+        let committed = match transactional {
+            Some(_) => self
+                .shared
+                .store
+                .sink_committed(self.shared.config.execution),
+            None => 0,
+        };
+        self.closed_files.borrow_mut().retain(|f| {
+            let upto = if Some(f.output.as_path()) == transactional {
+                committed
+            } else {
+                c
+            };
+            f.epoch > upto
+        });
         if let Ok(Some(cut)) = self.source.borrow().covering(c) {
             *self.completed_source.borrow_mut() = Some((c, cut));
         }

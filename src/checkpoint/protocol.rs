@@ -472,6 +472,10 @@ impl Protocol {
             if self.committer {
                 self.commit(decision)?;
             }
+            self.checkpoint
+                .shared
+                .await_sink(decision, END_WAIT)
+                .map_err(|e| Self::error(decision, e))?;
             self.checkpoint.discard_epoch_files();
             self.finished = true;
             self.summarise();
@@ -512,6 +516,10 @@ impl Protocol {
         if self.committer {
             self.commit(END)?;
         }
+        self.checkpoint
+            .shared
+            .await_sink(END, END_WAIT)
+            .map_err(|e| Self::error(END, e))?;
         if self.coordinator && self.checkpoint.shared.restored.is_some() && self.stats.is_empty() {
             tracing::info!(
                 "checkpoint {END} committed: the first of execution {}",

@@ -306,6 +306,24 @@ impl Store {
         self.backend.exists(&format!("stop-x{execution}"))
     }
 
+    /// Records that a transactional sink has committed (or had nothing to commit) every
+    /// checkpoint up to `epoch` in execution `execution`.
+    pub fn set_sink_committed(&self, execution: u64, epoch: u64) -> io::Result<()> {
+        self.backend.write(
+            &format!("sink-committed-x{execution}"),
+            epoch.to_string().as_bytes(),
+            || {},
+        )
+    }
+
+    /// The checkpoint up to which a transactional sink has committed in execution `execution`
+    /// (0 until process 0 says).
+    pub fn sink_committed(&self, execution: u64) -> u64 {
+        self.read_text(&format!("sink-committed-x{execution}"))
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Removes the control files (targets, stop requests, end decisions) of other executions.
     pub fn clear_controls(&self, execution: u64) {
         for (name, is_dir) in self.backend.entries("") {
@@ -316,6 +334,7 @@ impl Store {
                 .strip_prefix("target-x")
                 .or_else(|| name.strip_prefix("stop-x"))
                 .or_else(|| name.strip_prefix("final-x"))
+                .or_else(|| name.strip_prefix("sink-committed-x"))
                 .and_then(|x| x.parse::<u64>().ok());
             if of.is_some_and(|x| x != execution) {
                 self.backend.remove(&name);

@@ -20,10 +20,20 @@
 //! - `f > c` (the newest checkpoint was damaged and an older one restored): the epochs up to
 //!   `f` are in the destination already; their rows, produced again, are skipped when
 //!   committing (the run is deterministic, so they are the same rows).
+//!
+//! **Off the dataflow's path.** The commits run on a thread of their own ([`Background`]), so no
+//! worker waits on the destination. Until checkpoint `c` is committed, every worker keeps
+//! listing its files of the epochs up to `c` in its next parts (the commit's progress is in
+//! `DIR/sink-committed-x<e>`): a crash before the commit finds them in whichever manifest it
+//! restores, and rolls them forward.
 
 use super::manifest::SinkFile;
+use super::store::Store;
 use std::io;
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// A destination that commits rows and a progress record atomically.
 pub trait Transactional: Send {
@@ -136,5 +146,113 @@ impl Committer {
             let _ = std::fs::remove_file(&f.file);
         }
         Ok(rows)
+    }
+}
+
+/// What the committer thread has done.
+#[derive(Default)]
+struct Progress {
+    /// The last checkpoint handled (committed, or nothing to commit).
+    handled: u64,
+    /// Why committing failed (the thread stops: the run fails, and a restart rolls forward).
+    error: Option<String>,
+}
+
+/// A [`Committer`] on a thread of its own.
+pub struct Background {
+    jobs: Option<mpsc::Sender<(u64, u64, Vec<SinkFile>)>>,
+    progress: Arc<(Mutex<Progress>, Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn lock(progress: &Mutex<Progress>) -> std::sync::MutexGuard<'_, Progress> {
+    progress.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Background {
+    /// Starts `committer` on a thread; each checkpoint it handles is recorded in `store` for
+    /// execution `execution` (so that workers stop listing its files).
+    pub fn spawn(mut committer: Committer, store: Store, execution: u64) -> io::Result<Self> {
+        store.set_sink_committed(execution, committer.committed)?;
+        let (jobs, queue) = mpsc::channel::<(u64, u64, Vec<SinkFile>)>();
+        let progress = Arc::new((Mutex::new(Progress::default()), Condvar::new()));
+        let shared = Arc::clone(&progress);
+        let thread = std::thread::Builder::new()
+            .name("sluice-sink-commit".into())
+            .spawn(move || {
+                for (c, execution, files) in queue {
+                    let result = committer
+                        .commit(c, execution, &files)
+                        .and_then(|_| store.set_sink_committed(execution, c));
+                    let (progress, changed) = &*shared;
+                    let mut p = lock(progress);
+                    match result {
+                        Ok(()) => p.handled = p.handled.max(c),
+                        Err(e) => p.error = Some(format!("committing checkpoint {c}: {e}")),
+                    }
+                    changed.notify_all();
+                    if p.error.is_some() {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Background {
+            jobs: Some(jobs),
+            progress,
+            thread: Some(thread),
+        })
+    }
+
+    /// The error that stopped the committer, if one did.
+    pub fn check(&self) -> io::Result<()> {
+        match &lock(&self.progress.0).error {
+            Some(e) => Err(io::Error::other(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Queues checkpoint `c` (its manifest's sink files) for commit.
+    pub fn submit(&self, c: u64, execution: u64, files: Vec<SinkFile>) -> io::Result<()> {
+        self.check()?;
+        if let Some(jobs) = &self.jobs {
+            jobs.send((c, execution, files))
+                .map_err(|_| io::Error::other("the sink's committer thread is gone"))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until checkpoint `c` is handled (at most `timeout`).
+    pub fn wait(&self, c: u64, timeout: Duration) -> io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        let (progress, changed) = &*self.progress;
+        let mut p = lock(progress);
+        loop {
+            if let Some(e) = &p.error {
+                return Err(io::Error::other(e.clone()));
+            }
+            if p.handled >= c {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::other(format!(
+                    "checkpoint {c} was not committed to the sink within {timeout:?}"
+                )));
+            }
+            p = changed
+                .wait_timeout(p, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread once it has committed what it was given.
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
