@@ -139,9 +139,8 @@ impl Committer {
         } else {
             self.destination.commit(c, execution, &parts)?
         };
-        if !parts.is_empty() {
-            self.committed = c;
-        }
+        // Every file of the epochs up to `c` is in the destination now, or had no rows.
+        self.committed = c;
         for f in files {
             let _ = std::fs::remove_file(&f.file);
         }
