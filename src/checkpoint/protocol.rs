@@ -296,9 +296,9 @@ impl Protocol {
                 if self.committer {
                     self.commit(c)?;
                 }
-                let restored = self.checkpoint.shared.restored.is_some();
-                if self.coordinator && restored && self.stats.len() == 1 && self.handled < c {
-                    // After a restore: from here on, rows flow to the outputs again.
+                let again = self.execution() > 1;
+                if self.coordinator && again && self.stats.len() == 1 && self.handled < c {
+                    // After a restart: from here on, rows flow to the outputs again.
                     tracing::info!(
                         "checkpoint {c} committed: the first of execution {}",
                         self.execution()
@@ -520,7 +520,7 @@ impl Protocol {
             .shared
             .await_sink(END, END_WAIT)
             .map_err(|e| Self::error(END, e))?;
-        if self.coordinator && self.checkpoint.shared.restored.is_some() && self.stats.is_empty() {
+        if self.coordinator && execution > 1 && self.stats.is_empty() {
             tracing::info!(
                 "checkpoint {END} committed: the first of execution {}",
                 execution
