@@ -481,6 +481,8 @@ pub struct WorkerCheckpoint {
     closed_files: RefCell<Vec<SinkFile>>,
     /// The source's cut of the newest checkpoint completed, until the source takes it.
     completed_source: RefCell<Option<(EventTime, Arc<Vec<u8>>)>>,
+    /// Operators make copies of their states from this instant on (`None`: always).
+    copies_from: std::cell::Cell<Option<std::time::Instant>>,
 }
 
 impl WorkerCheckpoint {
@@ -496,6 +498,7 @@ impl WorkerCheckpoint {
             epoch_files: RefCell::new(Vec::new()),
             closed_files: RefCell::new(Vec::new()),
             completed_source: RefCell::new(None),
+            copies_from: std::cell::Cell::new(None),
         })
     }
 
@@ -676,6 +679,20 @@ impl WorkerCheckpoint {
         }
     }
 
+    /// Whether operators should make copies of their states now: a checkpoint may be named
+    /// soon, or one is in flight.
+    pub fn wants_copies(&self) -> bool {
+        self.copies_from
+            .get()
+            .is_none_or(|from| std::time::Instant::now() >= from)
+    }
+
+    /// No checkpoint will be named before `until` (less a margin): operators may skip their
+    /// copies until then. `None`: copies are wanted from now on.
+    pub fn pause_copies(&self, until: Option<std::time::Instant>) {
+        self.copies_from.set(until);
+    }
+
     /// The source's cut of the newest checkpoint completed since the last call (the source
     /// commits its positions with it).
     pub fn take_completed_source(&self) -> Option<(EventTime, Arc<Vec<u8>>)> {
@@ -723,8 +740,10 @@ where
     let restore = checkpoint.restored_states(name);
     let interval = checkpoint.interval();
     let name = name.to_string();
+    let asked = Rc::clone(&checkpoint);
     KeyedOptions {
         restore,
+        wanted: Some(Box::new(move || asked.wants_copies())),
         resume_at: checkpoint.shared.resume_at(),
         snapshots: Some((
             interval,

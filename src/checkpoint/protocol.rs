@@ -51,6 +51,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// How often a worker looks at an object store (each look is a request or three).
 const POLL_OBJECTS: Duration = Duration::from_millis(100);
 
+/// How long before the next checkpoint may be named operators start copying their states again.
+const COPY_LEAD: Duration = Duration::from_millis(250);
+
 /// How long the end of a run waits for the other workers' parts and the coordinator's manifest.
 const END_WAIT: Duration = Duration::from_secs(120);
 
@@ -273,6 +276,10 @@ impl Protocol {
         let Some((c, last)) = self.store().target(self.execution()) else {
             return Ok(());
         };
+        if (c > self.handled && self.written != Some(c)) || self.stop_asked {
+            // A checkpoint is named and this worker has not written its part: copies wanted.
+            self.checkpoint.pause_copies(None);
+        }
         if c > self.handled {
             if self.written != Some(c) && frontier >= c {
                 match self.checkpoint.part(c) {
@@ -306,6 +313,11 @@ impl Protocol {
                 }
                 self.handled = c;
                 self.checkpoint.completed(c);
+                // The next checkpoint is named no sooner than `min_pause` from now.
+                let resume = self.min_pause.saturating_sub(COPY_LEAD);
+                if !resume.is_zero() && !self.stop_asked {
+                    self.checkpoint.pause_copies(Some(now + resume));
+                }
             }
         }
         if last && c <= self.handled {

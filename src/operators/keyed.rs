@@ -193,6 +193,10 @@ pub struct KeyedOptions<K, S> {
     /// below `c` done, none at or above it — the sink gets a copy of every key's state, valid
     /// for the range of multiples crossed.
     pub snapshots: Option<SnapshotSchedule<K, S>>,
+    /// Whether copies are wanted now (`None`: always). Copies cost a pass over every key; a run
+    /// that checkpoints once a second of wall clock need not make one at every multiple its
+    /// processing crosses (a replay crosses thousands a second).
+    pub wanted: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl<K, S> Default for KeyedOptions<K, S> {
@@ -201,6 +205,7 @@ impl<K, S> Default for KeyedOptions<K, S> {
             restore: Vec::new(),
             resume_at: 0,
             snapshots: None,
+            wanted: None,
         }
     }
 }
@@ -229,6 +234,8 @@ struct Core<L: KeyedLogic> {
     changed: bool,
     /// Where copies go, every `interval`.
     snapshots: Option<SnapshotSchedule<L::Key, L::State>>,
+    /// Whether copies are wanted now.
+    wanted: Option<Box<dyn Fn() -> bool>>,
 }
 
 impl<L: KeyedLogic> Core<L> {
@@ -259,6 +266,11 @@ impl<L: KeyedLogic> Core<L> {
             .saturating_add(1)
             .saturating_mul(*every);
         if first > to || to == EventTime::MAX {
+            return;
+        }
+        if self.wanted.as_ref().is_some_and(|wanted| !wanted()) {
+            // No copy now: the next one is a whole copy (nothing to extend).
+            self.changed = true;
             return;
         }
         let states = self.changed.then(|| {
@@ -373,6 +385,7 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
             last: options.resume_at.saturating_sub(1),
             changed: true,
             snapshots: options.snapshots,
+            wanted: options.wanted,
         };
         let resumed_at = options.resume_at;
         for (key, state) in options.restore {
@@ -511,6 +524,7 @@ mod tests {
                         }
                     }),
                 )),
+                wanted: None,
             };
             let results = worker.dataflow::<u64, _, _>(|scope| {
                 let spec = by("t", |r: &(u64, u64)| r.0, |r| r.1).fold(|_| (), Count);
