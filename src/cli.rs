@@ -37,7 +37,7 @@ pub mod exit {
     /// Too much of the input was rejected.
     pub const REJECTED: u8 = 4;
     /// Another process of the mesh was lost.
-    pub const PEER_LOST: u8 = 5;
+    pub const PEER_LOST: u8 = crate::launch::PEER_LOST_EXIT;
     /// A second SIGINT ended the process at once (128 + 2).
     pub const SECOND_SIGINT: u8 = 130;
     /// A second SIGTERM ended the process at once (128 + 15).

@@ -347,8 +347,12 @@ fn detect_dead_peers(stream: &TcpStream) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The exit code of a process that halted because it lost a peer (the command line's table
+/// lists it as `exit::PEER_LOST`).
+pub const PEER_LOST_EXIT: u8 = 5;
+
 /// Ends this process at once after losing process `process` of the mesh: one line on stderr
-/// and [`PEER_LOST`](crate::cli::exit::PEER_LOST). Unwinding would only cascade panics through
+/// and exit code [`PEER_LOST_EXIT`]. Unwinding would only cascade panics through
 /// timely's threads and could block on sockets to the lost peer; everything a run commits is
 /// covered by its checkpoints, so halting loses nothing a restore does not redo.
 pub fn halt_peer_lost(process: usize, address: &str, why: &str) -> ! {
@@ -363,7 +367,7 @@ pub fn halt_peer_lost(process: usize, address: &str, why: &str) -> ! {
         std::io::stderr(),
         "sluice: error: process {process} ({address}) lost: {why}"
     );
-    std::process::exit(i32::from(crate::cli::exit::PEER_LOST))
+    std::process::exit(i32::from(PEER_LOST_EXIT))
 }
 
 /// Installs a panic hook that turns timely's communication failures (a peer's connection

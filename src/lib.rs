@@ -57,5 +57,6 @@ pub mod preflight;
 #[path = "../queries/mod.rs"]
 pub mod queries;
 pub mod record;
+pub mod route;
 pub mod stop;
 pub mod time;

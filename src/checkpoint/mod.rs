@@ -30,12 +30,11 @@ pub mod sink;
 pub mod store;
 pub mod transaction;
 
-use crate::operators::keyed::{owner, KeyedOptions};
+use crate::route::owner;
 use crate::time::EventTime;
 pub use manifest::Manifest;
 use manifest::{SinkFile, WorkerPart};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sink::EpochFiles;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -725,34 +724,6 @@ pub fn building<T>(checkpoint: Option<Rc<WorkerCheckpoint>>, build: impl FnOnce(
 /// The ambient checkpointing of the dataflow being built, if the run checkpoints.
 pub fn current() -> Option<Rc<WorkerCheckpoint>> {
     BUILDING.with(|b| b.borrow().clone())
-}
-
-/// The options of keyed operator `name`: its restored states and a sink for its copies, when
-/// the dataflow being built checkpoints; none otherwise.
-pub fn keyed_options<K, S>(name: &str) -> KeyedOptions<K, S>
-where
-    K: Serialize + DeserializeOwned + Hash + 'static,
-    S: Serialize + DeserializeOwned + 'static,
-{
-    let Some(checkpoint) = current() else {
-        return KeyedOptions::default();
-    };
-    let restore = checkpoint.restored_states(name);
-    let interval = checkpoint.interval();
-    let name = name.to_string();
-    let asked = Rc::clone(&checkpoint);
-    KeyedOptions {
-        restore,
-        wanted: Some(Box::new(move || asked.wants_copies())),
-        resume_at: checkpoint.shared.resume_at(),
-        snapshots: Some((
-            interval,
-            Box::new(move |from, to, states: Option<Vec<(K, S)>>| {
-                let bytes = states.map(|s| bincode::serialize(&s).unwrap_or_default());
-                checkpoint.put_operator(&name, from, to, bytes);
-            }),
-        )),
-    }
 }
 
 thread_local! {

@@ -10,8 +10,8 @@
 //! so it is ordered, checkpointable and re-routable like every keyed operator. A window's
 //! records are dropped once decided.
 
+use super::keyed::keyed_options;
 use super::keyed::{Emit, KeyedCore, KeyedLogic};
-use crate::checkpoint::keyed_options;
 use crate::time::EventTime;
 use std::cell::RefCell;
 use timely::dataflow::StreamVec;

@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap as HashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
@@ -37,19 +37,34 @@ use timely::dataflow::operators::generic::OutputBuilder;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
-/// The hash a keyed operator routes a record's key by: XXH64 with seed 0 over the key's `Hash`
-/// bytes, stable across workers, processes and builds (std's `DefaultHasher` is not promised to
-/// be).
-pub fn route_hash<K: Hash>(key: &K) -> u64 {
-    let mut hasher = twox_hash::XxHash64::with_seed(0);
-    key.hash(&mut hasher);
-    hasher.finish()
-}
+pub use crate::route::{owner, route_hash};
 
-/// The worker (of `peers`) that owns `key`: where timely's exchange sends a record routed by
-/// [`route_hash`] (`hash mod peers`), and where a restored state of the key belongs.
-pub fn owner<K: Hash>(key: &K, peers: usize) -> usize {
-    (route_hash(key) % peers.max(1) as u64) as usize
+/// The options of keyed operator `name`: its restored states and a sink for its copies, when
+/// the dataflow being built checkpoints; none otherwise.
+pub fn keyed_options<K, S>(name: &str) -> KeyedOptions<K, S>
+where
+    K: Serialize + serde::de::DeserializeOwned + Hash + 'static,
+    S: Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let Some(checkpoint) = crate::checkpoint::current() else {
+        return KeyedOptions::default();
+    };
+    let restore = checkpoint.restored_states(name);
+    let interval = checkpoint.interval();
+    let name = name.to_string();
+    let asked = std::rc::Rc::clone(&checkpoint);
+    KeyedOptions {
+        restore,
+        wanted: Some(Box::new(move || asked.wants_copies())),
+        resume_at: checkpoint.shared.resume_at(),
+        snapshots: Some((
+            interval,
+            Box::new(move |from, to, states: Option<Vec<(K, S)>>| {
+                let bytes = states.map(|s| bincode::serialize(&s).unwrap_or_default());
+                checkpoint.put_operator(&name, from, to, bytes);
+            }),
+        )),
+    }
 }
 
 /// The dead letter of `record`, which arrived too late for `operator`.

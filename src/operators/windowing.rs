@@ -30,11 +30,11 @@
 
 use super::aggregate::Aggregate;
 use super::count_window::{CountLogic, CountStreams, CountWindows};
+use super::keyed::keyed_options;
 use super::keyed::KeyedCore;
 use super::session::SessionLogic;
 use super::spec::Fold;
 use super::window::{WindowLogic, WindowStreams, Windows};
-use crate::checkpoint::keyed_options;
 use crate::time::EventTime;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
