@@ -150,6 +150,28 @@ impl EpochFiles {
         self.in_memory = 0;
     }
 
+    /// Syncs and closes an epoch file; returns its entry for the checkpoint.
+    fn finish_file(
+        &self,
+        writer: BufWriter<File>,
+        file: PathBuf,
+        epoch: u64,
+        len: u64,
+        starts: Vec<(u64, u64)>,
+    ) -> io::Result<SinkFile> {
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+        Ok(SinkFile {
+            output: self.output.clone(),
+            epoch,
+            file,
+            len,
+            starts,
+        })
+    }
+
     /// Writes out, syncs and closes the rows of epochs up to `upto`: those held in memory in
     /// one file (`c<upto>`), spilled epochs in their own; returns the files for the checkpoint.
     pub fn close_upto(&mut self, upto: u64) -> io::Result<Vec<SinkFile>> {
@@ -178,28 +200,12 @@ impl EpochFiles {
                     }
                 }
                 Held::Spilled { path, writer, len } => {
-                    let file = writer.into_inner().map_err(|e| e.into_error())?;
-                    file.sync_all()?;
-                    files.push(SinkFile {
-                        output: self.output.clone(),
-                        epoch,
-                        file: path,
-                        len,
-                        starts: Vec::new(),
-                    });
+                    files.push(self.finish_file(writer, path, epoch, len, Vec::new())?);
                 }
             }
         }
         if let Some((path, writer, len, epoch)) = gathered {
-            let file = writer.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            files.push(SinkFile {
-                output: self.output.clone(),
-                epoch,
-                file: path,
-                len,
-                starts,
-            });
+            files.push(self.finish_file(writer, path, epoch, len, starts)?);
         }
         if !files.is_empty() {
             if let Some(dir) = self.output.parent().filter(|d| !d.as_os_str().is_empty()) {
