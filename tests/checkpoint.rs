@@ -396,3 +396,33 @@ fn sigterm_stops_with_a_checkpoint_that_a_restore_continues() {
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert_eq!(canonical(&committed(&out)), expected);
 }
+
+/// A run killed while writing its first manifest — the end's, the input being short — leaves
+/// parts of that execution behind; a restore finds no checkpoint, starts from the beginning
+/// (here at another worker count) and must not count the dead run's parts as its own.
+#[test]
+fn a_crash_before_the_first_manifest_restores_from_the_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = generated_lines(20_000, &GeneratorConfig::default());
+    let expected = canonical(&reference_q5(&lines));
+    let ck = dir.path().join("ck");
+    let out = dir.path().join("out.jsonl");
+    let (ck, out_arg) = (ck.to_str().unwrap(), format!("file:{}", out.display()));
+    let mut first = vec!["q5", "--events", "20000", "-w", "2"];
+    first.extend(checkpointed(ck, &out_arg));
+    let crashed = run(&first, Some("mid-manifest"));
+    assert!(
+        !crashed.status.success(),
+        "not killed: {}",
+        stderr(&crashed)
+    );
+    let mut second = vec!["q5", "--events", "20000", "-w", "1", "--restore"];
+    second.extend(checkpointed(ck, &out_arg));
+    let started = Instant::now();
+    let restored = run(&second, None);
+    let err = stderr(&restored);
+    assert!(restored.status.success(), "{err}");
+    assert!(err.contains("no checkpoint to restore"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(60), "{err}");
+    assert!(canonical(&committed(&out)) == expected, "rows differ");
+}

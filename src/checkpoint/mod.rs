@@ -349,10 +349,17 @@ impl Checkpointing {
                 for output in outputs {
                     sink::reset(output).map_err(|e| output_error(output, e))?;
                 }
+                if process == 0 {
+                    // Parts of a run that crashed before its first manifest (perhaps with this
+                    // very execution number) must not count for this one.
+                    store.remove_after(0);
+                }
             }
         }
         if process == 0 {
-            store.clear_controls(config.execution);
+            // A new execution starts: no control file of any earlier one (even one that had the
+            // same number, restored by hand) may steer it.
+            store.clear_controls(u64::MAX);
         }
         let run = restored
             .as_ref()

@@ -324,7 +324,8 @@ impl Store {
             .unwrap_or(0)
     }
 
-    /// Removes the control files (targets, stop requests, end decisions) of other executions.
+    /// Removes the control files (targets, stop requests, end decisions, sink progress) of
+    /// executions other than `execution` (`u64::MAX`: of every execution).
     pub fn clear_controls(&self, execution: u64) {
         for (name, is_dir) in self.backend.entries("") {
             if is_dir {
