@@ -339,6 +339,35 @@ impl Protocol {
             .map_err(|e| Self::error(c, format!("writing the part: {e}")))
     }
 
+    /// At the end of a run: commits checkpoint `c` (this process's outputs) and waits until
+    /// the transactional sink, if any, has it too.
+    fn commit_to_the_end(&self, c: EventTime) -> Result<(), ProtocolError> {
+        if self.committer {
+            self.commit(c)?;
+        }
+        self.checkpoint
+            .shared
+            .await_sink(c, END_WAIT)
+            .map_err(|e| Self::error(c, e))
+    }
+
+    /// Polls `done` until it holds; fails with `why` (about the final checkpoint) after
+    /// `deadline`.
+    fn wait_until(
+        &self,
+        deadline: Instant,
+        why: &str,
+        mut done: impl FnMut() -> bool,
+    ) -> Result<(), ProtocolError> {
+        while !done() {
+            if Instant::now() > deadline {
+                return Err(Self::error(END, why));
+            }
+            std::thread::sleep(self.poll);
+        }
+        Ok(())
+    }
+
     fn commit(&self, c: EventTime) -> Result<(), ProtocolError> {
         self.fail.reach(Step::AfterManifest);
         self.checkpoint
@@ -466,28 +495,20 @@ impl Protocol {
                 .map_err(|e| Self::error(decision, format!("recording the end: {e}")))?;
             decision
         } else {
-            loop {
-                if let Some(decision) = self.store().final_decision(execution) {
-                    break decision;
-                }
-                if Instant::now() > deadline {
-                    return Err(Self::error(
-                        END,
-                        "the coordinator never decided how the run ends",
-                    ));
-                }
-                std::thread::sleep(POLL);
-            }
+            let mut decided = None;
+            self.wait_until(
+                deadline,
+                "the coordinator never decided how the run ends",
+                || {
+                    decided = self.store().final_decision(execution);
+                    decided.is_some()
+                },
+            )?;
+            decided.unwrap_or(END)
         };
         if decision != END {
             // A stop: checkpoint `decision` is complete (the drain came after its manifest).
-            if self.committer {
-                self.commit(decision)?;
-            }
-            self.checkpoint
-                .shared
-                .await_sink(decision, END_WAIT)
-                .map_err(|e| Self::error(decision, e))?;
+            self.commit_to_the_end(decision)?;
             self.checkpoint.discard_epoch_files();
             self.finished = true;
             self.summarise();
@@ -503,35 +524,19 @@ impl Protocol {
         self.write(END, &part)?;
         self.fail.reach(Step::AfterPart);
         if self.coordinator {
-            loop {
-                let (parts, _) = self.store().parts_written(END, execution);
-                if parts == self.checkpoint.peers {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(Self::error(
-                        END,
-                        "the other workers' final parts never came",
-                    ));
-                }
-                std::thread::sleep(POLL);
-            }
+            let peers = self.checkpoint.peers;
+            self.wait_until(
+                deadline,
+                "the other workers' final parts never came",
+                || self.store().parts_written(END, execution).0 == peers,
+            )?;
             self.complete(END)?;
             self.summarise();
         }
-        while !self.store().has_manifest(END) {
-            if Instant::now() > deadline {
-                return Err(Self::error(END, "the final manifest never came"));
-            }
-            std::thread::sleep(POLL);
-        }
-        if self.committer {
-            self.commit(END)?;
-        }
-        self.checkpoint
-            .shared
-            .await_sink(END, END_WAIT)
-            .map_err(|e| Self::error(END, e))?;
+        self.wait_until(deadline, "the final manifest never came", || {
+            self.store().has_manifest(END)
+        })?;
+        self.commit_to_the_end(END)?;
         if self.coordinator && execution > 1 && self.stats.is_empty() {
             tracing::info!(
                 "checkpoint {END} committed: the first of execution {}",

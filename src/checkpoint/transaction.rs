@@ -87,28 +87,25 @@ impl Committer {
             committed: 0,
             floor: 0,
         };
-        match restored {
-            None => {
-                // A new run: the progress of earlier runs (another transactional id) is theirs.
-                super::sink::remove_unlisted(&committer.output, &[]);
-            }
-            Some((c, listed)) => {
-                committer.committed = last.min(c);
-                if last > c {
-                    tracing::warn!(
-                        "the sink committed checkpoint {last}, newer than the restored {c}: rows up to {last} are not written again"
-                    );
-                    committer.floor = last;
-                    committer.committed = last;
-                } else if last < c {
-                    let n = committer.commit(c, execution, listed)?;
-                    tracing::info!(
-                        "rolled the sink forward from checkpoint {last} to {c}: {n} row(s) committed"
-                    );
-                }
-                super::sink::remove_unlisted(&committer.output, &[]);
+        // A new run has nothing to do: the progress of earlier runs (another transactional id)
+        // is theirs.
+        if let Some((c, listed)) = restored {
+            committer.committed = last.min(c);
+            if last > c {
+                tracing::warn!(
+                    "the sink committed checkpoint {last}, newer than the restored {c}: rows up to {last} are not written again"
+                );
+                committer.floor = last;
+                committer.committed = last;
+            } else if last < c {
+                let n = committer.commit(c, execution, listed)?;
+                tracing::info!(
+                    "rolled the sink forward from checkpoint {last} to {c}: {n} row(s) committed"
+                );
             }
         }
+        // Every file left is committed or of no checkpoint.
+        super::sink::remove_unlisted(&committer.output, &[]);
         Ok(committer)
     }
 

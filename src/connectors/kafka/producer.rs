@@ -135,19 +135,8 @@ impl RowProducer {
         if let Some(ms) = timestamp {
             record = record.timestamp(ms);
         }
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return,
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    // The producer's thread serves delivery reports, which frees the queue.
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err((e, _)) => {
-                    self.producer.context().fail(e.to_string());
-                    return;
-                }
-            }
+        if let Err(e) = send_when_room(&self.producer, record) {
+            self.producer.context().fail(e.to_string());
         }
     }
 
@@ -198,6 +187,24 @@ impl RowProducer {
             });
         }
         Ok(self.delivered())
+    }
+}
+
+/// Sends `record`, waiting while the producer's queue is full (its thread serves delivery
+/// reports, which frees the queue); any other error is returned.
+pub fn send_when_room(
+    producer: &ThreadedProducer<Deliveries>,
+    mut record: BaseRecord<'_, [u8], [u8]>,
+) -> Result<(), RdError> {
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            Err((e, _)) => return Err(e),
+        }
     }
 }
 

@@ -184,6 +184,15 @@ pub fn open_reader<R: Record>(
     )?))
 }
 
+/// Where `--kafka-start` starts a partition.
+fn configured_start(start: StartOffset) -> Offset {
+    match start {
+        StartOffset::Earliest => Offset::Beginning,
+        StartOffset::Latest => Offset::End,
+        StartOffset::Committed => Offset::Stored,
+    }
+}
+
 fn consumer(
     url: &KafkaUrl,
     options: &KafkaSourceOptions,
@@ -226,13 +235,8 @@ impl<R: Record> KafkaReader<R> {
         let mut partitions = Vec::new();
         let mut assignment = TopicPartitionList::new();
         for id in all.into_iter().filter(|p| *p as usize % peers == index) {
-            let start = match options.start {
-                StartOffset::Earliest => Offset::Beginning,
-                StartOffset::Latest => Offset::End,
-                StartOffset::Committed => Offset::Stored,
-            };
             assignment
-                .add_partition_offset(&url.topic, id, start)
+                .add_partition_offset(&url.topic, id, configured_start(options.start))
                 .map_err(|e| client::client_error("assigning partitions", e))?;
             let stop_at = if options.until_end {
                 let (_, high) = consumer
@@ -601,12 +605,8 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
             }
         }
         // Partitions without a cut keep their configured start.
+        let start = configured_start(self.options.start);
         for p in &self.partitions {
-            let start = match self.options.start {
-                StartOffset::Earliest => Offset::Beginning,
-                StartOffset::Latest => Offset::End,
-                StartOffset::Committed => Offset::Stored,
-            };
             if assignment.find_partition(&self.url.topic, p.id).is_none() {
                 assignment
                     .add_partition_offset(&self.url.topic, p.id, start)

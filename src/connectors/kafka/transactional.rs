@@ -16,12 +16,12 @@
 //! Readers of the topic should use `isolation.level=read_committed` (`sluice cat` does).
 
 use super::client::{self, Logged};
-use super::producer::Deliveries;
+use super::producer::{send_when_room, Deliveries};
 use super::{first_field_value, KafkaSinkOptions, KafkaUrl};
 use crate::checkpoint::transaction::{OpenTransactional, Transactional};
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError as RdError;
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::util::Timeout;
@@ -166,17 +166,8 @@ impl TransactionalProducer {
     }
 
     fn send(&self, record: BaseRecord<'_, [u8], [u8]>) -> io::Result<()> {
-        let mut record = record;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_micros(200));
-                }
-                Err((e, _)) => return Err(io_error(&format!("producing to {}", self.url), e)),
-            }
-        }
+        send_when_room(&self.producer, record)
+            .map_err(|e| io_error(&format!("producing to {}", self.url), e))
     }
 
     /// Sends the rows of `path` from byte `skip` on; returns how many.
