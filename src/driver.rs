@@ -414,6 +414,16 @@ fn start_checkpoints<R: Record>(
         .into());
     }
     let outputs: Vec<PathBuf> = sink.into_iter().chain(dead).collect();
+    let trees: Vec<PathBuf> = if config.pipeline.writes_files {
+        let dir =
+            std::path::absolute(&options.output_dir).map_err(|source| CheckpointError::Io {
+                path: options.output_dir.display().to_string(),
+                source,
+            })?;
+        vec![dir]
+    } else {
+        Vec::new()
+    };
     let fingerprint = checkpoint::fingerprint(&[
         ("pipeline", config.pipeline.name.to_string()),
         ("source", config.source.fingerprint()),
@@ -433,6 +443,7 @@ fn start_checkpoints<R: Record>(
         fingerprint,
         (mesh.workers(), mesh.processes(), mesh.process()),
         &outputs,
+        &trees,
         transactional,
     )?)
 }

@@ -83,6 +83,7 @@ fn crash_and_restore(
     let tag = format!("{query}-{}", fail_point.replace(':', "-"))
         + &before.join("").replace(' ', "")
         + &after.join("").replace(' ', "");
+    let tag = tag.replace(['/', '.'], "_");
     let ck = dir.join(format!("ck-{tag}"));
     let out = dir.join(format!("out-{tag}.jsonl"));
     let (ck, out_arg) = (ck.to_str().unwrap(), format!("file:{}", out.display()));
@@ -131,6 +132,51 @@ fn a_crash_at_every_protocol_step_commits_each_row_once() {
     crash_and_restore("q7", &source, w2, w2, "after-manifest:3", &q7, dir.path());
     let q11 = canonical(&reference_q11(&lines));
     crash_and_restore("q11", &source, &[], &[], "after-part:3", &q11, dir.path());
+}
+
+#[test]
+fn q10_partitions_commit_each_row_once_across_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, lines) = input(dir.path());
+    let q10 = canonical(&reference_q10(&lines));
+    let file = format!("file:{}", events.display());
+    let generated = generated_lines(1_200_000, &GeneratorConfig::default());
+    let q10_generated = canonical(&reference_q10(&generated));
+    // (source, mesh before, mesh after, fail point, expected rows)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [&'a str], &'a str, &'a [String]);
+    let cases: [Case; 4] = [
+        (&file, &["-w", "2"], &["-w", "2"], "after-part:2", &q10),
+        (&file, &[], &[], "after-manifest:2", &q10),
+        (&file, &["-w", "2"], &["-w", "2"], "after-commit:3", &q10),
+        (
+            "nexmark",
+            &["-w", "2", "--events", "1200000"],
+            &["-w", "1", "--events", "1200000"],
+            "after-commit:2",
+            &q10_generated,
+        ),
+    ];
+    for (i, (source, before, after, fail_point, expected)) in cases.into_iter().enumerate() {
+        let parts = dir.path().join(format!("partitions-{i}"));
+        let parts_arg = parts.to_str().unwrap();
+        let mut before = before.to_vec();
+        before.extend(["--output-dir", parts_arg]);
+        let mut after = after.to_vec();
+        after.extend(["--output-dir", parts_arg]);
+        // The rows go to the sink too: both must hold each bid once.
+        crash_and_restore(
+            "q10",
+            source,
+            &before,
+            &after,
+            fail_point,
+            expected,
+            dir.path(),
+        );
+        let rows = canonical(&q10_partitions(&parts));
+        assert_eq!(rows.len(), expected.len(), "case {i}: partition rows");
+        assert!(rows == *expected, "case {i}: partition rows differ");
+    }
 }
 
 #[test]

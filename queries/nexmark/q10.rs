@@ -12,7 +12,9 @@
 //!
 //! **Operators:** timely [`write_partitioned`](crate::operators::PartitionedFiles); stateless per
 //! bid apart from the open files of uncommitted minutes. Late bids go to a new part file of
-//! their (already committed) partition.
+//! their (already committed) partition. With checkpoints the partitions are committed exactly
+//! once with the checkpoint that covers them (rows appended to `part-<worker>.jsonl`, then
+//! `_SUCCESS`), and a restore takes every partition back to the restored checkpoint.
 
 use crate::nexmark::model::Event;
 use crate::operators::PartitionedFiles;

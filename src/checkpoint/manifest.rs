@@ -80,6 +80,23 @@ pub struct SinkFile {
     /// When it holds several epochs: where each begins (epoch, byte offset), in order.
     #[serde(default)]
     pub starts: Vec<(u64, u64)>,
+    /// Who commits it, and how.
+    #[serde(default)]
+    pub kind: SinkKind,
+}
+
+/// How a [`SinkFile`] is committed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SinkKind {
+    /// Rows its own process appends to its output once the checkpoint is durable.
+    #[default]
+    Rows,
+    /// Rows of an output several processes write (a partition of a partitioned file writer,
+    /// on a shared filesystem): process 0 appends every worker's, from the manifest.
+    SharedRows,
+    /// A marker (`_SUCCESS`) that process 0 creates at `output` after the shared rows of the
+    /// same checkpoint are committed; `file` is unused. It holds the checkpoint that wrote it.
+    Marker,
 }
 
 impl SinkFile {

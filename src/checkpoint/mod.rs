@@ -33,7 +33,7 @@ pub mod transaction;
 use crate::route::owner;
 use crate::time::EventTime;
 pub use manifest::Manifest;
-use manifest::{SinkFile, WorkerPart};
+use manifest::{SinkFile, SinkKind, WorkerPart};
 use serde::de::DeserializeOwned;
 use sink::EpochFiles;
 use std::cell::RefCell;
@@ -232,6 +232,10 @@ pub struct Checkpointing {
     pub workers: usize,
     /// Processes.
     pub processes: usize,
+    /// This process's index.
+    process: usize,
+    /// Some worker writes an output several processes share (process 0 commits those).
+    shared_outputs: std::sync::atomic::AtomicBool,
     /// This process's epoch files waiting for a manifest (by file), and the latest epoch
     /// committed.
     pending_sinks: Mutex<(BTreeMap<PathBuf, SinkFile>, u64)>,
@@ -263,12 +267,15 @@ impl Checkpointing {
     ///
     /// A `transactional` sink (Kafka) keeps its epoch files in `DIR/sinks/`; process 0 fences
     /// the run's earlier producers, rolls the sink forward to the restored checkpoint, and
-    /// commits it after each checkpoint ([`transaction`]).
+    /// commits it after each checkpoint ([`transaction`]). `trees` are directories of
+    /// outputs not known in advance (a partitioned file writer's): process 0 brings every output
+    /// in them to the restored checkpoint.
     pub fn start(
         mut config: CheckpointConfig,
         fingerprint: String,
         mesh: (usize, usize, usize),
         outputs: &[PathBuf],
+        trees: &[PathBuf],
         transactional: Option<TransactionalSink>,
     ) -> Result<Self, CheckpointError> {
         let (workers, processes, process) = mesh;
@@ -328,6 +335,7 @@ impl Checkpointing {
                     mine.extend(
                         listed
                             .iter()
+                            .filter(|f| f.kind != SinkKind::Marker)
                             .map(|f| f.output.clone())
                             .filter(|o| Some(o) != transactional_output.as_ref()),
                     );
@@ -337,7 +345,19 @@ impl Checkpointing {
                 for output in &mine {
                     sink::restore(output, &listed, r.epoch())
                         .map_err(|e| output_error(output, e))?;
-                    sink::remove_unlisted(output, &listed);
+                    sink::remove_unlisted(output, &listed, config.execution);
+                }
+                if process == 0 {
+                    for tree in trees {
+                        sink::restore_tree(tree, &listed, r.epoch(), config.execution)
+                            .map_err(|e| output_error(tree, e))?;
+                    }
+                    let markers: Vec<SinkFile> = listed
+                        .iter()
+                        .filter(|f| f.kind == SinkKind::Marker)
+                        .cloned()
+                        .collect();
+                    sink::commit(&markers, r.epoch()).map_err(|e| output_error(&config.dir, e))?;
                 }
             }
             None => {
@@ -390,6 +410,8 @@ impl Checkpointing {
             restored: restored.map(Arc::new),
             workers,
             processes,
+            process,
+            shared_outputs: std::sync::atomic::AtomicBool::new(false),
             pending_sinks: Mutex::new((BTreeMap::new(), committed)),
             everything: std::sync::atomic::AtomicBool::new(false),
             run,
@@ -414,7 +436,9 @@ impl Checkpointing {
     fn add_sink_files(&self, files: Vec<SinkFile>) {
         let mut pending = self.pending_sinks.lock().unwrap_or_else(|p| p.into_inner());
         for file in files {
-            if Some(&file.output) != self.transactional_output.as_ref() {
+            if file.kind == SinkKind::Rows
+                && Some(&file.output) != self.transactional_output.as_ref()
+            {
                 pending.0.insert(file.file.clone(), file);
             }
         }
@@ -440,12 +464,28 @@ impl Checkpointing {
         sink::commit(&ready, upto)?;
         pending.0.retain(|_, f| f.epoch > upto);
         pending.1 = upto;
-        if let Some(committer) = &self.committer {
+        let shared = self.process == 0
+            && self
+                .shared_outputs
+                .load(std::sync::atomic::Ordering::Relaxed);
+        if shared || self.committer.is_some() {
             let manifest = self
                 .store
                 .read_manifest(upto)
                 .map_err(std::io::Error::other)?;
-            committer.submit(upto, self.config.execution, manifest.sink_files)?;
+            if shared {
+                // Every worker's rows of the shared outputs, then their markers.
+                let files: Vec<SinkFile> = manifest
+                    .sink_files
+                    .iter()
+                    .filter(|f| f.kind != SinkKind::Rows)
+                    .cloned()
+                    .collect();
+                sink::commit(&files, upto)?;
+            }
+            if let Some(committer) = &self.committer {
+                committer.submit(upto, self.config.execution, manifest.sink_files)?;
+            }
         }
         Ok(())
     }
@@ -482,6 +522,8 @@ pub struct WorkerCheckpoint {
     providers: RefCell<Vec<(String, Provider)>>,
     source: RefCell<Snapshots>,
     epoch_files: RefCell<Vec<Rc<RefCell<EpochFiles>>>>,
+    /// Markers waiting for the checkpoint of their epoch.
+    markers: RefCell<Vec<SinkFile>>,
     /// Epoch files closed at this worker's parts and not known committed yet: every part lists
     /// them all, so a checkpoint that never completed loses none.
     closed_files: RefCell<Vec<SinkFile>>,
@@ -489,6 +531,8 @@ pub struct WorkerCheckpoint {
     completed_source: RefCell<Option<(EventTime, Arc<Vec<u8>>)>>,
     /// Operators make copies of their states from this instant on (`None`: always).
     copies_from: std::cell::Cell<Option<std::time::Instant>>,
+    /// An operator's failure to keep what a checkpoint needs: the next part fails with it.
+    failure: RefCell<Option<String>>,
 }
 
 impl WorkerCheckpoint {
@@ -502,9 +546,11 @@ impl WorkerCheckpoint {
             providers: RefCell::new(Vec::new()),
             source: RefCell::new(Snapshots::default()),
             epoch_files: RefCell::new(Vec::new()),
+            markers: RefCell::new(Vec::new()),
             closed_files: RefCell::new(Vec::new()),
             completed_source: RefCell::new(None),
             copies_from: std::cell::Cell::new(None),
+            failure: RefCell::new(None),
         })
     }
 
@@ -577,6 +623,62 @@ impl WorkerCheckpoint {
         files
     }
 
+    /// Epoch files for `output`, an output several processes write (a partition of a
+    /// partitioned file writer): this worker's rows, committed by process 0. The same files
+    /// while this worker still holds rows for it; `fresh` starts the output afresh when new ones
+    /// are made (the first rows of a run that restored nothing).
+    pub fn shared_epoch_files(
+        &self,
+        output: &Path,
+        fresh: bool,
+    ) -> std::io::Result<Rc<RefCell<EpochFiles>>> {
+        let mut all = self.epoch_files.borrow_mut();
+        if let Some(files) = all.iter().find(|f| f.borrow().output() == output) {
+            return Ok(Rc::clone(files));
+        }
+        if fresh {
+            sink::reset(output)?;
+        }
+        self.shared
+            .shared_outputs
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let files = Rc::new(RefCell::new(
+            EpochFiles::new(
+                output,
+                self.worker,
+                self.shared.config.execution,
+                self.interval(),
+                self.shared.resume_at(),
+            )
+            .shared(),
+        ));
+        all.push(Rc::clone(&files));
+        Ok(files)
+    }
+
+    /// An operator could not keep rows a checkpoint needs (`why`): the next part fails, and
+    /// the run with it, rather than commit without them.
+    pub fn fail(&self, why: String) {
+        tracing::error!("{why}");
+        self.failure.borrow_mut().get_or_insert(why);
+    }
+
+    /// A marker (`_SUCCESS`) at `path`, created by process 0 once checkpoint `epoch` (or a later
+    /// one) is committed, after the shared rows.
+    pub fn add_marker(&self, path: &Path, epoch: EventTime) {
+        if epoch < self.shared.resume_at() {
+            return; // committed before the restored checkpoint
+        }
+        self.markers.borrow_mut().push(SinkFile {
+            output: path.to_path_buf(),
+            epoch,
+            file: PathBuf::new(),
+            len: 0,
+            starts: Vec::new(),
+            kind: SinkKind::Marker,
+        });
+    }
+
     /// The states operator `name` restores from: every key this worker owns, from every part
     /// of the checkpoint (whatever worker wrote it).
     pub fn restored_states<K, S>(&self, name: &str) -> Vec<(K, S)>
@@ -617,6 +719,9 @@ impl WorkerCheckpoint {
     /// not handed out its copy for `c` yet (it will once it runs). The final checkpoint
     /// [`protocol::END`] holds the epoch files only: nothing resumes after it.
     pub fn part(&self, c: EventTime) -> Result<Option<Vec<u8>>, PartError> {
+        if let Some(why) = self.failure.borrow().clone() {
+            return Err(PartError::Failed(why));
+        }
         let mut part = WorkerPart {
             worker: self.worker,
             ..WorkerPart::default()
@@ -654,6 +759,17 @@ impl WorkerCheckpoint {
                 .map_err(|e| PartError::Failed(format!("closing epoch files: {e}")))?;
             closed.extend(newly);
         }
+        // Files their writer let go of, with nothing left to close, are done.
+        self.epoch_files
+            .borrow_mut()
+            .retain(|f| Rc::strong_count(f) > 1 || !f.borrow().is_empty());
+        self.markers.borrow_mut().retain(|m| {
+            let due = m.epoch <= c;
+            if due {
+                closed.push(m.clone());
+            }
+            !due
+        });
         part.sink_files = closed.clone();
         self.shared.add_sink_files(part.sink_files.clone());
         bincode::serialize(&part)

@@ -2,16 +2,16 @@
 //! the checkpoint that covers them is durable.
 //!
 //! A worker holds the rows of timely time `t` under epoch `e = (t / I + 1) · I`, in memory (an
-//! epoch grown large is spilled to `<output>.e<e>.w<worker>.x<execution>.tmp`). When the
+//! epoch grown large is spilled to `.<output>.e<e>.w<worker>.x<execution>.tmp`). When the
 //! worker's output frontier passes a checkpoint `c`, its epochs up to `c` are complete: written
-//! out (those in memory together, to `<output>.c<c>.w<worker>.x<execution>.tmp`), synced and
+//! out (those in memory together, to `.<output>.c<c>.w<worker>.x<execution>.tmp`), synced and
 //! listed in its part of checkpoint `c`. Once the manifest of `c` is durable, [`commit`]
 //! appends the files, in epoch order, to the output and records the output's new length and epoch in a
-//! marker (`<output>.commit`, written atomically) — truncating first to the marker's length, so
+//! marker (`.<output>.commit`, hidden as the epoch files are, written atomically) — truncating first to the marker's length, so
 //! a commit interrupted by a crash is simply done again. A restore rolls forward the files its
 //! manifest lists and deletes the others: every row lands in the output exactly once.
 
-use super::manifest::SinkFile;
+use super::manifest::{SinkFile, SinkKind};
 use super::store::write_durably;
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,8 @@ pub struct EpochFiles {
     /// Rows of times below this (the checkpoint a run restored) were committed before: a
     /// rebuilt differential part produces them again, and they are dropped.
     from: EventTime,
+    /// How the files are committed.
+    kind: SinkKind,
 }
 
 impl EpochFiles {
@@ -74,10 +76,27 @@ impl EpochFiles {
             in_memory: 0,
             error: None,
             from,
+            kind: SinkKind::Rows,
         }
     }
 
-    /// `<output>.<tag>.w<worker>.x<execution>.tmp`.
+    /// The same, for an output several processes write: process 0 commits its files.
+    pub fn shared(mut self) -> Self {
+        self.kind = SinkKind::SharedRows;
+        self
+    }
+
+    /// The output the rows go to.
+    pub fn output(&self) -> &Path {
+        &self.output
+    }
+
+    /// Whether no rows are held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// `.<output>.<tag>.w<worker>.x<execution>.tmp`.
     fn path(&self, tag: &str) -> PathBuf {
         let name = self
             .output
@@ -85,7 +104,7 @@ impl EpochFiles {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         self.output.with_file_name(format!(
-            "{name}.{tag}.w{}.x{}.tmp",
+            ".{name}.{tag}.w{}.x{}.tmp",
             self.worker, self.execution
         ))
     }
@@ -169,6 +188,7 @@ impl EpochFiles {
             file,
             len,
             starts,
+            kind: self.kind,
         })
     }
 
@@ -274,7 +294,7 @@ fn sibling(output: &Path, suffix: &str) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    output.with_file_name(format!("{name}{suffix}"))
+    output.with_file_name(format!(".{name}{suffix}"))
 }
 
 fn marker_path(output: &Path) -> PathBuf {
@@ -317,8 +337,12 @@ impl Drop for OutputLock {
 /// delete the files. Files of epochs already committed are deleted. Safe to repeat after a
 /// crash at any point.
 pub fn commit(files: &[SinkFile], upto: u64) -> io::Result<()> {
+    let (markers, rows): (Vec<&SinkFile>, Vec<&SinkFile>) = files
+        .iter()
+        .filter(|f| f.epoch <= upto)
+        .partition(|f| f.kind == SinkKind::Marker);
     let mut by_output: BTreeMap<&Path, BTreeMap<u64, Vec<&SinkFile>>> = BTreeMap::new();
-    for f in files.iter().filter(|f| f.epoch <= upto) {
+    for f in rows {
         by_output
             .entry(&f.output)
             .or_default()
@@ -356,7 +380,16 @@ pub fn commit(files: &[SinkFile], upto: u64) -> io::Result<()> {
             }
         }
     }
+    // Markers last: a reader that sees one finds every row it stands for.
+    for marker in markers {
+        write_durably(&marker.output, format!("{}\n", marker.epoch).as_bytes())?;
+    }
     Ok(())
+}
+
+/// The epoch a marker written by [`commit`] stands for (`None`: not one of ours).
+fn marker_epoch(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
 /// Brings `output` to exactly the rows of the epochs up to `epoch`, the checkpoint a run
@@ -406,7 +439,7 @@ pub fn restore(output: &Path, listed: &[SinkFile], epoch: u64) -> io::Result<()>
 /// Starts `output` afresh: no rows, no marker, no epoch files.
 pub fn reset(output: &Path) -> io::Result<()> {
     let _lock = OutputLock::take(output)?;
-    remove_unlisted(output, &[]);
+    remove_unlisted(output, &[], u64::MAX);
     match fs::remove_file(marker_path(output)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
@@ -414,19 +447,28 @@ pub fn reset(output: &Path) -> io::Result<()> {
     File::create(output)?.sync_all()
 }
 
-/// Deletes the epoch files of `output` that are not in `keep` (rows of epochs no durable
-/// checkpoint covers: they will be produced again).
-pub fn remove_unlisted(output: &Path, keep: &[SinkFile]) {
-    let (Some(name), dir) = (output.file_name(), output.parent()) else {
+/// Splits an epoch file's name, `.<output>.<e|c><n>.w<worker>.x<execution>.tmp`, into the
+/// output's name and the execution that wrote it.
+fn epoch_file_parts(name: &str) -> Option<(&str, u64)> {
+    let rest = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (rest, execution) = rest.rsplit_once('.')?;
+    let execution = execution.strip_prefix('x')?.parse().ok()?;
+    let (rest, worker) = rest.rsplit_once('.')?;
+    worker.strip_prefix('w')?.parse::<usize>().ok()?;
+    let (output, tag) = rest.rsplit_once('.')?;
+    let digits = tag.strip_prefix(['e', 'c'])?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some((output, execution))
+}
+
+/// Deletes the epoch files of `output` that are not in `keep` and were written before
+/// execution `before` (rows of epochs no durable checkpoint covers: they will be produced
+/// again; the running execution's own files are never touched).
+pub fn remove_unlisted(output: &Path, keep: &[SinkFile], before: u64) {
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return;
     };
-    let prefix = format!("{}.", name.to_string_lossy());
-    // `<output>.e<epoch>.w…` (a spilled epoch) or `<output>.c<checkpoint>.w…`.
-    let is_held = |rest: &str| {
-        let mut chars = rest.chars();
-        matches!(chars.next(), Some('e' | 'c')) && chars.next().is_some_and(|c| c.is_ascii_digit())
-    };
-    let dir = match dir {
+    let dir = match output.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
@@ -436,15 +478,63 @@ pub fn remove_unlisted(output: &Path, keep: &[SinkFile]) {
     for entry in entries.filter_map(Result::ok) {
         let file = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path();
-        if file.strip_prefix(&prefix).is_some_and(is_held)
-            && file.ends_with(".tmp")
+        let garbage = epoch_file_parts(&file)
+            .is_some_and(|(of, execution)| of == name && execution < before)
             && !keep
                 .iter()
-                .any(|k| k.file == path || k.file.file_name() == path.file_name())
-        {
+                .any(|k| k.file == path || k.file.file_name() == path.file_name());
+        if garbage {
             let _ = fs::remove_file(&path);
         }
     }
+}
+
+/// Brings every output under `dir` (a partitioned file writer's tree, whose outputs are not
+/// all known) to checkpoint `epoch`, as [`restore`] does for one: outputs committed past it are
+/// cut back, `listed` files are committed, epoch files of earlier executions that it does not
+/// list are deleted, and markers of later checkpoints are removed.
+pub fn restore_tree(dir: &Path, listed: &[SinkFile], epoch: u64, execution: u64) -> io::Result<()> {
+    let mut outputs = std::collections::BTreeSet::new();
+    let mut stale_markers = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let entries = match fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(output) = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".commit"))
+            {
+                outputs.insert(folder.join(output));
+            } else if let Some((output, _)) = epoch_file_parts(&name) {
+                outputs.insert(folder.join(output));
+            } else if name == "_SUCCESS" && marker_epoch(&path).is_some_and(|e| e > epoch) {
+                stale_markers.push(path);
+            }
+        }
+    }
+    for marker in stale_markers {
+        fs::remove_file(marker)?;
+    }
+    for output in &outputs {
+        restore(output, listed, epoch)?;
+        remove_unlisted(output, listed, execution);
+    }
+    let markers: Vec<SinkFile> = listed
+        .iter()
+        .filter(|f| f.kind == SinkKind::Marker && f.output.starts_with(dir))
+        .cloned()
+        .collect();
+    commit(&markers, epoch)
 }
 
 #[cfg(test)]
@@ -486,12 +576,63 @@ mod tests {
         // Epoch 3000 was never checkpointed: a restore deletes it.
         let late = b.close_upto(3000).unwrap();
         assert!(late[0].file.exists());
-        remove_unlisted(&output, &[]);
+        remove_unlisted(&output, &[], 1);
+        assert!(
+            late[0].file.exists(),
+            "the running execution's own files stay"
+        );
+        remove_unlisted(&output, &[], 2);
         assert!(!late[0].file.exists());
         // Restoring checkpoint 1000 (2000 found damaged) takes its rows back out.
         restore(&output, &first, 1000).unwrap();
         assert_eq!(fs::read_to_string(&output).unwrap(), "a1\nb1\n");
         assert_eq!(committed(&output).unwrap().epoch, 1000);
+    }
+
+    #[test]
+    fn a_tree_of_outputs_goes_back_to_the_restored_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("p=a"), dir.path().join("p=b"));
+        fs::create_dir_all(&a).unwrap();
+        fs::create_dir_all(&b).unwrap();
+        let (out_a, out_b) = (a.join("part-0.jsonl"), b.join("part-0.jsonl"));
+        let mut files_a = EpochFiles::new(&out_a, 0, 1, 1000, 0).shared();
+        let mut files_b = EpochFiles::new(&out_b, 0, 1, 1000, 0).shared();
+        files_a.write(10, b"a1\n");
+        let first = files_a.close_upto(1000).unwrap();
+        let marker = SinkFile {
+            output: a.join("_SUCCESS"),
+            epoch: 1000,
+            file: PathBuf::new(),
+            len: 0,
+            starts: Vec::new(),
+            kind: SinkKind::Marker,
+        };
+        let mut at_1000 = first.clone();
+        at_1000.push(marker);
+        // Checkpoint 1000 is restored; 2000 (damaged) had committed more to both outputs.
+        commit(&at_1000, 1000).unwrap();
+        files_a.write(1500, b"a2\n");
+        files_b.write(1500, b"b2\n");
+        let mut second = files_a.close_upto(2000).unwrap();
+        second.extend(files_b.close_upto(2000).unwrap());
+        commit(&second, 2000).unwrap();
+        write_durably(&b.join("_SUCCESS"), b"2000\n").unwrap();
+        // Execution 1 left an epoch file no checkpoint lists.
+        files_b.write(2500, b"b3\n");
+        let stray = files_b.close_upto(3000).unwrap();
+        restore_tree(dir.path(), &at_1000, 1000, 2).unwrap();
+        assert_eq!(fs::read_to_string(&out_a).unwrap(), "a1\n");
+        assert_eq!(fs::read_to_string(&out_b).unwrap(), "");
+        assert!(
+            a.join("_SUCCESS").exists(),
+            "the restored checkpoint's marker stays"
+        );
+        assert!(
+            !b.join("_SUCCESS").exists(),
+            "a later checkpoint's marker goes"
+        );
+        assert!(!stray[0].file.exists(), "an unlisted epoch file goes");
     }
 
     #[test]

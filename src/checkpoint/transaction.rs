@@ -105,7 +105,7 @@ impl Committer {
             }
         }
         // Every file left is committed or of no checkpoint.
-        super::sink::remove_unlisted(&committer.output, &[]);
+        super::sink::remove_unlisted(&committer.output, &[], execution);
         Ok(committer)
     }
 

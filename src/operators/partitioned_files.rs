@@ -9,15 +9,29 @@
 //! commit policy). A late record for a committed partition goes to a new part file there
 //! (`part-<worker>-<n>.jsonl`), committed at the next step.
 //!
+//! **With checkpoints** the files take part in exactly-once output instead: a worker's rows of
+//! a partition go to epoch files ([`crate::checkpoint::sink`]) of the output
+//! `DIR/<partition>/part-<worker>.jsonl`, listed in its checkpoint parts, and process 0 appends
+//! every worker's to the outputs once the checkpoint covering them is durable (each output's
+//! `.commit` marker records how far). When the frontier passes a partition's end, the worker
+//! that gathers the reports queues its `_SUCCESS` for the checkpoint of that epoch: process 0
+//! writes it (holding that checkpoint's time) after the rows. A restore rolls every output in
+//! `DIR` to the restored checkpoint and removes markers of later ones. Late records are appended
+//! to the partition's files at a later checkpoint.
+//!
 //! Several processes must share one filesystem for `_SUCCESS` to describe the whole mesh.
 
 use super::gather::GatherWindows;
+use crate::checkpoint::sink::{epoch_of, EpochFiles};
+use crate::checkpoint::WorkerCheckpoint;
 use crate::time::EventTime;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
@@ -76,7 +90,9 @@ impl<'s, R: Serialize + 'static> PartitionedFiles<'s, R> for StreamVec<'s, Event
         dir: PathBuf,
         partition_of: impl Fn(&R) -> Partition + 'static,
     ) -> StreamVec<'s, EventTime, Partition> {
-        crate::checkpoint::not_checkpointable(name, "its partition files are not epoch-committed");
+        if let Some(checkpoint) = crate::checkpoint::current() {
+            return write_checkpointed(self, name, dir, partition_of, checkpoint);
+        }
         let worker = self.scope().index();
         let success_dir = dir.clone();
         let committed = self.unary_frontier::<CapacityContainerBuilder<Vec<Partition>>, _, _, _>(
@@ -174,4 +190,124 @@ impl<'s, R: Serialize + 'static> PartitionedFiles<'s, R> for StreamVec<'s, Event
             },
         )
     }
+}
+
+/// The partition writer of a run with checkpoints: rows go to epoch files of each partition's
+/// output, committed by process 0 with the checkpoint; `_SUCCESS` follows the partition's last
+/// epoch.
+fn write_checkpointed<'s, R: Serialize + 'static>(
+    rows: StreamVec<'s, EventTime, R>,
+    name: &str,
+    dir: PathBuf,
+    partition_of: impl Fn(&R) -> Partition + 'static,
+    checkpoint: Rc<WorkerCheckpoint>,
+) -> StreamVec<'s, EventTime, Partition> {
+    // Outputs are named by absolute paths, as the restore finds them.
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let worker = rows.scope().index();
+    let interval = checkpoint.interval();
+    let success_dir = dir.clone();
+    let marker_checkpoint = Rc::clone(&checkpoint);
+    let closed = rows.unary_frontier::<CapacityContainerBuilder<Vec<Partition>>, _, _, _>(
+        Pipeline,
+        name,
+        move |cap, _info| {
+            let mut held = Some(cap);
+            // A run that restored nothing starts each output afresh, once.
+            let fresh = checkpoint.shared.restored.is_none();
+            let mut started: HashSet<String> = HashSet::new();
+            // Partition end → partition → this worker's epoch files of it.
+            let mut open: BTreeMap<EventTime, HashMap<String, Rc<RefCell<EpochFiles>>>> =
+                BTreeMap::new();
+            let mut lines: HashMap<Partition, Vec<u8>> = HashMap::new();
+            // The frontier at the end of the last activation: partitions ending at or before it
+            // were reported, and a record for one of them is late.
+            let mut passed: EventTime = 0;
+            move |(input, frontier), output| {
+                let f = frontier
+                    .frontier()
+                    .first()
+                    .copied()
+                    .unwrap_or(EventTime::MAX);
+                input.for_each(|stamp, batch| {
+                    let time = stamp.least().copied().unwrap_or(0);
+                    for r in batch.iter() {
+                        let line = lines.entry(partition_of(r)).or_default();
+                        let _ = serde_json::to_writer(&mut *line, r);
+                        line.push(b'\n');
+                    }
+                    for ((partition, end), bytes) in lines.drain() {
+                        let slot = open.entry(end).or_default();
+                        let files = match slot.get(&partition) {
+                            Some(files) => Rc::clone(files),
+                            None => {
+                                let output =
+                                    dir.join(&partition).join(format!("part-{worker}.jsonl"));
+                                let afresh = fresh && started.insert(partition.clone());
+                                let made = std::fs::create_dir_all(dir.join(&partition))
+                                    .and_then(|()| checkpoint.shared_epoch_files(&output, afresh));
+                                match made {
+                                    Ok(files) => {
+                                        // A late record's partition was reported: its files
+                                        // are let go of at once.
+                                        if end > passed {
+                                            slot.insert(partition, Rc::clone(&files));
+                                        }
+                                        files
+                                    }
+                                    Err(e) => {
+                                        checkpoint.fail(format!(
+                                            "cannot start {}: {e}",
+                                            output.display()
+                                        ));
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
+                        files.borrow_mut().write(time, &bytes);
+                    }
+                });
+                open.retain(|_, slot| !slot.is_empty());
+                passed = f;
+                let Some(cap) = held.as_mut() else {
+                    return;
+                };
+                while let Some(entry) = open.first_entry() {
+                    let end = *entry.key();
+                    if end > f {
+                        break;
+                    }
+                    let at = cap.delayed(&end.max(*cap.time()));
+                    let mut session = output.session(&at);
+                    for (partition, _files) in entry.remove() {
+                        session.give((partition, end));
+                    }
+                }
+                if f == EventTime::MAX {
+                    held = None;
+                } else {
+                    let next = open.keys().next().map_or(f, |&e| e.min(f));
+                    if next > *cap.time() {
+                        cap.downgrade(&next);
+                    }
+                }
+            }
+        },
+    );
+    closed.gather_windows(
+        &format!("{name}.success"),
+        |p: &Partition| p.1,
+        move |end, partitions| {
+            let mut done: Vec<Partition> = partitions;
+            done.sort();
+            done.dedup();
+            // Every row of the partition is in an epoch up to this one.
+            let epoch = epoch_of(end.saturating_sub(1), interval);
+            for (partition, _) in &done {
+                marker_checkpoint.add_marker(&success_dir.join(partition).join("_SUCCESS"), epoch);
+            }
+            done
+        },
+    )
 }

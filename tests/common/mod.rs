@@ -151,6 +151,59 @@ pub fn reference_q0(lines: &[String]) -> Vec<Value> {
         .collect()
 }
 
+/// Reference q10: every bid as q0, with its day (`dt`) and minute (`hm`) partition.
+pub fn reference_q10(lines: &[String]) -> Vec<Value> {
+    reference_q0(lines)
+        .into_iter()
+        .map(|mut row| {
+            let text = row["dateTime"].as_str().unwrap().to_string();
+            row["dt"] = Value::from(&text[..10]);
+            row["hm"] = Value::from(&text[11..16]);
+            row
+        })
+        .collect()
+}
+
+/// The rows of q10's committed partitions under `dir`, checking that every partition has its
+/// `_SUCCESS` marker, holds only its own rows, and has no file left uncommitted.
+pub fn q10_partitions(dir: &Path) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for day in std::fs::read_dir(dir).unwrap() {
+        let day = day.unwrap().path();
+        for minute in std::fs::read_dir(&day).unwrap() {
+            let minute = minute.unwrap().path();
+            let partition = format!(
+                "{}/{}",
+                day.file_name().unwrap().to_string_lossy(),
+                minute.file_name().unwrap().to_string_lossy()
+            );
+            assert!(minute.join("_SUCCESS").exists(), "{partition}: no _SUCCESS");
+            for file in std::fs::read_dir(&minute).unwrap() {
+                let path = file.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                assert!(
+                    !name.ends_with(".tmp") && !name.ends_with(".inprogress"),
+                    "{partition}: {name} left uncommitted"
+                );
+                if name.starts_with("part-") && name.ends_with(".jsonl") {
+                    for row in read_rows(&path) {
+                        assert_eq!(
+                            format!(
+                                "dt={}/hm={}",
+                                row["dt"].as_str().unwrap(),
+                                row["hm"].as_str().unwrap()
+                            ),
+                            partition
+                        );
+                        rows.push(row);
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
 /// Reference q1: as q0 with the price in euros, compared in thousandths of a cent.
 pub fn reference_q1(lines: &[String]) -> Vec<(u64, u64, u64, String, String)> {
     bids(lines)
