@@ -240,6 +240,40 @@ fn a_generated_run_restores_at_another_worker_or_process_count() {
 }
 
 #[test]
+fn a_file_run_restores_at_another_worker_or_process_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, lines) = input(dir.path());
+    let source = format!("file:{}", events.display());
+    let port = free_port_pair().to_string();
+    let cases: [(&str, &[&str], &[&str], &str); 3] = [
+        ("q5", &["-w", "2"], &["-w", "1"], "after-part:3"),
+        (
+            "q7",
+            &["-w", "1"],
+            &["-n", "2", "--port", &port],
+            "after-manifest:2",
+        ),
+        ("q11", &["-w", "2"], &["-w", "3"], "after-commit:2"),
+    ];
+    for (query, before, after, fail_point) in cases {
+        let expected = canonical(&match query {
+            "q5" => reference_q5(&lines),
+            "q7" => reference_q7(&lines),
+            _ => reference_q11(&lines),
+        });
+        crash_and_restore(
+            query,
+            &source,
+            before,
+            after,
+            fail_point,
+            &expected,
+            dir.path(),
+        );
+    }
+}
+
+#[test]
 fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
     let dir = tempfile::tempdir().unwrap();
     let (events, lines) = input(dir.path());

@@ -86,7 +86,7 @@ pub enum CheckpointError {
         /// This run's.
         expected: String,
     },
-    /// A checkpoint cannot be restored here (e.g. a file source at another worker count).
+    /// A run cannot be checkpointed or restored (e.g. standard input, processing-time windows).
     #[error("{0}")]
     Unsupported(String),
 }

@@ -10,6 +10,14 @@
 //! A line that is not a record of the pipeline's type — bad syntax, wrong types, missing fields,
 //! a bad timestamp, invalid UTF-8, or longer than the size cap — becomes a dead letter with its
 //! file and line; the run goes on. Blank lines are skipped.
+//!
+//! **Checkpoints.** A worker's cut is its next line and, per checkpoint interval, where the
+//! records it read with event times in it began. A restore — at any worker count — gives each
+//! new worker every old worker's cut: it starts at the earliest place any old worker must read
+//! again, and for each line asks that line's old owner whether it was read before the
+//! checkpoint (then only its records at or after the checkpoint are taken again, and no dead
+//! letter) or not (everything is taken). Until the reader has passed them, those facts are part
+//! of its own cuts, so a checkpoint taken during the replay restores correctly too.
 
 use super::format::Decoder;
 use super::{Ingest, InputFormat, ReadStatus, Reader, SourceError};
@@ -51,6 +59,32 @@ struct FileCut {
     read_ahead: Vec<(EventTime, FilePosition)>,
     /// The interval the starts are multiples of.
     interval: EventTime,
+    /// Lines past `at` that an earlier execution read before the checkpoint it left off at
+    /// (the reader resumed from it and has not passed them yet).
+    replay: Vec<ReadBefore>,
+}
+
+/// Lines an earlier execution read before checkpoint `checkpoint`: with its split of `peers`
+/// workers, line `l` had been read iff `l < until[(l / BLOCK_LINES) % peers]`. Its records
+/// below the checkpoint (and its dead letters) are in the checkpoint; those at or after it are
+/// read again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ReadBefore {
+    checkpoint: EventTime,
+    peers: u64,
+    until: Vec<u64>,
+}
+
+impl ReadBefore {
+    fn covers(&self, line: u64) -> bool {
+        let owner = ((line / BLOCK_LINES) % self.peers.max(1)) as usize;
+        self.until.get(owner).is_some_and(|&until| line < until)
+    }
+
+    /// The first line past everything it covers.
+    fn end(&self) -> u64 {
+        self.until.iter().copied().max().unwrap_or(0)
+    }
 }
 
 /// One worker's reader of a file of records.
@@ -65,9 +99,9 @@ pub struct FileReader<R> {
     read_ahead: BTreeMap<EventTime, FilePosition>,
     /// The checkpoint interval the read-ahead is kept in (0: not tracked).
     interval: EventTime,
-    /// After a resume at `c`: lines before `.0` were read before the checkpoint; only their
-    /// records at or after `c` are read again.
-    replay: Option<(u64, EventTime)>,
+    /// After a resume: the lines earlier executions read before their checkpoints, oldest
+    /// first; a line's newest covering entry says which of its records are read again.
+    replay: Vec<ReadBefore>,
     index: u64,
     peers: u64,
     max_record_bytes: usize,
@@ -113,7 +147,7 @@ impl<R: Record> FileReader<R> {
             offset: 0,
             read_ahead: BTreeMap::new(),
             interval: 0,
-            replay: None,
+            replay: Vec::new(),
             index,
             peers,
             max_record_bytes: format.max_record_bytes,
@@ -186,7 +220,12 @@ impl<R: Record> FileReader<R> {
     /// resume, drops what was read before the checkpoint: records below it and dead letters
     /// (both already in the checkpoint's outputs).
     fn track(&mut self, line: u64, at: FilePosition, before: (usize, usize), out: &mut Ingest<R>) {
-        let replaying = self.replay.filter(|(until, _)| line < *until);
+        let replaying = self
+            .replay
+            .iter()
+            .rev()
+            .find(|r| r.covers(line))
+            .map(|r| r.checkpoint);
         if replaying.is_some() {
             out.dead.truncate(before.1);
         }
@@ -194,7 +233,7 @@ impl<R: Record> FileReader<R> {
             return;
         };
         let t = record.event_time();
-        if let Some((_, c)) = replaying {
+        if let Some(c) = replaying {
             if t < c {
                 out.records.truncate(before.0);
                 return;
@@ -235,6 +274,11 @@ impl<R: Record> Reader<R> for FileReader<R> {
                 return Ok(ReadStatus::Done);
             };
             self.line += 1;
+            if !self.replay.is_empty() && self.line.is_multiple_of(BLOCK_LINES) {
+                // Entries the reader has passed are done with.
+                let line = self.line;
+                self.replay.retain(|r| r.end() > line);
+            }
             if header {
                 let text = self.buf.strip_suffix(b"\r").unwrap_or(&self.buf).to_vec();
                 self.decoder.set_header_line(&text);
@@ -260,6 +304,7 @@ impl<R: Record> Reader<R> for FileReader<R> {
             },
             read_ahead: self.read_ahead.iter().map(|(b, p)| (*b, *p)).collect(),
             interval,
+            replay: self.replay.clone(),
         };
         bincode::serialize(&cut).ok()
     }
@@ -277,51 +322,78 @@ impl<R: Record> Reader<R> for FileReader<R> {
         &mut self,
         c: EventTime,
         cuts: &[Vec<u8>],
-        same_split: Option<usize>,
+        _same_split: Option<usize>,
     ) -> Result<(), SourceError> {
-        let (Some(path), Some(mine)) = (&self.source, same_split) else {
-            return Err(SourceError::Unresumable(match &self.source {
-                None => "standard input cannot be read again: a run from file:- cannot resume from a checkpoint".into(),
-                Some(p) => format!(
-                    "{} was read by another number of workers: a file source resumes only with the same -n and -w",
-                    p.display()
-                ),
-            }));
+        let Some(path) = self.source.clone() else {
+            return Err(SourceError::Unresumable(
+                "standard input cannot be read again: a run from file:- cannot resume from a checkpoint".into(),
+            ));
         };
-        let cut: FileCut = cuts
-            .get(mine)
-            .and_then(|bytes| bincode::deserialize(bytes).ok())
-            .ok_or_else(|| {
-                SourceError::Unresumable(format!("no cut of {} for this worker", path.display()))
-            })?;
-        // The first record read before the cut at or after `c`, or the cut itself.
-        let from = cut
-            .read_ahead
+        // Every old worker's cut: at any worker count, this worker reads its own blocks again
+        // from the earliest place any old worker has to start, and each line's old owner's cut
+        // says what of it was read before.
+        let cuts: Vec<FileCut> = cuts
             .iter()
-            .filter(|(b, _)| *b >= c - c % cut.interval.max(1))
-            .map(|(_, p)| *p)
+            .map(|bytes| bincode::deserialize(bytes).ok())
+            .collect::<Option<_>>()
+            .filter(|cuts: &Vec<FileCut>| !cuts.is_empty())
+            .ok_or_else(|| {
+                SourceError::Unresumable(format!(
+                    "the checkpoint lacks a worker's cut of {}",
+                    path.display()
+                ))
+            })?;
+        let interval = cuts[0].interval.max(1);
+        // Where each old worker must start again: its first record read at or after `c`, or
+        // its cut.
+        let from = cuts
+            .iter()
+            .map(|cut| {
+                cut.read_ahead
+                    .iter()
+                    .filter(|(b, _)| *b >= c - c % interval)
+                    .map(|(_, p)| *p)
+                    .min()
+                    .unwrap_or(cut.at)
+                    .min(cut.at)
+            })
             .min()
-            .unwrap_or(cut.at)
-            .min(cut.at);
-        let mut file = File::open(path).map_err(|source| SourceError::Io {
+            .unwrap_or_default();
+        let mut replay: Vec<ReadBefore> = Vec::new();
+        for earlier in cuts.iter().flat_map(|cut| cut.replay.iter()) {
+            if !replay.contains(earlier) {
+                replay.push(earlier.clone());
+            }
+        }
+        replay.sort_by_key(|r| r.checkpoint);
+        replay.push(ReadBefore {
+            checkpoint: c,
+            peers: cuts.len() as u64,
+            until: cuts.iter().map(|cut| cut.at.line).collect(),
+        });
+        let io = |source| SourceError::Io {
             path: self.path.clone(),
             source,
-        })?;
-        file.seek(SeekFrom::Start(from.offset))
-            .map_err(|source| SourceError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+        };
+        let mut file = File::open(&path).map_err(io)?;
+        if from.line > 0 && self.decoder.format() == Format::Csv {
+            // The header names the columns: read it again.
+            let mut header = Vec::new();
+            BufReader::new(&mut file)
+                .read_until(b'\n', &mut header)
+                .map_err(io)?;
+            let header = header.strip_suffix(b"\n").unwrap_or(&header);
+            self.decoder
+                .set_header_line(header.strip_suffix(b"\r").unwrap_or(header));
+        }
+        file.seek(SeekFrom::Start(from.offset)).map_err(io)?;
         self.input = BufReader::with_capacity(1 << 20, Box::new(file));
         self.line = from.line;
         self.offset = from.offset;
-        self.replay = Some((cut.at.line, c));
-        self.interval = cut.interval;
-        self.read_ahead = cut
-            .read_ahead
-            .into_iter()
-            .filter(|(b, _)| *b >= c)
-            .collect();
+        self.replay = replay;
+        self.interval = interval;
+        // Records this worker reads again are tracked again as they come.
+        self.read_ahead = BTreeMap::new();
         Ok(())
     }
 }
@@ -415,6 +487,84 @@ mod tests {
         );
         assert_eq!(b.records[0].time, BLOCK_LINES);
         assert_eq!(reasons(&a), vec![(total + 1, Reason::MalformedCsv)]);
+    }
+
+    /// Worker `index` of `peers` reads up to line `until` (or the end); returns the records and
+    /// its cut.
+    fn read_until(
+        path: &Path,
+        (index, peers): (usize, usize),
+        resume: Option<(EventTime, &[Vec<u8>])>,
+        until: u64,
+    ) -> (Vec<Reading>, Vec<u8>) {
+        let input = InputFormat {
+            format: Format::Json,
+            csv_header: None,
+            max_record_bytes: 1024,
+        };
+        let mut reader = FileReader::<Reading>::open(path, index, peers, &input).unwrap();
+        reader.checkpoints_every(1000);
+        if let Some((c, cuts)) = resume {
+            reader.resume(c, cuts, None).unwrap();
+        }
+        let mut out = Ingest::default();
+        while reader.line < until
+            && reader.read(Instant::now(), 1, &mut out).unwrap() == ReadStatus::More
+        {}
+        let cut = reader.cut(1000).unwrap();
+        (out.records, cut)
+    }
+
+    #[test]
+    fn a_file_resumes_at_any_worker_count_even_mid_replay() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let total = 12 * BLOCK_LINES;
+        // 10 ms apart, out of order by up to 3 s.
+        let time = |i: u64| i * 10 + (i * 7919 % 300) * 10;
+        for i in 0..total {
+            writeln!(f, r#"{{"device":"d{i}","time":{},"value":0}}"#, time(i)).unwrap();
+        }
+        f.flush().unwrap();
+        let mut seen: Vec<String> = Vec::new();
+        // Execution 1, two workers, checkpoint 40 s: records below it are in the checkpoint.
+        let c1 = 40_000;
+        let mut cuts1 = Vec::new();
+        for (index, until) in [(0, 4100), (1, 4300)] {
+            let (records, cut) = read_until(f.path(), (index, 2), None, until);
+            seen.extend(
+                records
+                    .into_iter()
+                    .filter(|r| r.time < c1)
+                    .map(|r| r.device),
+            );
+            cuts1.push(cut);
+        }
+        // Execution 2, three workers, resumed at 40 s and cut again at 45 s, while the replay of
+        // what execution 1 had read is not over for all of them.
+        let c2 = 45_000;
+        let mut cuts2 = Vec::new();
+        for (index, until) in [(0, 3800), (1, 4700), (2, 3950)] {
+            let (records, cut) = read_until(f.path(), (index, 3), Some((c1, &cuts1)), until);
+            assert!(
+                records.iter().all(|r| r.time >= c1),
+                "nothing below 40 s again"
+            );
+            seen.extend(
+                records
+                    .into_iter()
+                    .filter(|r| r.time < c2)
+                    .map(|r| r.device),
+            );
+            cuts2.push(cut);
+        }
+        // Execution 3, one worker, to the end.
+        let (records, _) = read_until(f.path(), (0, 1), Some((c2, &cuts2)), u64::MAX);
+        seen.extend(records.into_iter().map(|r| r.device));
+        seen.sort();
+        let mut all: Vec<String> = (0..total).map(|i| format!("d{i}")).collect();
+        all.sort();
+        assert_eq!(seen.len(), all.len(), "every record once");
+        assert!(seen == all);
     }
 
     #[test]

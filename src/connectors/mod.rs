@@ -223,7 +223,7 @@ pub enum SourceError {
     /// A Kafka source failed: bad address, brokers unreachable, no such topic, a fatal error.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
-    /// The source cannot resume from the checkpoint (stdin; a file at another worker count).
+    /// The source cannot resume from the checkpoint (stdin; a cut missing from the checkpoint).
     #[error("{0}")]
     Unresumable(String),
 }
