@@ -303,17 +303,22 @@ impl Checkpointing {
             // also when restored by hand.
             config.execution = config.execution.max(r.manifest.execution + 1);
         }
+        let run = restored
+            .as_ref()
+            .map(|r| r.manifest.run.clone())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(new_run_id);
+        // Process 0 reads every worker's epoch files of the sink: in the checkpoint directory,
+        // which every process shares; with an object store, written locally first and kept in
+        // the store once closed (see `stage`).
         let transactional_output = match (&transactional, store.local_dir()) {
             (None, _) => None,
             (Some(t), Some(local)) => Some(local.join("sinks").join(&t.name)),
-            // Process 0 reads every worker's epoch files of the sink: they need a directory
-            // every process shares.
-            (Some(t), None) => {
-                return Err(CheckpointError::Unsupported(format!(
-                    "the {} sink keeps its rows in the checkpoint directory until they are committed, which must be a directory (shared by every process) for now, not {dir}",
-                    t.name
-                )))
-            }
+            (Some(t), None) => Some(
+                std::env::temp_dir()
+                    .join(format!("sluice-{run}"))
+                    .join(&t.name),
+            ),
         };
         if let Some(dir) = transactional_output.as_ref().and_then(|o| o.parent()) {
             std::fs::create_dir_all(dir).map_err(io)?;
@@ -381,11 +386,6 @@ impl Checkpointing {
             // same number, restored by hand) may steer it.
             store.clear_controls(u64::MAX);
         }
-        let run = restored
-            .as_ref()
-            .map(|r| r.manifest.run.clone())
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(new_run_id);
         let mut committer = None;
         if let (Some(sink), Some(output), 0) = (transactional, &transactional_output, process) {
             let listed = restored.as_ref().map(|r| r.sink_files());
@@ -397,8 +397,16 @@ impl Checkpointing {
                 path: format!("the transactional sink {}", sink.name),
                 source,
             };
-            let started = Committer::start(output.clone(), sink.open, &run, at, config.execution)
-                .map_err(io)?;
+            let remote = store.local_dir().is_none().then(|| store.clone());
+            let started = Committer::start(
+                output.clone(),
+                sink.open,
+                &run,
+                at,
+                config.execution,
+                remote,
+            )
+            .map_err(io)?;
             committer =
                 Some(Background::spawn(started, store.clone(), config.execution).map_err(io)?);
         }
@@ -447,6 +455,28 @@ impl Checkpointing {
     /// Where a transactional sink's rows go first (its epoch files), if the run has one.
     pub fn transactional_output(&self) -> Option<&Path> {
         self.transactional_output.as_deref()
+    }
+
+    /// With checkpoints in an object store: moves the transactional sink's newly closed epoch
+    /// files into the store (`sinks/<name>/<file>`), where process 0 reads them, and names them
+    /// there (a relative path is a name in the store).
+    fn stage(&self, files: &mut [SinkFile]) -> std::io::Result<()> {
+        let Some(output) = &self.transactional_output else {
+            return Ok(());
+        };
+        if self.store.local_dir().is_some() {
+            return Ok(());
+        }
+        for file in files.iter_mut().filter(|f| &f.output == output) {
+            if file.file.is_relative() {
+                continue; // in the store already
+            }
+            let name = transaction::store_name(output, &file.file);
+            self.store.put_file(&name, &std::fs::read(&file.file)?)?;
+            let _ = std::fs::remove_file(&file.file);
+            file.file = PathBuf::from(name);
+        }
+        Ok(())
     }
 
     /// Commits this process's epoch files up to the newest complete checkpoint `upto`.
@@ -753,10 +783,13 @@ impl WorkerCheckpoint {
         }
         let mut closed = self.closed_files.borrow_mut();
         for files in self.epoch_files.borrow().iter() {
-            let newly = files
+            let mut newly = files
                 .borrow_mut()
                 .close_upto(c)
                 .map_err(|e| PartError::Failed(format!("closing epoch files: {e}")))?;
+            self.shared
+                .stage(&mut newly)
+                .map_err(|e| PartError::Failed(format!("storing the sink's epoch files: {e}")))?;
             closed.extend(newly);
         }
         // Files their writer let go of, with nothing left to close, are done.

@@ -461,6 +461,11 @@ fn epoch_file_parts(name: &str) -> Option<(&str, u64)> {
         .then_some((output, execution))
 }
 
+/// The execution that wrote the epoch file named `name` (`None`: not an epoch file).
+pub fn epoch_file_execution(name: &str) -> Option<u64> {
+    epoch_file_parts(name).map(|(_, execution)| execution)
+}
+
 /// Deletes the epoch files of `output` that are not in `keep` and were written before
 /// execution `before` (rows of epochs no durable checkpoint covers: they will be produced
 /// again; the running execution's own files are never touched).

@@ -306,6 +306,32 @@ impl Store {
         self.backend.exists(&format!("stop-x{execution}"))
     }
 
+    /// Writes `name` (relative to the store) durably: a transactional sink's epoch file kept
+    /// where every process finds it.
+    pub fn put_file(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.backend.write(name, bytes, || {})
+    }
+
+    /// Reads `name`.
+    pub fn get_file(&self, name: &str) -> io::Result<Vec<u8>> {
+        self.backend.read(name)
+    }
+
+    /// Deletes `name` (nothing if it does not exist).
+    pub fn remove_file(&self, name: &str) {
+        self.backend.remove(name);
+    }
+
+    /// The files directly in `dir`.
+    pub fn files_in(&self, dir: &str) -> Vec<String> {
+        self.backend
+            .entries(dir)
+            .into_iter()
+            .filter(|(_, is_dir)| !is_dir)
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// Records that a transactional sink has committed (or had nothing to commit) every
     /// checkpoint up to `epoch` in execution `execution`.
     pub fn set_sink_committed(&self, execution: u64, epoch: u64) -> io::Result<()> {

@@ -21,6 +21,11 @@
 //!   `f` are in the destination already; their rows, produced again, are skipped when
 //!   committing (the run is deterministic, so they are the same rows).
 //!
+//! **Object stores.** With checkpoints in an object store there is no shared directory: each
+//! worker writes its epoch files to a local directory (`$TMPDIR/sluice-<run>/<name>`), and
+//! when it lists them in a part it first puts them in the store (`sinks/<name>/<file>`), named
+//! there by a relative path; process 0 fetches them to commit, then deletes them.
+//!
 //! **Off the dataflow's path.** The commits run on a thread of their own ([`Background`]), so no
 //! worker waits on the destination. Until checkpoint `c` is committed, every worker keeps
 //! listing its files of the epochs up to `c` in its next parts (the commit's progress is in
@@ -30,7 +35,7 @@
 use super::manifest::SinkFile;
 use super::store::Store;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -58,10 +63,32 @@ pub struct TransactionalSink {
     pub open: OpenTransactional,
 }
 
+/// The name in the checkpoint store of a transactional sink's epoch file `file` (its output
+/// is `output`): `sinks/<name>/<file name>`.
+pub fn store_name(output: &Path, file: &Path) -> String {
+    format!(
+        "{}/{}",
+        store_dir(output),
+        file.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
+/// Where in the checkpoint store a transactional sink's epoch files are: `sinks/<name>`.
+fn store_dir(output: &Path) -> String {
+    format!(
+        "sinks/{}",
+        output.file_name().unwrap_or_default().to_string_lossy()
+    )
+}
+
 /// Process 0's committer of a transactional sink.
 pub struct Committer {
-    /// Where its epoch files are (`DIR/sinks/<name>`).
+    /// Where its epoch files are (`DIR/sinks/<name>`; with an object store, a local directory
+    /// the files are fetched to).
     pub output: PathBuf,
+    /// With checkpoints in an object store: the store, where closed epoch files are kept
+    /// (named by relative paths).
+    remote: Option<Store>,
     destination: Box<dyn Transactional>,
     /// The last checkpoint committed.
     committed: u64,
@@ -78,11 +105,16 @@ impl Committer {
         run: &str,
         restored: Option<(u64, &[SinkFile])>,
         execution: u64,
+        remote: Option<Store>,
     ) -> io::Result<Self> {
         let mut destination = open(run)?;
         let last = destination.recover()?;
+        if let Some(dir) = output.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
         let mut committer = Committer {
             output,
+            remote,
             destination,
             committed: 0,
             floor: 0,
@@ -106,7 +138,33 @@ impl Committer {
         }
         // Every file left is committed or of no checkpoint.
         super::sink::remove_unlisted(&committer.output, &[], execution);
+        if let Some(store) = &committer.remote {
+            let dir = store_dir(&committer.output);
+            for name in store.files_in(&dir) {
+                if super::sink::epoch_file_execution(&name).is_some_and(|e| e < execution) {
+                    store.remove_file(&format!("{dir}/{name}"));
+                }
+            }
+        }
         Ok(committer)
+    }
+
+    /// A local copy of epoch file `file`: itself, or fetched from the store.
+    fn local(&self, file: &Path) -> io::Result<PathBuf> {
+        match &self.remote {
+            Some(store) if file.is_relative() => {
+                let name = file.to_string_lossy();
+                let bytes = store.get_file(&name).map_err(|e| {
+                    io::Error::new(e.kind(), format!("the sink's epoch file {name}: {e}"))
+                })?;
+                let local = self
+                    .output
+                    .with_file_name(file.file_name().unwrap_or_default());
+                std::fs::write(&local, bytes)?;
+                Ok(local)
+            }
+            _ => Ok(file.to_path_buf()),
+        }
     }
 
     /// Commits checkpoint `c`: every file of `listed` for this sink with epochs after the last
@@ -123,14 +181,12 @@ impl Committer {
             .collect();
         files.sort_by(|a, b| (a.epoch, &a.file).cmp(&(b.epoch, &b.file)));
         files.dedup_by(|a, b| a.file == b.file);
-        let parts: Vec<(PathBuf, u64)> = files
-            .iter()
-            .filter(|f| f.len > 0)
-            .filter_map(|f| {
-                f.skip_through(self.floor)
-                    .map(|skip| (f.file.clone(), skip))
-            })
-            .collect();
+        let mut parts: Vec<(PathBuf, u64)> = Vec::new();
+        for f in files.iter().filter(|f| f.len > 0) {
+            if let Some(skip) = f.skip_through(self.floor) {
+                parts.push((self.local(&f.file)?, skip));
+            }
+        }
         let rows = if parts.is_empty() {
             0
         } else {
@@ -138,10 +194,29 @@ impl Committer {
         };
         // Every file of the epochs up to `c` is in the destination now, or had no rows.
         self.committed = c;
+        for (local, _) in &parts {
+            let _ = std::fs::remove_file(local);
+        }
         for f in files {
-            let _ = std::fs::remove_file(&f.file);
+            match &self.remote {
+                Some(store) if f.file.is_relative() => store.remove_file(&f.file.to_string_lossy()),
+                _ => {
+                    let _ = std::fs::remove_file(&f.file);
+                }
+            }
         }
         Ok(rows)
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        if self.remote.is_some() {
+            // The local directory epoch files pass through; gone once empty.
+            if let Some(dir) = self.output.parent() {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
     }
 }
 
