@@ -336,6 +336,14 @@ pub struct RunArgs {
     /// Most records a worker reads per step.
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = positive, allow_negative_numbers = true, help_heading = "Input")]
     pub batch: u64,
+    /// Flow control: a worker's source pauses while this many of its records have not reached
+    /// the output (and the output is behind the watermark).
+    #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_IN_FLIGHT, value_name = "N", value_parser = positive, allow_negative_numbers = true, help_heading = "Input")]
+    pub max_in_flight: u64,
+    /// Flow control: a worker's source pauses while the output trails its watermark by more
+    /// than this much event time.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Input")]
+    pub max_lag: Duration,
 
     #[command(flatten)]
     /// Generator settings.
@@ -589,9 +597,12 @@ impl RunArgs {
                 granularity_ms: (self.stamp_granularity.as_millis() as u64).max(1),
             },
             batch: self.batch as usize,
+            flow: crate::ingest::FlowControl {
+                max_in_flight: self.max_in_flight,
+                max_lag_ms: self.max_lag.as_millis() as u64,
+            },
             stop_after: self.stop_after,
             give_up_behind: self.give_up_behind,
-            ..IngestConfig::default()
         }
     }
 }

@@ -11,10 +11,20 @@
 //! exceeds its event time exactly when it was late), counted, and passed on; event-time operators
 //! decide whether their window is still open.
 //!
-//! Flow control: the operator keeps its own record of the watermark advances it made that the
-//! output probe has not yet passed; while there are `max_outstanding` of them, it reads nothing
-//! (it stays scheduled), so a slow dataflow makes the source lag rather than memory grow. The
-//! metrics only observe.
+//! **Flow control** bounds what a source has in flight — records it emitted whose stamp the
+//! output probe has not passed — so that a slow dataflow or sink makes the source lag rather
+//! than memory grow. The operator keeps its own count per stamp (the metrics only observe).
+//! While the dataflow still has released records of this source to finish (its oldest stamp in
+//! flight is below the watermark) and either `max_in_flight` records are in flight or that
+//! oldest stamp trails the watermark by more than `max_lag` of event time, it reads nothing: it
+//! asks its reader to pause (a Kafka consumer pauses its partitions, so nothing is prefetched
+//! either) and looks again after [`FLOW_RECHECK`], without spinning. Otherwise it reads at most
+//! what the bound leaves room for. (A watermark that jumps over empty event time is no lag: only
+//! records in flight count.) Once the dataflow has caught up with the watermark, the only way
+//! forward is to read on (the records that will move the watermark), so the bound holds as long
+//! as one watermark step — the allowed delay's worth of records — fits in it. A paced source that pauses falls
+//! behind its schedule, which the report shows, instead of buffering. Time spent paused and the
+//! most records in flight are in the report.
 //!
 //! Stopping: when the run's [`Stop`] is requested (a signal, a closed stdout), the operator ends
 //! its input as if the reader were exhausted, and first tells every other worker — of every
@@ -32,7 +42,6 @@ use crate::stop::{Stop, StopCause};
 use crate::time::{is_late, EventTime, WatermarkPolicy};
 use serde::{Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 use timely::container::CapacityContainerBuilder;
@@ -49,8 +58,8 @@ pub struct IngestConfig {
     pub policy: WatermarkPolicy,
     /// Most records read per activation.
     pub batch: usize,
-    /// Most watermark advances in flight (not yet at the output) before reading pauses.
-    pub max_outstanding: usize,
+    /// How much the source may have in flight.
+    pub flow: FlowControl,
     /// End the input this long after the first read (wall clock), as if it were exhausted: a
     /// bounded run over an unbounded source, for benchmarks.
     pub stop_after: Option<Duration>,
@@ -64,9 +73,67 @@ impl Default for IngestConfig {
         IngestConfig {
             policy: WatermarkPolicy::default(),
             batch: 4096,
-            max_outstanding: 16,
+            flow: FlowControl::default(),
             stop_after: None,
             give_up_behind: None,
+        }
+    }
+}
+
+/// Bounds on what one worker's source has in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowControl {
+    /// Records emitted whose stamp the output frontier has not passed.
+    pub max_in_flight: u64,
+    /// Event time between the watermark and the output frontier, ms.
+    pub max_lag_ms: EventTime,
+}
+
+/// Records a worker may have in flight by default: enough to keep a dataflow running at
+/// several million records per second (a few milliseconds' worth), few enough to bound memory.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 100_000;
+
+/// Event time the output may trail the watermark by default, ms.
+pub const DEFAULT_MAX_LAG_MS: EventTime = 10_000;
+
+impl Default for FlowControl {
+    fn default() -> Self {
+        FlowControl {
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_lag_ms: DEFAULT_MAX_LAG_MS,
+        }
+    }
+}
+
+/// How soon a paused source looks again whether the dataflow has made room.
+pub const FLOW_RECHECK: Duration = Duration::from_micros(500);
+
+/// The records a source has in flight, by stamp, until the output frontier passes them.
+#[derive(Default)]
+struct InFlight {
+    by_stamp: std::collections::BTreeMap<EventTime, u64>,
+    records: u64,
+}
+
+impl InFlight {
+    fn add(&mut self, stamp: EventTime, count: u64) {
+        *self.by_stamp.entry(stamp).or_insert(0) += count;
+        self.records += count;
+    }
+
+    /// The stamp of the oldest records in flight.
+    fn oldest(&self) -> Option<EventTime> {
+        self.by_stamp.first_key_value().map(|(&stamp, _)| stamp)
+    }
+
+    /// Forgets the records whose stamps the output frontier has passed.
+    fn settle(&mut self, probe: &ProbeHandle<EventTime>) {
+        while let Some((&stamp, &count)) = self.by_stamp.first_key_value() {
+            if probe.less_equal(&stamp) {
+                break;
+            }
+            self.by_stamp.pop_first();
+            self.records -= count;
         }
     }
 }
@@ -227,8 +294,8 @@ pub fn ingest<'s, R: Record>(
         };
         let mut warned_behind = false;
         let (mut accepted, mut rejected) = (0u64, 0u64);
-        // Watermark advances the output has not passed yet.
-        let mut in_flight: VecDeque<EventTime> = VecDeque::new();
+        let mut in_flight = InFlight::default();
+        let mut paused_since: Option<Instant> = None;
 
         move |_frontiers| {
             let (Some(cap), Some(dcap), Some(ccap)) =
@@ -252,14 +319,34 @@ pub fn ingest<'s, R: Record>(
             } else {
                 None
             };
-            while in_flight.front().is_some_and(|t| !probe.less_than(t)) {
-                in_flight.pop_front();
-            }
-            if stop_cause.is_none() && in_flight.len() >= config.max_outstanding {
-                activator.activate();
+            let now = Instant::now();
+            in_flight.settle(&probe);
+            let watermark = *cap.time();
+            let flow = config.flow;
+            // The oldest stamp of ours the output has not passed, if it is below the watermark:
+            // the dataflow still has released records of this source to finish.
+            let behind = in_flight.oldest().filter(|&o| o < watermark);
+            let full = in_flight.records >= flow.max_in_flight
+                || behind.is_some_and(|o| watermark - o > flow.max_lag_ms);
+            if stop_cause.is_none() && behind.is_some() && full {
+                if paused_since.is_none() {
+                    paused_since = Some(now);
+                    reader.pause(true);
+                }
+                activator.activate_after(FLOW_RECHECK);
                 return;
             }
-            let now = Instant::now();
+            if let Some(since) = paused_since.take() {
+                reader.pause(false);
+                ledger.borrow_mut().paused += now.saturating_duration_since(since);
+            }
+            // Caught up with the watermark, a source reads on even over the bound: only new
+            // records can move it.
+            let room = match behind {
+                Some(_) => flow.max_in_flight.saturating_sub(in_flight.records),
+                None => config.batch as u64,
+            };
+            let max = (config.batch as u64).min(room.max(1)) as usize;
             let first_read = *ledger.borrow_mut().first_read.get_or_insert(now);
             buf.clear();
             let stopped = stop_cause.is_some()
@@ -269,7 +356,7 @@ pub fn ingest<'s, R: Record>(
             let read = if stop_cause.is_some() {
                 Ok(ReadStatus::Done)
             } else {
-                reader.read(now, config.batch, &mut buf)
+                reader.read(now, max, &mut buf)
             };
             let mut status = match read {
                 Ok(_) if stopped => ReadStatus::Done,
@@ -280,7 +367,6 @@ pub fn ingest<'s, R: Record>(
                     ReadStatus::Done
                 }
             };
-            let watermark = *cap.time();
             let stamp = |e: &R| policy.stamp(e.event_time(), watermark);
 
             {
@@ -309,8 +395,10 @@ pub fn ingest<'s, R: Record>(
                         events.split_off(start)
                     };
                     ledger.emitted(at, run.len() as u64);
+                    in_flight.add(at, run.len() as u64);
                     output.session(&cap.delayed(&at)).give_container(&mut run);
                 }
+                ledger.max_in_flight = ledger.max_in_flight.max(in_flight.records);
             }
             if !buf.dead.is_empty() {
                 let before = rejected;
@@ -380,7 +468,6 @@ pub fn ingest<'s, R: Record>(
                 reader.on_watermark(next);
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
-                in_flight.push_back(next);
                 ledger
                     .borrow_mut()
                     .release(Some(next), reference, reader.wall_clock_of(next), true);

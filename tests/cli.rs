@@ -309,6 +309,55 @@ fn json_report_has_latency_and_per_worker_rates() {
     assert!(report["events_per_second_per_worker"].as_f64().unwrap() > 0.0);
 }
 
+/// Flow control: with a watermark step that fits in the bound, a worker's source never has more
+/// records in flight than `--max-in-flight` (the report's exact count); with one that does not
+/// (4 s of delay), the source reads on rather than stall. The rows are the batch reference's
+/// either way.
+#[test]
+fn flow_control_keeps_in_flight_records_under_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = generated_lines(300_000, &GeneratorConfig::default());
+    let expected = canonical(&reference_q5(&lines));
+    for (bound, delay, within) in [("2000", "0s", true), ("1000", "4s", false)] {
+        let out = dir.path().join(format!("q5-{bound}.jsonl"));
+        let sink = format!("file:{}", out.display());
+        let run = sluice(&[
+            "run",
+            "q5",
+            "--events",
+            "300000",
+            "-w",
+            "2",
+            "--batch",
+            "512",
+            "--max-in-flight",
+            bound,
+            "--watermark-delay",
+            delay,
+            "--stamp-granularity",
+            "1ms",
+            "--sink",
+            &sink,
+            "--report",
+            "json",
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+        let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+        let most = report["max_in_flight"].as_u64().unwrap();
+        assert!(most > 0, "{report}");
+        if within {
+            assert!(
+                most <= 2000,
+                "{most} records in flight over a bound of 2000"
+            );
+        }
+        assert!(
+            canonical(&read_rows(&out)) == expected,
+            "bound {bound}, delay {delay}: rows differ"
+        );
+    }
+}
+
 #[test]
 fn the_json_report_has_a_timeline_and_a_warm_up() {
     // 8 s of event time at 50 K events/s, paced: the watermark releases events from 4 s on.

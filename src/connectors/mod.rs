@@ -140,6 +140,10 @@ pub trait Reader<R> {
     /// reader waiting on the network need not poll.
     fn set_waker(&mut self, _wake: Box<dyn Fn() + Send + Sync>) {}
 
+    /// Flow control: the dataflow has no room (`true`) or has room again (`false`). A reader
+    /// that fetches ahead on its own (a Kafka consumer) stops fetching while paused.
+    fn pause(&mut self, _paused: bool) {}
+
     /// Where the reader is in each partition it reads (Kafka); empty for other sources.
     fn positions(&self) -> Vec<Position> {
         Vec::new()

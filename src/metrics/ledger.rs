@@ -60,6 +60,10 @@ pub struct Ledger {
     pub unsampled: u64,
     /// The furthest a paced source fell behind its schedule.
     pub max_behind: Duration,
+    /// Time the source spent paused by flow control.
+    pub paused: Duration,
+    /// The most records the source had in flight.
+    pub max_in_flight: u64,
     /// When the worker started and finished reading.
     pub first_read: Option<Instant>,
     /// When the last release settled.
@@ -108,6 +112,8 @@ impl Default for Ledger {
             lag: new_histogram(),
             unsampled: 0,
             max_behind: Duration::ZERO,
+            paused: Duration::ZERO,
+            max_in_flight: 0,
             first_read: None,
             finished: None,
             timeline: Timeline::default(),

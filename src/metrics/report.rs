@@ -30,6 +30,12 @@ pub struct WorkerReport {
     pub seconds: f64,
     /// Furthest behind schedule a paced source fell, ms.
     pub max_behind_ms: u64,
+    /// Time the source was paused by flow control, ms.
+    #[serde(default)]
+    pub paused_ms: u64,
+    /// The most records the source had in flight.
+    #[serde(default)]
+    pub max_in_flight: u64,
     /// Events released by the end of a paced input, not sampled for latency.
     pub unsampled: u64,
     /// Processing latency histogram (ns), V2-serialised.
@@ -98,6 +104,8 @@ impl WorkerReport {
             rows: ledger.rows,
             seconds: finish.saturating_duration_since(start).as_secs_f64(),
             max_behind_ms: ledger.max_behind.as_millis() as u64,
+            paused_ms: ledger.paused.as_millis() as u64,
+            max_in_flight: ledger.max_in_flight,
             unsampled: ledger.unsampled,
             latency: encode(&ledger.latency),
             lag: encode(&ledger.lag),
@@ -200,6 +208,11 @@ pub struct RunReport {
     pub event_time_lag: Option<Percentiles>,
     /// Furthest behind schedule any paced source fell, ms (0 = kept up).
     pub max_behind_ms: u64,
+    /// Flow control: the longest any worker's source was paused because the dataflow (or the
+    /// sink) had not finished what it had in flight, ms.
+    pub paused_ms: u64,
+    /// Flow control: the most records any worker's source had in flight.
+    pub max_in_flight: u64,
     /// Events not sampled for latency (released by the end of a paced input).
     pub unsampled_events: u64,
     /// Per-worker figures.
@@ -296,6 +309,8 @@ impl RunReport {
             processing_latency: Percentiles::of(&latency),
             event_time_lag: Percentiles::of(&lag),
             max_behind_ms: reports.iter().map(|r| r.max_behind_ms).max().unwrap_or(0),
+            paused_ms: reports.iter().map(|r| r.paused_ms).max().unwrap_or(0),
+            max_in_flight: reports.iter().map(|r| r.max_in_flight).max().unwrap_or(0),
             unsampled_events: reports.iter().map(|r| r.unsampled).sum(),
             per_worker,
             positions,
@@ -426,6 +441,22 @@ impl RunReport {
                 dur(lo),
                 dur(hi),
                 rss.map_or(String::new(), |r| format!("; peak RSS {r:.1} MiB"))
+            );
+        }
+        if self.paused_ms > 0 {
+            let share = if self.seconds > 0.0 {
+                format!(
+                    " ({:.0} % of the run)",
+                    self.paused_ms as f64 / 10.0 / self.seconds
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                s,
+                "  flow control: a source paused {}{share}, at most {} records in flight: the dataflow or sink set the pace",
+                dur(self.paused_ms as f64 * 1000.0),
+                self.max_in_flight
             );
         }
         if !self.positions.is_empty() {

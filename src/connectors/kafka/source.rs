@@ -479,6 +479,27 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
         self.consumer.set_nonempty_callback(wake);
     }
 
+    fn pause(&mut self, paused: bool) {
+        if self.assignment.is_some() {
+            return; // nothing assigned yet: nothing is fetched
+        }
+        let assigned = match self.consumer.assignment() {
+            Ok(assigned) => assigned,
+            Err(e) => {
+                tracing::warn!("flow control on {}: {e}", self.url);
+                return;
+            }
+        };
+        let result = if paused {
+            self.consumer.pause(&assigned)
+        } else {
+            self.consumer.resume(&assigned)
+        };
+        if let Err(e) = result {
+            tracing::warn!("flow control on {}: {e}", self.url);
+        }
+    }
+
     fn checkpoints_every(&mut self, interval: EventTime) {
         self.interval = interval;
         // A checkpoint taken before a partition delivers anything must still say where it
