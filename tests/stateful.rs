@@ -130,6 +130,63 @@ fn late_events_for_closed_windows_are_dead_lettered_exactly() {
     assert!(!rows.iter().any(|r| r["auction"] == 2));
 }
 
+/// q9 closes auctions in event time: a late bid of an auction that has closed, and an auction
+/// that arrived behind the watermark, are dead letters (exact counts); the winners are final.
+#[test]
+fn closed_auctions_refuse_late_records_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = 1_000_000_000;
+    let time = |t: u64| sluice::time::format_timestamp(base + t);
+    let bid = |auction: u64, price: u64, t: u64| {
+        format!(
+            r#"{{"event_type":2,"person":null,"auction":null,"bid":{{"auction":{auction},"bidder":2,"price":{price},"channel":"c","url":"u","dateTime":"{}","extra":""}}}}"#,
+            time(t)
+        )
+    };
+    let auction = |id: u64, opened: u64, expires: u64| {
+        format!(
+            r#"{{"event_type":1,"person":null,"auction":{{"id":{id},"itemName":"i","description":"d","initialBid":1,"reserve":1,"dateTime":"{}","expires":"{}","seller":3,"category":10,"extra":""}},"bid":null}}"#,
+            time(opened),
+            time(expires)
+        )
+    };
+    let mut lines = vec![auction(1, 0, 5000), bid(1, 10, 1000), bid(1, 30, 3000)];
+    // Bids of an auction that never comes move the watermark to 26 s; they match nothing.
+    lines.extend((6..=30).map(|s| bid(99, 1, s * 1000)));
+    lines.extend([
+        bid(1, 1000, 4000),         // late, and auction 1 has closed: a dead letter
+        auction(2, 10_000, 60_000), // late auction: a dead letter
+        bid(2, 50, 29_000),         // on time, but its auction was refused: no row
+        auction(3, 27_000, 40_000), // on time
+        bid(3, 5, 28_000),          // its winner, reported when the input ends
+    ]);
+    let path = write_lines(dir.path(), "late-auctions.jsonl", &lines);
+    let ingest = IngestConfig {
+        batch: 1,
+        ..IngestConfig::default()
+    };
+    for workers in [1, 2] {
+        let (rows, report) = run_query("q9", file_source(&path), workers, ingest, dir.path());
+        assert_eq!(
+            report.late, 2,
+            "a bid and an auction arrived behind the watermark"
+        );
+        assert_eq!(report.dead_letters.late, 2, "both are dead letters");
+        let mut won: Vec<(u64, u64, i64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["id"].as_u64().unwrap(),
+                    r["price"].as_u64().unwrap(),
+                    r["diff"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        won.sort();
+        assert_eq!(won, vec![(1, 30, 1), (3, 5, 1)], "-w {workers}");
+    }
+}
+
 #[test]
 fn two_processes_equal_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -6,14 +6,14 @@
 //! wins, so the result does not depend on arrival order.
 //!
 //! **Illustrates:** deduplication keeping the last row per key — "max per key" on a composite
-//! ordering — as an incremental reduction.
+//! ordering — as an updating result over a one-row summary per key.
 //!
-//! **State:** differential — `q18.last_per_pair` reduces bids keyed by (bidder, auction); its
-//! input arrangement compacts as the watermark advances, and holds the pairs' bids.
+//! **State:** keyed event time — `q18.last_per_pair` ([`Updating`]): per (bidder, auction) pair,
+//! its latest bid only (the result row itself), not every bid of the pair.
 
 use crate::nexmark::model::{Bid, Event};
+use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
-use crate::collections::{ToRows, ToUpdates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -41,18 +41,36 @@ pub struct Row {
     pub diff: i64,
 }
 
+/// The latest bid of a (bidder, auction) pair: by time, then by all its fields.
+struct LastBid;
+
+impl UpdatingFold for LastBid {
+    type Record = Bid;
+    type Key = (u64, u64);
+    type Acc = Option<Bid>;
+    type Row = Bid;
+
+    fn key(&self, bid: &Bid) -> (u64, u64) {
+        (bid.bidder, bid.auction)
+    }
+
+    fn add(&self, last: &mut Option<Bid>, bid: Bid) {
+        let later = |l: &Bid| (bid.date_time, &bid) > (l.date_time, l);
+        if last.as_ref().is_none_or(later) {
+            *last = Some(bid);
+        }
+    }
+
+    fn rows(&self, _pair: &(u64, u64), last: &Option<Bid>, rows: &mut Vec<Bid>) {
+        rows.extend(last.iter().cloned());
+    }
+}
+
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let bids = events
-        .flat_map(|e| e.into_bid().map(|b| ((b.bidder, b.auction), (b.date_time, b))))
-        .to_updates("q18.bids_in");
-    let last = bids.reduce_named(
-        "q18.last_per_pair",
-        |_pair, input: &[(&(Timestamp, Bid), isize)], output: &mut Vec<((Timestamp, Bid), isize)>| {
-            // Sorted ascending by (time, bid): the last is the latest.
-            output.push((input[input.len() - 1].0.clone(), 1));
-        },
-    );
-    ctx.emit(last.to_rows(|(_pair, (_t, b)), diff| Row {
+    let (last, _never_late) = events
+        .flat_map(Event::into_bid)
+        .updating("q18.last_per_pair", LastBid);
+    ctx.emit(last.map(|(b, diff)| Row {
         auction: b.auction,
         bidder: b.bidder,
         price: b.price,

@@ -8,12 +8,12 @@
 //!
 //! **Illustrates:** incremental top-k per key.
 //!
-//! **State:** differential — `q19.top10_per_auction` reduces bids keyed by auction; its input
-//! arrangement holds the auctions' bids and compacts as the watermark advances.
+//! **State:** keyed event time — `q19.top10_per_auction` ([`Updating`]): per auction, its ten
+//! best bids only; a bid that ranks below them can never rank again and is not kept.
 
 use crate::nexmark::model::{Bid, Event};
+use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
-use crate::collections::{ToRows, ToUpdates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
@@ -51,27 +51,39 @@ pub struct Row {
 /// A bid in rank order: highest price first, then the earliest, then the least bid.
 type Ranked = (Reverse<u64>, Timestamp, Bid);
 
+/// The ten best bids of an auction, in rank order.
+struct TopTen;
+
+impl UpdatingFold for TopTen {
+    type Record = Bid;
+    type Key = u64;
+    type Acc = Vec<Ranked>;
+    /// (rank from 1, bid).
+    type Row = (u64, Bid);
+
+    fn key(&self, bid: &Bid) -> u64 {
+        bid.auction
+    }
+
+    fn add(&self, top: &mut Vec<Ranked>, bid: Bid) {
+        let ranked = (Reverse(bid.price), bid.date_time, bid);
+        let at = top.partition_point(|r| *r <= ranked);
+        if at < TOP {
+            top.insert(at, ranked);
+            top.truncate(TOP);
+        }
+    }
+
+    fn rows(&self, _auction: &u64, top: &Vec<Ranked>, rows: &mut Vec<(u64, Bid)>) {
+        rows.extend(top.iter().enumerate().map(|(i, r)| (i as u64 + 1, r.2.clone())));
+    }
+}
+
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    // Keyed by auction; values ordered by descending price, then ascending time and bid.
-    let bids = events
-        .flat_map(|e| e.into_bid().map(|b| (b.auction, (Reverse(b.price), b.date_time, b))))
-        .to_updates("q19.bids_in");
-    let top = bids.reduce_named(
-        "q19.top10_per_auction",
-        |_auction, input: &[(&Ranked, isize)], output: &mut Vec<((u64, Bid), isize)>| {
-            let mut rank = 0;
-            for (value, copies) in input {
-                for _ in 0..*copies {
-                    if rank == TOP {
-                        return;
-                    }
-                    rank += 1;
-                    output.push(((rank as u64, value.2.clone()), 1));
-                }
-            }
-        },
-    );
-    ctx.emit(top.to_rows(|(_auction, (rank_number, b)), diff| Row {
+    let (top, _never_late) = events
+        .flat_map(Event::into_bid)
+        .updating("q19.top10_per_auction", TopTen);
+    ctx.emit(top.map(|((rank_number, b), diff)| Row {
         auction: b.auction,
         bidder: b.bidder,
         price: b.price,

@@ -4,19 +4,24 @@
 //! `auction, bidder, price, channel, url, bid_dateTime, bid_extra, itemName, description,
 //! initialBid, reserve, auction_dateTime, expires, seller, category, auction_extra`, with `diff`.
 //!
-//! **Illustrates:** an incremental, unwindowed stream–stream join where either side may come
-//! first (a bid can arrive before its auction when events are out of order).
+//! **Illustrates:** an unwindowed stream–stream join where either side may come first (a bid can
+//! arrive before its auction when events are out of order), with state per auction rather than
+//! per bid: a bid is joined the moment both sides are there and never kept after.
 //!
-//! **State:** differential — category-10 auctions and all bids arranged by auction id
-//! (`q20.auctions`, `q20.bids`) and joined. Unwindowed, so, as in Flink, both arrangements keep
-//! every record. Inputs only grow: every row has `diff = 1`.
+//! **State:** keyed event time — `q20.join_auctions`: per auction id, its category-10 auction
+//! (every later bid joins it), or a marker that the auction is of another category (its bids are
+//! dropped at once), or the bids that arrived before their auction. Unwindowed, so an auction's
+//! entry stays; but nothing per bid does.
 
+use crate::deadletter::DeadLetter;
+use crate::nexmark::auctions::{duplicate_auction, AuctionOrBid};
 use crate::nexmark::model::{Auction, Bid, Event};
+use crate::operators::keyed::{keyed_options, Emit, KeyedCore, KeyedLogic};
 use crate::pipeline::{Context, Pipeline};
-use crate::collections::{ToRows, ToUpdates};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::OkErr;
 use timely::dataflow::StreamVec;
 
 /// One output row.
@@ -62,7 +67,7 @@ pub struct Row {
     pub diff: i64,
 }
 
-fn row((b, a): (Bid, Auction), diff: i64) -> Row {
+fn row(b: Bid, a: &Auction) -> Row {
     Row {
         auction: b.auction,
         bidder: b.bidder,
@@ -71,36 +76,111 @@ fn row((b, a): (Bid, Auction), diff: i64) -> Row {
         url: b.url,
         bid_date_time: b.date_time,
         bid_extra: b.extra,
-        item_name: a.item_name,
-        description: a.description,
+        item_name: a.item_name.clone(),
+        description: a.description.clone(),
         initial_bid: a.initial_bid,
         reserve: a.reserve,
         auction_date_time: a.date_time,
         expires: a.expires,
         seller: a.seller,
         category: a.category,
-        auction_extra: a.extra,
-        diff,
+        auction_extra: a.extra.clone(),
+        diff: 1,
+    }
+}
+
+/// The join operator's name.
+const NAME: &str = "q20.join_auctions";
+
+/// The category whose auctions are joined.
+pub const CATEGORY: u64 = 10;
+
+/// One auction id's side of the join.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+enum Side {
+    /// Nothing yet.
+    #[default]
+    Unknown,
+    /// Bids that came before their auction.
+    Waiting(Vec<Bid>),
+    /// A category-10 auction: bids join it.
+    Joining(Box<Auction>),
+    /// An auction of another category: bids join nothing.
+    Other,
+}
+
+/// Bids joined with their category-10 auction, whichever comes first.
+struct JoinAuctions;
+
+impl KeyedLogic for JoinAuctions {
+    type Record = AuctionOrBid;
+    type Key = u64;
+    type State = Side;
+    type Pending = Vec<AuctionOrBid>;
+    type Output = Result<Row, DeadLetter>;
+
+    fn key(&self, record: &AuctionOrBid) -> u64 {
+        match record {
+            AuctionOrBid::Auction(a) => a.id,
+            AuctionOrBid::Bid(b) => b.auction,
+        }
+    }
+
+    fn too_late(&self, _: &AuctionOrBid, _: EventTime) -> Option<String> {
+        None
+    }
+
+    fn stash(&self, pending: &mut Vec<AuctionOrBid>, record: AuctionOrBid) {
+        pending.push(record);
+    }
+
+    fn apply(&self, _id: &u64, side: &mut Side, pending: Vec<AuctionOrBid>, out: &mut Emit<'_, Result<Row, DeadLetter>>) {
+        for record in pending {
+            match (record, &mut *side) {
+                (AuctionOrBid::Bid(b), Side::Joining(a)) => out.give(Ok(row(b, a))),
+                (AuctionOrBid::Bid(_), Side::Other) => {}
+                (AuctionOrBid::Bid(b), Side::Waiting(bids)) => bids.push(b),
+                (AuctionOrBid::Bid(b), Side::Unknown) => *side = Side::Waiting(vec![b]),
+                (AuctionOrBid::Auction(a), Side::Waiting(_) | Side::Unknown) => {
+                    let waiting = match std::mem::take(side) {
+                        Side::Waiting(bids) => bids,
+                        _ => Vec::new(),
+                    };
+                    if a.category == CATEGORY {
+                        for b in waiting {
+                            out.give(Ok(row(b, &a)));
+                        }
+                        *side = Side::Joining(a);
+                    } else {
+                        *side = Side::Other;
+                    }
+                }
+                // Auction ids are unique: a second one is bad input, not a second partner.
+                (AuctionOrBid::Auction(a), Side::Joining(_) | Side::Other) => {
+                    out.give(Err(duplicate_auction(NAME, &a)));
+                }
+            }
+        }
+    }
+
+    fn next_due(&self, _: &Side) -> Option<EventTime> {
+        None
+    }
+
+    fn on_due(&self, _: &u64, _: &mut Side, _: &mut Emit<'_, Result<Row, DeadLetter>>) {}
+
+    fn is_done(&self, side: &Side) -> bool {
+        matches!(side, Side::Unknown)
     }
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let auctions = events
-        .clone()
-        .flat_map(|e| match e {
-            Event::Auction(a) if a.category == 10 => Some((a.id, *a)),
-            _ => None,
-        })
-        .to_updates("q20.auctions_in");
-    let bids = events
-        .flat_map(|e| e.into_bid().map(|b| (b.auction, b)))
-        .to_updates("q20.bids_in");
-    let joined = bids
-        .arrange_by_key_named("q20.bids")
-        .join_core(auctions.arrange_by_key_named("q20.auctions"), |_id, bid, auction| {
-            Some((bid.clone(), auction.clone()))
-        });
-    ctx.emit(joined.to_rows(row));
+    let (outcomes, _never_late) = events
+        .flat_map(AuctionOrBid::of)
+        .keyed(NAME, JoinAuctions, keyed_options(NAME));
+    let (joined, duplicates) = outcomes.ok_err(|o| o);
+    ctx.dead_letter(duplicates);
+    ctx.emit(joined);
 }
 
 /// Registry entry.

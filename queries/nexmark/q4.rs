@@ -1,22 +1,25 @@
 //! # Nexmark q4 — average price per category
 //!
-//! **Asks:** for each category, the average over its auctions of the auction's highest bid
-//! among bids timed within `[auction.dateTime, auction.expires]` (inclusive): `id` (the
-//! category), `final` (the average), with `diff`. Continuously updated: when a maximum grows, the
-//! category's old average is retracted (`diff = -1`) and the new one inserted (`+1`). `final` is
-//! the exact average (a JSON number, not Flink's integer-truncated `AVG` of `BIGINT`).
+//! **Asks:** for each category, the average over its closed auctions of the auction's highest
+//! bid among bids timed within `[auction.dateTime, auction.expires]` (inclusive): `id` (the
+//! category), `final` (the average), with `diff`. An auction counts once it closes (the
+//! watermark passes its `expires`), with its final price; each closing retracts the category's
+//! old average (`diff = -1`) and inserts the new one (`+1`). `final` is the exact average (a
+//! JSON number, not Flink's integer-truncated `AVG` of `BIGINT`). At the end of the input every
+//! auction has closed, so the result is the batch query's.
 //!
-//! **Illustrates:** an incremental join feeding two levels of incremental aggregation, with
-//! retractions flowing through both.
+//! **Illustrates:** settled facts feeding an updating aggregate — instead of an unbounded join
+//! whose every bid stays in state, auctions close in event time and only their final prices
+//! reach the per-category average.
 //!
-//! **State:** differential — auctions and bids arranged by auction id and joined
-//! (`q4.auctions`, `q4.bids`), `q4.max_per_auction` and `q4.avg_per_category` reductions. The
-//! join holds every bid, as Flink's does; results change at most once per stamp (100 ms of
-//! event time by default), because differential consolidates each stamp's updates.
+//! **State:** keyed event time — `q4.close_auctions` ([`close_auctions`]): per open auction, the
+//! auction and its best bid, dropped when it closes; `q4.avg_per_category` ([`Updating`]): a sum
+//! and a count per category. Nothing grows with the number of bids.
 
+use crate::nexmark::auctions::close_auctions;
 use crate::nexmark::model::Event;
+use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
-use crate::collections::{ToRows, ToUpdates};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
@@ -34,36 +37,40 @@ pub struct Row {
     pub diff: i64,
 }
 
+/// The running average of final prices per category.
+struct Average;
+
+impl UpdatingFold for Average {
+    /// (category, an auction's final price).
+    type Record = (u64, u64);
+    type Key = u64;
+    /// (sum, count).
+    type Acc = (u128, u64);
+    /// (category, the average's f64 bits).
+    type Row = (u64, u64);
+
+    fn key(&self, record: &(u64, u64)) -> u64 {
+        record.0
+    }
+
+    fn add(&self, (sum, count): &mut (u128, u64), (_, price): (u64, u64)) {
+        *sum += price as u128;
+        *count += 1;
+    }
+
+    fn rows(&self, category: &u64, &(sum, count): &(u128, u64), rows: &mut Vec<(u64, u64)>) {
+        if count > 0 {
+            rows.push((*category, (sum as f64 / count as f64).to_bits()));
+        }
+    }
+}
+
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let auctions = events
-        .clone()
-        .flat_map(|e| match e {
-            Event::Auction(a) => Some((a.id, (a.category, a.date_time.0, a.expires.0))),
-            _ => None,
-        })
-        .to_updates("q4.auctions_in");
-    let bids = events
-        .flat_map(|e| e.into_bid().map(|b| (b.auction, (b.price, b.date_time.0))))
-        .to_updates("q4.bids_in");
-    let prices = auctions
-        .arrange_by_key_named("q4.auctions")
-        .join_core(bids.arrange_by_key_named("q4.bids"), |id, &(category, opened, expires), &(price, at)| {
-            (opened <= at && at <= expires).then_some(((*id, category), price))
-        });
-    let finals = prices.reduce_named("q4.max_per_auction", |_key, input: &[(&u64, isize)], output: &mut Vec<(u64, isize)>| {
-        // Values arrive sorted ascending: the last is the maximum.
-        output.push((*input[input.len() - 1].0, 1));
-    });
-    let averages = finals
-        .map(|((_id, category), price)| (category, price))
-        .reduce_named("q4.avg_per_category", |_category, input: &[(&u64, isize)], output: &mut Vec<(u64, isize)>| {
-            let (sum, count) = input
-                .iter()
-                .fold((0u128, 0u128), |(s, c), (price, n)| (s + **price as u128 * *n as u128, c + *n as u128));
-            // The average as f64 bits: reduce outputs must be totally ordered data.
-            output.push((((sum as f64) / (count as f64)).to_bits(), 1));
-        });
-    ctx.emit(averages.to_rows(|(category, bits), diff| Row {
+    let (closed, rejected) = close_auctions(events, "q4.close_auctions", ctx.policy().granularity_ms);
+    ctx.dead_letter(rejected);
+    let finals = closed.map(|(a, b)| (a.category, b.price));
+    let (averages, _never_late) = finals.updating("q4.avg_per_category", Average);
+    ctx.emit(averages.map(|((category, bits), diff)| Row {
         id: category,
         final_price: f64::from_bits(bits),
         diff,
@@ -73,7 +80,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
 /// Registry entry.
 pub const QUERY: Pipeline<Event> = Pipeline {
     name: "q4",
-    description: "average price per category: mean of each auction's highest in-time bid (updating)",
+    description: "average price per category: mean final price of its closed auctions (updating)",
     columns: &["id", "final", "diff"],
     writes_files: false,
     build,

@@ -7,19 +7,21 @@
 //! sales. "Last" orders closed auctions by close time, then id. `avg_price` is exact (a JSON
 //! number). Flink SQL cannot run this query (its OVER window cannot consume retractions).
 //!
-//! **Illustrates:** turning an updating result into final per-entity facts by holding each
-//! auction's result until it closes (`delay_until` its `expires`: every change before then
-//! consolidates into the final winner), then a count-based window (last 10 per key) as an
-//! incremental reduction.
+//! **Illustrates:** settled facts feeding an updating aggregate: auctions are closed in event
+//! time (each sale leaves once, when its auction closes), then a count-based window — the last
+//! 10 per seller — kept up to date with retractions.
 //!
-//! **State:** differential — q9's join and `q6.winner_per_auction`, then `q6.last10_per_seller`.
+//! **State:** keyed event time — `q6.close_auctions` ([`close_auctions`]): per open auction, the
+//! auction and its best bid, dropped when it closes; `q6.last10_per_seller` ([`Updating`]): per
+//! seller, their latest 10 sales only.
 
-use super::q9::winning_bids;
+use crate::nexmark::auctions::close_auctions;
 use crate::nexmark::model::Event;
+use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
-use crate::collections::{DelayUntil, ToRows};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
+use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
 /// How many of a seller's latest closed auctions are averaged.
@@ -36,30 +38,48 @@ pub struct Row {
     pub diff: i64,
 }
 
-/// A closed auction of a seller: ((close time, auction id), winning price).
-type Sale = ((Timestamp, u64), u64);
+/// A closed auction of a seller: (seller, (close time, auction id), winning price).
+type Sale = (u64, (Timestamp, u64), u64);
+
+/// A seller's latest sales, ascending by (close time, id), and their average.
+struct LastTen;
+
+impl UpdatingFold for LastTen {
+    type Record = Sale;
+    type Key = u64;
+    type Acc = Vec<((Timestamp, u64), u64)>;
+    /// (seller, the average's f64 bits).
+    type Row = (u64, u64);
+
+    fn key(&self, sale: &Sale) -> u64 {
+        sale.0
+    }
+
+    fn add(&self, latest: &mut Self::Acc, (_, closed, price): Sale) {
+        let at = latest.partition_point(|(c, _)| *c <= closed);
+        latest.insert(at, (closed, price));
+        if latest.len() > LAST {
+            // The earliest of eleven is never among the latest ten again: more sales only push
+            // it further back.
+            latest.remove(0);
+        }
+    }
+
+    fn rows(&self, seller: &u64, latest: &Self::Acc, rows: &mut Vec<(u64, u64)>) {
+        if latest.is_empty() {
+            return;
+        }
+        let sum: u128 = latest.iter().map(|(_, p)| *p as u128).sum();
+        rows.push((*seller, (sum as f64 / latest.len() as f64).to_bits()));
+    }
+}
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let closed = winning_bids(events, "q6")
-        .delay_until(|(a, _b)| a.expires.0)
-        .map(|(a, b)| (a.seller, ((a.expires, a.id), b.price)));
-    let averages = closed.reduce_named(
-        "q6.last10_per_seller",
-        |_seller, input: &[(&Sale, isize)], output: &mut Vec<(u64, isize)>| {
-            // Sorted ascending by (close time, id): the last ten are the latest.
-            let mut prices = Vec::with_capacity(LAST);
-            for (value, copies) in input.iter().rev() {
-                for _ in 0..*copies {
-                    if prices.len() < LAST {
-                        prices.push(value.1);
-                    }
-                }
-            }
-            let sum: u128 = prices.iter().map(|p| *p as u128).sum();
-            output.push(((sum as f64 / prices.len() as f64).to_bits(), 1));
-        },
-    );
-    ctx.emit(averages.to_rows(|(seller, bits), diff| Row {
+    let (closed, rejected) = close_auctions(events, "q6.close_auctions", ctx.policy().granularity_ms);
+    ctx.dead_letter(rejected);
+    let sales = closed.map(|(a, b)| (a.seller, (a.expires, a.id), b.price));
+    let (averages, _never_late) = sales.updating("q6.last10_per_seller", LastTen);
+    ctx.emit(averages.map(|((seller, bits), diff)| Row {
         seller,
         avg_price: f64::from_bits(bits),
         diff,

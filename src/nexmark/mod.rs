@@ -3,6 +3,7 @@
 //! under `queries/nexmark/`. The engine never imports this module; it is one domain among
 //! others, registered with the binary's catalog like a user's own.
 
+pub mod auctions;
 pub mod generator;
 pub mod model;
 

@@ -13,6 +13,7 @@ pub mod partitioned_files;
 pub mod processing_time;
 pub mod session;
 pub mod spec;
+pub mod updating;
 pub mod window;
 pub mod windowing;
 

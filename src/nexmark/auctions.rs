@@ -1,0 +1,402 @@
+//! Closing auctions in event time: the operator behind q4, q6 and q9.
+//!
+//! Keyed by auction id, it follows each auction's bids timed within `[dateTime, expires]`
+//! (inclusive) and keeps only the best so far — highest price, then the earliest, then the least
+//! bid by its fields, so the winner does not depend on arrival order. When the frontier passes
+//! `expires`, every bid that could count has been seen: the auction and its winning bid leave
+//! once, as a settled fact, and the auction's state is dropped. What the operator holds is the
+//! auctions still open, not every bid ever made.
+//!
+//! Event time decides everything, so the results are the same at any worker count and arrival
+//! order within the watermark delay:
+//! - a bid that arrives before its auction (out of order) waits for it until the frontier passes
+//!   the bid's time — by then any auction it could belong to has arrived (an auction opens no
+//!   later than its in-time bids); a bid no auction claims is an unmatched row of the join, as
+//!   in the batch definition;
+//! - an auction that arrives behind the watermark is a dead letter (reason `late`): bids timed
+//!   before its arrival may already have been passed over, so its result could be wrong;
+//! - a bid that arrives behind the watermark still counts if its auction is open; if its
+//!   auction has closed (or never came), it is a dead letter — the settled result is not
+//!   reopened.
+
+use crate::deadletter::{DeadLetter, Origin, Reason};
+use crate::nexmark::model::{Auction, Bid, Event};
+use crate::operators::keyed::{keyed_options, late_letter, Emit, KeyedCore, KeyedLogic};
+use crate::time::EventTime;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::{Concat, OkErr};
+use timely::dataflow::StreamVec;
+
+/// What the operator reads: auctions and bids.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuctionOrBid {
+    /// An auction opening.
+    Auction(Box<Auction>),
+    /// A bid on an auction.
+    Bid(Bid),
+}
+
+impl AuctionOrBid {
+    /// The auction or bid of a Nexmark event (none for a person).
+    pub fn of(event: Event) -> Option<AuctionOrBid> {
+        match event {
+            Event::Auction(a) => Some(AuctionOrBid::Auction(a)),
+            Event::Bid(b) => Some(AuctionOrBid::Bid(b)),
+            Event::Person(_) => None,
+        }
+    }
+}
+
+/// A closed auction and its winning bid.
+pub type Closed = (Box<Auction>, Bid);
+
+/// Whether `bid` beats `best` for an auction: a higher price, then an earlier time, then the
+/// lesser bid by its fields.
+pub fn beats(bid: &Bid, best: &Bid) -> bool {
+    (Reverse(bid.price), bid.date_time, bid) < (Reverse(best.price), best.date_time, best)
+}
+
+/// One auction's state while it is open (or while bids wait for it).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Open {
+    /// The auction, once it arrived.
+    auction: Option<Box<Auction>>,
+    /// Its best in-time bid so far.
+    best: Option<Bid>,
+    /// Bids that arrived before their auction.
+    waiting: Vec<Bid>,
+}
+
+impl Open {
+    /// Takes `bid` into account for the (known) auction.
+    fn offer(&mut self, bid: Bid) {
+        let Some(a) = &self.auction else {
+            return;
+        };
+        let in_time = a.date_time <= bid.date_time && bid.date_time <= a.expires;
+        if in_time && self.best.as_ref().is_none_or(|best| beats(&bid, best)) {
+            self.best = Some(bid);
+        }
+    }
+}
+
+/// What the logic emits: a closed auction, or a record it cannot use.
+type Outcome = Result<Closed, DeadLetter>;
+
+/// The dead letter of a second auction with an id already taken.
+pub fn duplicate_auction(operator: &str, auction: &Auction) -> DeadLetter {
+    let raw = serde_json::to_vec(auction).unwrap_or_default();
+    DeadLetter::new(
+        Origin::Operator {
+            operator: operator.to_string(),
+        },
+        Reason::InvalidEvent,
+        format!("a second auction with id {}", auction.id),
+        &raw,
+    )
+}
+
+/// The keyed logic of [`close_auctions`].
+struct CloseAuctions {
+    name: String,
+    /// Closes are rounded up to a multiple of this (the stamp granularity, ms): auctions that
+    /// expire within one stamp close together, and what follows changes once per stamp.
+    granularity: EventTime,
+}
+
+impl KeyedLogic for CloseAuctions {
+    type Record = AuctionOrBid;
+    type Key = u64;
+    type State = Open;
+    type Pending = Vec<AuctionOrBid>;
+    type Output = Outcome;
+
+    fn key(&self, record: &AuctionOrBid) -> u64 {
+        match record {
+            AuctionOrBid::Auction(a) => a.id,
+            AuctionOrBid::Bid(b) => b.auction,
+        }
+    }
+
+    fn too_late(&self, record: &AuctionOrBid, stamp: EventTime) -> Option<String> {
+        match record {
+            AuctionOrBid::Auction(a) if a.date_time.0 < stamp => Some(format!(
+                "auction {} opened at {} but arrived when the watermark was {}: bids before then may have been passed over",
+                a.id,
+                crate::time::format_timestamp(a.date_time.0),
+                crate::time::format_timestamp(stamp)
+            )),
+            _ => None,
+        }
+    }
+
+    fn stash(&self, pending: &mut Vec<AuctionOrBid>, record: AuctionOrBid) {
+        pending.push(record);
+    }
+
+    fn apply(
+        &self,
+        id: &u64,
+        open: &mut Open,
+        mut pending: Vec<AuctionOrBid>,
+        out: &mut Emit<'_, Outcome>,
+    ) {
+        let now = out.now();
+        // The auction first: bids of the same stamp may be its.
+        pending.sort_by_key(|r| matches!(r, AuctionOrBid::Bid(_)));
+        for record in pending {
+            match record {
+                AuctionOrBid::Auction(a) if open.auction.is_some() => {
+                    out.give(Err(duplicate_auction(&self.name, &a)));
+                }
+                AuctionOrBid::Auction(a) => {
+                    open.auction = Some(a);
+                    for bid in std::mem::take(&mut open.waiting) {
+                        open.offer(bid);
+                    }
+                }
+                AuctionOrBid::Bid(bid) if open.auction.is_some() => open.offer(bid),
+                AuctionOrBid::Bid(bid) if bid.date_time.0 < now => {
+                    let detail = format!(
+                        "bid on auction {id} arrived when the watermark was {}: the auction has closed or never opened",
+                        crate::time::format_timestamp(now)
+                    );
+                    out.give(Err(late_letter(&self.name, &bid, detail)));
+                }
+                AuctionOrBid::Bid(bid) => open.waiting.push(bid),
+            }
+        }
+    }
+
+    fn next_due(&self, open: &Open) -> Option<EventTime> {
+        match &open.auction {
+            // Bids timed at `expires` still count: closed once the frontier passes it, at the
+            // next stamp boundary.
+            Some(a) => Some(
+                a.expires
+                    .0
+                    .saturating_add(1)
+                    .div_ceil(self.granularity)
+                    .saturating_mul(self.granularity),
+            ),
+            None => open
+                .waiting
+                .iter()
+                .map(|b| b.date_time.0.saturating_add(1))
+                .min(),
+        }
+    }
+
+    fn on_due(&self, _id: &u64, open: &mut Open, out: &mut Emit<'_, Outcome>) {
+        let now = out.now();
+        match open.auction.take() {
+            Some(auction) => {
+                if let Some(best) = open.best.take() {
+                    out.give(Ok((auction, best)));
+                }
+            }
+            // No auction opened by a waiting bid's time can claim it any more.
+            None => open.waiting.retain(|b| b.date_time.0 >= now),
+        }
+    }
+
+    fn is_done(&self, open: &Open) -> bool {
+        open.auction.is_none() && open.waiting.is_empty()
+    }
+}
+
+/// Closes the auctions of `events` as the frontier passes their `expires`: each auction with a
+/// bid in time leaves once, with its winning bid, at the first multiple of `granularity` ms
+/// after `expires` (the pipeline's stamp granularity: see [`Context::policy`]). The second
+/// stream holds the dead letters (late auctions, late bids of closed auctions, duplicate ids).
+///
+/// [`Context::policy`]: crate::pipeline::Context::policy
+pub fn close_auctions<'s>(
+    events: StreamVec<'s, EventTime, Event>,
+    name: &str,
+    granularity: EventTime,
+) -> (
+    StreamVec<'s, EventTime, Closed>,
+    StreamVec<'s, EventTime, DeadLetter>,
+) {
+    let logic = CloseAuctions {
+        name: name.to_string(),
+        granularity: granularity.max(1),
+    };
+    let (outcomes, late) =
+        events
+            .flat_map(AuctionOrBid::of)
+            .keyed(name, logic, keyed_options(name));
+    let (closed, rejected) = outcomes.ok_err(|o| o);
+    (closed, late.concat(rejected))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Timestamp;
+
+    fn auction(id: u64, opened: EventTime, expires: EventTime) -> AuctionOrBid {
+        AuctionOrBid::Auction(Box::new(Auction {
+            id,
+            item_name: "i".into(),
+            description: "d".into(),
+            initial_bid: 1,
+            reserve: 1,
+            date_time: Timestamp(opened),
+            expires: Timestamp(expires),
+            seller: 7,
+            category: 10,
+            extra: String::new(),
+        }))
+    }
+
+    fn bid(auction: u64, price: u64, at: EventTime) -> Bid {
+        Bid {
+            auction,
+            bidder: price,
+            price,
+            channel: "c".into(),
+            url: "u".into(),
+            date_time: Timestamp(at),
+            extra: String::new(),
+        }
+    }
+
+    /// Applies `records` at stamp `now`, then fires every due time up to `until`; returns what
+    /// left, as (time, winning price) or (time, dead-letter detail).
+    fn step(
+        logic: &CloseAuctions,
+        open: &mut Open,
+        now: EventTime,
+        records: Vec<AuctionOrBid>,
+        until: EventTime,
+    ) -> Vec<(EventTime, Result<u64, String>)> {
+        let mut out = Vec::new();
+        logic.apply(&1, open, records, &mut Emit::new(now, &mut out));
+        while let Some(due) = logic.next_due(open).filter(|&d| d <= until) {
+            logic.on_due(&1, open, &mut Emit::new(due, &mut out));
+        }
+        out.into_iter()
+            .map(|(t, o)| (t, o.map(|(_, b)| b.price).map_err(|d| d.detail)))
+            .collect()
+    }
+
+    fn logic() -> CloseAuctions {
+        CloseAuctions {
+            name: "test".into(),
+            granularity: 100,
+        }
+    }
+
+    #[test]
+    fn the_winner_leaves_once_when_the_auction_closes_and_the_state_is_dropped() {
+        let logic = logic();
+        let mut open = Open::default();
+        // A bid before its auction (out of order) waits for it; one before the auction opened
+        // and one after it expired do not count.
+        let early = step(
+            &logic,
+            &mut open,
+            900,
+            vec![
+                AuctionOrBid::Bid(bid(1, 50, 1500)),
+                AuctionOrBid::Bid(bid(1, 99, 900)),
+            ],
+            900,
+        );
+        assert!(early.is_empty());
+        let opened = step(&logic, &mut open, 1000, vec![auction(1, 1000, 2000)], 1999);
+        assert!(opened.is_empty());
+        // A later, higher bid at exactly `expires` counts; one just after does not.
+        let late = step(
+            &logic,
+            &mut open,
+            2000,
+            vec![
+                AuctionOrBid::Bid(bid(1, 70, 2000)),
+                AuctionOrBid::Bid(bid(1, 500, 2001)),
+            ],
+            2100,
+        );
+        assert_eq!(
+            late,
+            vec![(2100, Ok(70))],
+            "closed at the next stamp after expires"
+        );
+        assert!(logic.is_done(&open), "a closed auction holds nothing");
+    }
+
+    #[test]
+    fn ties_go_to_the_earlier_bid_whatever_the_arrival_order() {
+        let logic = logic();
+        for order in [[0, 1], [1, 0]] {
+            let bids = [bid(1, 80, 1200), bid(1, 80, 1100)];
+            let mut open = Open::default();
+            step(&logic, &mut open, 1000, vec![auction(1, 1000, 2000)], 1000);
+            let records = order
+                .iter()
+                .map(|&i| AuctionOrBid::Bid(bids[i].clone()))
+                .collect();
+            step(&logic, &mut open, 1100, records, 1100);
+            assert_eq!(open.best.as_ref().map(|b| b.date_time.0), Some(1100));
+        }
+    }
+
+    #[test]
+    fn late_records_are_dead_letters_unless_their_auction_is_still_open() {
+        let logic = logic();
+        // The auction itself behind the watermark: refused before it reaches the state.
+        let AuctionOrBid::Auction(a) = auction(1, 1000, 2000) else {
+            unreachable!()
+        };
+        assert!(logic
+            .too_late(&AuctionOrBid::Auction(a.clone()), 1100)
+            .is_some());
+        assert!(logic.too_late(&AuctionOrBid::Auction(a), 1000).is_none());
+        // A late bid of an open auction still counts.
+        let mut open = Open::default();
+        step(&logic, &mut open, 1000, vec![auction(1, 1000, 2000)], 1000);
+        let counted = step(
+            &logic,
+            &mut open,
+            1800,
+            vec![AuctionOrBid::Bid(bid(1, 60, 1500))],
+            1800,
+        );
+        assert!(counted.is_empty());
+        assert_eq!(open.best.as_ref().map(|b| b.price), Some(60));
+        // Once closed, a late bid is a dead letter; so is one for an auction never seen.
+        let closed = step(&logic, &mut open, 1900, vec![], 2100);
+        assert_eq!(closed, vec![(2100, Ok(60))]);
+        let refused = step(
+            &logic,
+            &mut open,
+            2200,
+            vec![AuctionOrBid::Bid(bid(1, 90, 1900))],
+            2200,
+        );
+        assert!(matches!(&refused[..], [(2200, Err(detail))] if detail.contains("closed")));
+        assert!(logic.is_done(&open));
+    }
+
+    #[test]
+    fn a_bid_no_auction_claims_is_dropped_when_the_frontier_passes_it() {
+        let logic = logic();
+        let mut open = Open::default();
+        let out = step(
+            &logic,
+            &mut open,
+            1000,
+            vec![AuctionOrBid::Bid(bid(1, 10, 1050))],
+            1051,
+        );
+        assert!(out.is_empty());
+        assert!(
+            logic.is_done(&open),
+            "no auction opened by 1050 can claim it"
+        );
+    }
+}
