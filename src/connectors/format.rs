@@ -56,13 +56,21 @@ impl<R: Record> Decoder<R> {
             out.dead.push(rejected(Reason::TooLarge, detail));
             return;
         }
-        if let Err(e) = std::str::from_utf8(bytes) {
-            out.dead.push(rejected(Reason::InvalidUtf8, e.to_string()));
-            return;
+        // JSON: the parser checks the UTF-8 of every string it reads (anything else that is not
+        // ASCII is a syntax error), so a separate pass over the bytes is needed only to say
+        // why a record was refused. CSV is checked first.
+        if self.format == Format::Csv {
+            if let Err(e) = std::str::from_utf8(bytes) {
+                out.dead.push(rejected(Reason::InvalidUtf8, e.to_string()));
+                return;
+            }
         }
         match self.parse(bytes) {
             Ok(record) => out.records.push(record),
-            Err((reason, detail)) => out.dead.push(rejected(reason, detail)),
+            Err((reason, detail)) => match std::str::from_utf8(bytes) {
+                Err(e) => out.dead.push(rejected(Reason::InvalidUtf8, e.to_string())),
+                Ok(_) => out.dead.push(rejected(reason, detail)),
+            },
         }
     }
 
