@@ -13,10 +13,11 @@
 //! reach the per-category average.
 //!
 //! **State:** keyed event time — `q4.close_auctions` ([`close_auctions`]): per open auction, the
-//! auction and its best bid, dropped when it closes; `q4.avg_per_category` ([`Updating`]): a sum
+//! auction's id, category and interval and its best bid's price (bids are kept only as the
+//! fields a price needs while they wait for the frontier), dropped when it closes; `q4.avg_per_category` ([`Updating`]): a sum
 //! and a count per category. Nothing grows with the number of bids.
 
-use crate::nexmark::auctions::close_auctions;
+use crate::nexmark::auctions::{close_auctions, Listing, Price};
 use crate::nexmark::model::Event;
 use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
@@ -66,7 +67,13 @@ impl UpdatingFold for Average {
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let (closed, rejected) = close_auctions(events, "q4.close_auctions", ctx.policy().granularity_ms);
+    let (closed, rejected) = close_auctions(
+        events,
+        "q4.close_auctions",
+        ctx.policy().granularity_ms,
+        Listing::of,
+        Price::of,
+    );
     ctx.dead_letter(rejected);
     let finals = closed.map(|(a, b)| (a.category, b.price));
     let (averages, _never_late) = finals.updating("q4.avg_per_category", Average);

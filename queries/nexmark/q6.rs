@@ -15,7 +15,7 @@
 //! auction and its best bid, dropped when it closes; `q6.last10_per_seller` ([`Updating`]): per
 //! seller, their latest 10 sales only.
 
-use crate::nexmark::auctions::close_auctions;
+use crate::nexmark::auctions::{close_auctions, Listing, Price};
 use crate::nexmark::model::Event;
 use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
@@ -75,9 +75,15 @@ impl UpdatingFold for LastTen {
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let (closed, rejected) = close_auctions(events, "q6.close_auctions", ctx.policy().granularity_ms);
+    let (closed, rejected) = close_auctions(
+        events,
+        "q6.close_auctions",
+        ctx.policy().granularity_ms,
+        Listing::of,
+        Price::of,
+    );
     ctx.dead_letter(rejected);
-    let sales = closed.map(|(a, b)| (a.seller, (a.expires, a.id), b.price));
+    let sales = closed.map(|(a, b)| (a.seller, (Timestamp(a.expires), a.id), b.price));
     let (averages, _never_late) = sales.updating("q6.last10_per_seller", LastTen);
     ctx.emit(averages.map(|((seller, bits), diff)| Row {
         seller,

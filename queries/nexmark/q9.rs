@@ -66,7 +66,13 @@ pub struct Row {
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
-    let (closed, rejected) = close_auctions(events, "q9.close_auctions", ctx.policy().granularity_ms);
+    let (closed, rejected) = close_auctions(
+        events,
+        "q9.close_auctions",
+        ctx.policy().granularity_ms,
+        std::convert::identity,
+        std::convert::identity,
+    );
     ctx.dead_letter(rejected);
     ctx.emit(closed.map(|(a, b)| Row {
         id: a.id,

@@ -23,19 +23,148 @@ use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::nexmark::model::{Auction, Bid, Event};
 use crate::operators::keyed::{keyed_options, late_letter, Emit, KeyedCore, KeyedLogic};
 use crate::time::EventTime;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
+use std::fmt::Debug;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concat, OkErr};
 use timely::dataflow::StreamVec;
+use timely::ExchangeData;
 
-/// What the operator reads: auctions and bids.
+/// An auction as the operator needs it: its id and the interval its bids must fall in. A query
+/// that needs only some fields keeps a slimmer type ([`Listing`]) while the auction is open.
+pub trait Lot: ExchangeData + Clone + Serialize + DeserializeOwned + Debug {
+    /// The auction id.
+    fn id(&self) -> u64;
+    /// When it opened (its `dateTime`), ms.
+    fn opened(&self) -> EventTime;
+    /// When it closes, ms.
+    fn expires(&self) -> EventTime;
+}
+
+/// A bid as the operator needs it: its auction, price and time; the rest of it (its order)
+/// breaks ties. A query that needs only the price keeps a [`Price`].
+pub trait Offer: ExchangeData + Clone + Serialize + DeserializeOwned + Debug + Ord {
+    /// The auction bid on.
+    fn auction(&self) -> u64;
+    /// The price, cents.
+    fn price(&self) -> u64;
+    /// The bid's time, ms.
+    fn time(&self) -> EventTime;
+}
+
+impl Lot for Box<Auction> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn opened(&self) -> EventTime {
+        self.date_time.0
+    }
+    fn expires(&self) -> EventTime {
+        self.expires.0
+    }
+}
+
+impl Offer for Bid {
+    fn auction(&self) -> u64 {
+        self.auction
+    }
+    fn price(&self) -> u64 {
+        self.price
+    }
+    fn time(&self) -> EventTime {
+        self.date_time.0
+    }
+}
+
+/// The fields of an auction that q4 and q6 use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum AuctionOrBid {
+pub struct Listing {
+    /// Auction id.
+    pub id: u64,
+    /// Seller.
+    pub seller: u64,
+    /// Category.
+    pub category: u64,
+    /// Opened, ms.
+    pub opened: EventTime,
+    /// Closes, ms.
+    pub expires: EventTime,
+}
+
+impl Listing {
+    /// The listing of an auction (boxed, as events carry it: the signature
+    /// [`close_auctions`] takes).
+    #[allow(clippy::boxed_local)]
+    pub fn of(a: Box<Auction>) -> Listing {
+        Listing {
+            id: a.id,
+            seller: a.seller,
+            category: a.category,
+            opened: a.date_time.0,
+            expires: a.expires.0,
+        }
+    }
+}
+
+impl Lot for Listing {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn opened(&self) -> EventTime {
+        self.opened
+    }
+    fn expires(&self) -> EventTime {
+        self.expires
+    }
+}
+
+/// The fields of a bid that a winning price needs (ties between equal prices go to the earlier
+/// bid, then the lesser bidder: the price is the same either way).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Price {
+    /// Auction id.
+    pub auction: u64,
+    /// Price, cents.
+    pub price: u64,
+    /// Time, ms.
+    pub time: EventTime,
+    /// Bidder.
+    pub bidder: u64,
+}
+
+impl Price {
+    /// The price of a bid.
+    pub fn of(b: Bid) -> Price {
+        Price {
+            auction: b.auction,
+            price: b.price,
+            time: b.date_time.0,
+            bidder: b.bidder,
+        }
+    }
+}
+
+impl Offer for Price {
+    fn auction(&self) -> u64 {
+        self.auction
+    }
+    fn price(&self) -> u64 {
+        self.price
+    }
+    fn time(&self) -> EventTime {
+        self.time
+    }
+}
+
+/// What the operator reads: auctions and bids, whole (the defaults) or slimmed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuctionOrBid<A = Box<Auction>, B = Bid> {
     /// An auction opening.
-    Auction(Box<Auction>),
+    Auction(A),
     /// A bid on an auction.
-    Bid(Bid),
+    Bid(B),
 }
 
 impl AuctionOrBid {
@@ -49,99 +178,108 @@ impl AuctionOrBid {
     }
 }
 
-/// A closed auction and its winning bid.
-pub type Closed = (Box<Auction>, Bid);
-
 /// Whether `bid` beats `best` for an auction: a higher price, then an earlier time, then the
 /// lesser bid by its fields.
-pub fn beats(bid: &Bid, best: &Bid) -> bool {
-    (Reverse(bid.price), bid.date_time, bid) < (Reverse(best.price), best.date_time, best)
+pub fn beats<B: Offer>(bid: &B, best: &B) -> bool {
+    (Reverse(bid.price()), bid.time(), bid) < (Reverse(best.price()), best.time(), best)
 }
 
 /// One auction's state while it is open (or while bids wait for it).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct Open {
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "A: Serialize, B: Serialize",
+    deserialize = "A: DeserializeOwned, B: DeserializeOwned"
+))]
+pub struct Open<A, B> {
     /// The auction, once it arrived.
-    auction: Option<Box<Auction>>,
+    auction: Option<A>,
     /// Its best in-time bid so far.
-    best: Option<Bid>,
+    best: Option<B>,
     /// Bids that arrived before their auction.
-    waiting: Vec<Bid>,
+    waiting: Vec<B>,
 }
 
-impl Open {
+impl<A, B> Default for Open<A, B> {
+    fn default() -> Self {
+        Open {
+            auction: None,
+            best: None,
+            waiting: Vec::new(),
+        }
+    }
+}
+
+impl<A: Lot, B: Offer> Open<A, B> {
     /// Takes `bid` into account for the (known) auction.
-    fn offer(&mut self, bid: Bid) {
+    fn offer(&mut self, bid: B) {
         let Some(a) = &self.auction else {
             return;
         };
-        let in_time = a.date_time <= bid.date_time && bid.date_time <= a.expires;
+        let in_time = a.opened() <= bid.time() && bid.time() <= a.expires();
         if in_time && self.best.as_ref().is_none_or(|best| beats(&bid, best)) {
             self.best = Some(bid);
         }
     }
 }
 
-/// What the logic emits: a closed auction, or a record it cannot use.
-type Outcome = Result<Closed, DeadLetter>;
-
 /// The dead letter of a second auction with an id already taken.
-pub fn duplicate_auction(operator: &str, auction: &Auction) -> DeadLetter {
+pub fn duplicate_auction<A: Lot>(operator: &str, auction: &A) -> DeadLetter {
     let raw = serde_json::to_vec(auction).unwrap_or_default();
     DeadLetter::new(
         Origin::Operator {
             operator: operator.to_string(),
         },
         Reason::InvalidEvent,
-        format!("a second auction with id {}", auction.id),
+        format!("a second auction with id {}", auction.id()),
         &raw,
     )
 }
 
 /// The keyed logic of [`close_auctions`].
-struct CloseAuctions {
+struct CloseAuctions<A, B> {
     name: String,
+    _types: std::marker::PhantomData<fn() -> (A, B)>,
     /// Closes are rounded up to a multiple of this (the stamp granularity, ms): auctions that
     /// expire within one stamp close together, and what follows changes once per stamp.
     granularity: EventTime,
 }
 
-impl KeyedLogic for CloseAuctions {
-    type Record = AuctionOrBid;
+impl<A: Lot, B: Offer> KeyedLogic for CloseAuctions<A, B> {
+    type Record = AuctionOrBid<A, B>;
     type Key = u64;
-    type State = Open;
-    type Pending = Vec<AuctionOrBid>;
-    type Output = Outcome;
+    type State = Open<A, B>;
+    type Pending = Vec<AuctionOrBid<A, B>>;
+    type Output = Result<(A, B), DeadLetter>;
 
-    fn key(&self, record: &AuctionOrBid) -> u64 {
+    fn key(&self, record: &AuctionOrBid<A, B>) -> u64 {
         match record {
-            AuctionOrBid::Auction(a) => a.id,
-            AuctionOrBid::Bid(b) => b.auction,
+            AuctionOrBid::Auction(a) => a.id(),
+            AuctionOrBid::Bid(b) => b.auction(),
         }
     }
 
-    fn too_late(&self, record: &AuctionOrBid, stamp: EventTime) -> Option<String> {
+    fn too_late(&self, record: &AuctionOrBid<A, B>, stamp: EventTime) -> Option<String> {
         match record {
-            AuctionOrBid::Auction(a) if a.date_time.0 < stamp => Some(format!(
+            AuctionOrBid::Auction(a) if a.opened() < stamp => Some(format!(
                 "auction {} opened at {} but arrived when the watermark was {}: bids before then may have been passed over",
-                a.id,
-                crate::time::format_timestamp(a.date_time.0),
+                a.id(),
+                crate::time::format_timestamp(a.opened()),
                 crate::time::format_timestamp(stamp)
             )),
             _ => None,
         }
     }
 
-    fn stash(&self, pending: &mut Vec<AuctionOrBid>, record: AuctionOrBid) {
+    fn stash(&self, pending: &mut Vec<AuctionOrBid<A, B>>, record: AuctionOrBid<A, B>) {
         pending.push(record);
     }
 
     fn apply(
         &self,
         id: &u64,
-        open: &mut Open,
-        mut pending: Vec<AuctionOrBid>,
-        out: &mut Emit<'_, Outcome>,
+        open: &mut Open<A, B>,
+        mut pending: Vec<AuctionOrBid<A, B>>,
+        out: &mut Emit<'_, Result<(A, B), DeadLetter>>,
     ) {
         let now = out.now();
         // The auction first: bids of the same stamp may be its.
@@ -158,7 +296,7 @@ impl KeyedLogic for CloseAuctions {
                     }
                 }
                 AuctionOrBid::Bid(bid) if open.auction.is_some() => open.offer(bid),
-                AuctionOrBid::Bid(bid) if bid.date_time.0 < now => {
+                AuctionOrBid::Bid(bid) if bid.time() < now => {
                     let detail = format!(
                         "bid on auction {id} arrived when the watermark was {}: the auction has closed or never opened",
                         crate::time::format_timestamp(now)
@@ -170,13 +308,12 @@ impl KeyedLogic for CloseAuctions {
         }
     }
 
-    fn next_due(&self, open: &Open) -> Option<EventTime> {
+    fn next_due(&self, open: &Open<A, B>) -> Option<EventTime> {
         match &open.auction {
             // Bids timed at `expires` still count: closed once the frontier passes it, at the
             // next stamp boundary.
             Some(a) => Some(
-                a.expires
-                    .0
+                a.expires()
                     .saturating_add(1)
                     .div_ceil(self.granularity)
                     .saturating_mul(self.granularity),
@@ -184,12 +321,17 @@ impl KeyedLogic for CloseAuctions {
             None => open
                 .waiting
                 .iter()
-                .map(|b| b.date_time.0.saturating_add(1))
+                .map(|b| b.time().saturating_add(1))
                 .min(),
         }
     }
 
-    fn on_due(&self, _id: &u64, open: &mut Open, out: &mut Emit<'_, Outcome>) {
+    fn on_due(
+        &self,
+        _id: &u64,
+        open: &mut Open<A, B>,
+        out: &mut Emit<'_, Result<(A, B), DeadLetter>>,
+    ) {
         let now = out.now();
         match open.auction.take() {
             Some(auction) => {
@@ -198,37 +340,46 @@ impl KeyedLogic for CloseAuctions {
                 }
             }
             // No auction opened by a waiting bid's time can claim it any more.
-            None => open.waiting.retain(|b| b.date_time.0 >= now),
+            None => open.waiting.retain(|b| b.time() >= now),
         }
     }
 
-    fn is_done(&self, open: &Open) -> bool {
+    fn is_done(&self, open: &Open<A, B>) -> bool {
         open.auction.is_none() && open.waiting.is_empty()
     }
 }
 
 /// Closes the auctions of `events` as the frontier passes their `expires`: each auction with a
 /// bid in time leaves once, with its winning bid, at the first multiple of `granularity` ms
-/// after `expires` (the pipeline's stamp granularity: see [`Context::policy`]). The second
-/// stream holds the dead letters (late auctions, late bids of closed auctions, duplicate ids).
+/// after `expires` (the pipeline's stamp granularity: see [`Context::policy`]). Auctions and
+/// bids are kept as `lot` and `offer` make them — whole ([`std::convert::identity`]) or only
+/// what the query uses ([`Listing::of`], [`Price::of`]): bids wait in the operator up to the
+/// watermark delay, so their size is most of its memory. The second stream holds the dead
+/// letters (late auctions, late bids of closed auctions, duplicate ids).
 ///
 /// [`Context::policy`]: crate::pipeline::Context::policy
-pub fn close_auctions<'s>(
+pub fn close_auctions<'s, A: Lot, B: Offer>(
     events: StreamVec<'s, EventTime, Event>,
     name: &str,
     granularity: EventTime,
+    lot: fn(Box<Auction>) -> A,
+    offer: fn(Bid) -> B,
 ) -> (
-    StreamVec<'s, EventTime, Closed>,
+    StreamVec<'s, EventTime, (A, B)>,
     StreamVec<'s, EventTime, DeadLetter>,
 ) {
     let logic = CloseAuctions {
         name: name.to_string(),
         granularity: granularity.max(1),
+        _types: std::marker::PhantomData,
     };
-    let (outcomes, late) =
-        events
-            .flat_map(AuctionOrBid::of)
-            .keyed(name, logic, keyed_options(name));
+    let (outcomes, late) = events
+        .flat_map(move |e| match e {
+            Event::Auction(a) => Some(AuctionOrBid::Auction(lot(a))),
+            Event::Bid(b) => Some(AuctionOrBid::Bid(offer(b))),
+            Event::Person(_) => None,
+        })
+        .keyed(name, logic, keyed_options(name));
     let (closed, rejected) = outcomes.ok_err(|o| o);
     (closed, late.concat(rejected))
 }
@@ -267,9 +418,11 @@ mod tests {
 
     /// Applies `records` at stamp `now`, then fires every due time up to `until`; returns what
     /// left, as (time, winning price) or (time, dead-letter detail).
+    type Whole = CloseAuctions<Box<Auction>, Bid>;
+
     fn step(
-        logic: &CloseAuctions,
-        open: &mut Open,
+        logic: &Whole,
+        open: &mut Open<Box<Auction>, Bid>,
         now: EventTime,
         records: Vec<AuctionOrBid>,
         until: EventTime,
@@ -284,17 +437,18 @@ mod tests {
             .collect()
     }
 
-    fn logic() -> CloseAuctions {
+    fn logic() -> Whole {
         CloseAuctions {
             name: "test".into(),
             granularity: 100,
+            _types: std::marker::PhantomData,
         }
     }
 
     #[test]
     fn the_winner_leaves_once_when_the_auction_closes_and_the_state_is_dropped() {
         let logic = logic();
-        let mut open = Open::default();
+        let mut open: Open<Box<Auction>, Bid> = Open::default();
         // A bid before its auction (out of order) waits for it; one before the auction opened
         // and one after it expired do not count.
         let early = step(
@@ -334,7 +488,7 @@ mod tests {
         let logic = logic();
         for order in [[0, 1], [1, 0]] {
             let bids = [bid(1, 80, 1200), bid(1, 80, 1100)];
-            let mut open = Open::default();
+            let mut open: Open<Box<Auction>, Bid> = Open::default();
             step(&logic, &mut open, 1000, vec![auction(1, 1000, 2000)], 1000);
             let records = order
                 .iter()
@@ -357,7 +511,7 @@ mod tests {
             .is_some());
         assert!(logic.too_late(&AuctionOrBid::Auction(a), 1000).is_none());
         // A late bid of an open auction still counts.
-        let mut open = Open::default();
+        let mut open: Open<Box<Auction>, Bid> = Open::default();
         step(&logic, &mut open, 1000, vec![auction(1, 1000, 2000)], 1000);
         let counted = step(
             &logic,
@@ -385,7 +539,7 @@ mod tests {
     #[test]
     fn a_bid_no_auction_claims_is_dropped_when_the_frontier_passes_it() {
         let logic = logic();
-        let mut open = Open::default();
+        let mut open: Open<Box<Auction>, Bid> = Open::default();
         let out = step(
             &logic,
             &mut open,
