@@ -157,19 +157,3 @@ impl<'s, D: Clone + 'static> ToRows<'s, D> for Updates<'s, D> {
             })
     }
 }
-
-/// Holding updates back until a time named by their data.
-pub trait DelayUntil<'s, D> {
-    /// Moves each update to `max(its time, until(record))`: e.g. an auction's result to the
-    /// instant it closes, so that all of its changes before then consolidate into one.
-    fn delay_until(self, until: impl Fn(&D) -> EventTime + 'static) -> Updates<'s, D>;
-}
-
-impl<'s, D: Clone + 'static> DelayUntil<'s, D> for Updates<'s, D> {
-    fn delay_until(self, until: impl Fn(&D) -> EventTime + 'static) -> Updates<'s, D> {
-        use timely::dataflow::operators::vec::Map;
-        self.inner
-            .map_in_place(move |(d, t, _r)| *t = (*t).max(until(d)))
-            .as_collection()
-    }
-}

@@ -167,14 +167,26 @@ pub enum AuctionOrBid<A = Box<Auction>, B = Bid> {
     Bid(B),
 }
 
-impl AuctionOrBid {
-    /// The auction or bid of a Nexmark event (none for a person).
-    pub fn of(event: Event) -> Option<AuctionOrBid> {
+impl<A, B> AuctionOrBid<A, B> {
+    /// The auction or bid of a Nexmark event (none for a person), kept as `lot` and `offer`
+    /// make them.
+    pub fn project(
+        event: Event,
+        lot: impl FnOnce(Box<Auction>) -> A,
+        offer: impl FnOnce(Bid) -> B,
+    ) -> Option<Self> {
         match event {
-            Event::Auction(a) => Some(AuctionOrBid::Auction(a)),
-            Event::Bid(b) => Some(AuctionOrBid::Bid(b)),
+            Event::Auction(a) => Some(AuctionOrBid::Auction(lot(a))),
+            Event::Bid(b) => Some(AuctionOrBid::Bid(offer(b))),
             Event::Person(_) => None,
         }
+    }
+}
+
+impl AuctionOrBid {
+    /// The auction or bid of a Nexmark event (none for a person), whole.
+    pub fn of(event: Event) -> Option<AuctionOrBid> {
+        AuctionOrBid::project(event, std::convert::identity, std::convert::identity)
     }
 }
 
@@ -374,11 +386,7 @@ pub fn close_auctions<'s, A: Lot, B: Offer>(
         _types: std::marker::PhantomData,
     };
     let (outcomes, late) = events
-        .flat_map(move |e| match e {
-            Event::Auction(a) => Some(AuctionOrBid::Auction(lot(a))),
-            Event::Bid(b) => Some(AuctionOrBid::Bid(offer(b))),
-            Event::Person(_) => None,
-        })
+        .flat_map(move |e| AuctionOrBid::project(e, lot, offer))
         .keyed(name, logic, keyed_options(name));
     let (closed, rejected) = outcomes.ok_err(|o| o);
     (closed, late.concat(rejected))
