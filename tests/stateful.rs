@@ -131,7 +131,8 @@ fn late_events_for_closed_windows_are_dead_lettered_exactly() {
 }
 
 /// q9 closes auctions in event time: a late bid of an auction that has closed, and an auction
-/// that arrived behind the watermark, are dead letters (exact counts); the winners are final.
+/// that arrived behind the watermark, are dead letters (exact counts), and so is a repeated
+/// auction id (in q20's join too); the winners are final.
 #[test]
 fn closed_auctions_refuse_late_records_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,6 +160,7 @@ fn closed_auctions_refuse_late_records_exactly() {
         bid(2, 50, 29_000),         // on time, but its auction was refused: no row
         auction(3, 27_000, 40_000), // on time
         bid(3, 5, 28_000),          // its winner, reported when the input ends
+        auction(3, 28_500, 50_000), // a second auction 3: a dead letter (invalid_event)
     ]);
     let path = write_lines(dir.path(), "late-auctions.jsonl", &lines);
     let ingest = IngestConfig {
@@ -172,6 +174,10 @@ fn closed_auctions_refuse_late_records_exactly() {
             "a bid and an auction arrived behind the watermark"
         );
         assert_eq!(report.dead_letters.late, 2, "both are dead letters");
+        assert_eq!(
+            report.dead_letters.invalid_event, 1,
+            "the repeated auction id"
+        );
         let mut won: Vec<(u64, u64, i64)> = rows
             .iter()
             .map(|r| {
@@ -185,6 +191,13 @@ fn closed_auctions_refuse_late_records_exactly() {
         won.sort();
         assert_eq!(won, vec![(1, 30, 1), (3, 5, 1)], "-w {workers}");
     }
+    // q20's join refuses the repeated id too (it has no notion of lateness).
+    let (_, report) = run_query("q20", file_source(&path), 2, ingest, dir.path());
+    assert_eq!(
+        report.dead_letters.invalid_event, 1,
+        "q20: the repeated auction id"
+    );
+    assert_eq!(report.dead_letters.late, 0, "q20 joins late records");
 }
 
 #[test]
