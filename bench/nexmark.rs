@@ -137,6 +137,7 @@ fn generator(events: u64, paced: Option<Paced>) -> Source {
             },
             events: Some(events),
             paced: rate.is_some(),
+            speed: 1,
         },
     }
 }

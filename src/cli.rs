@@ -8,7 +8,7 @@
 
 use crate::checkpoint::CheckpointConfig;
 use crate::connectors::file::DEFAULT_MAX_RECORD_BYTES;
-use crate::connectors::generator::{GeneratorConfig, GeneratorSpec, DEFAULT_BASE_TIME};
+use crate::connectors::generator::{Burst, GeneratorConfig, GeneratorSpec, DEFAULT_BASE_TIME};
 use crate::connectors::kafka::{
     KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset,
 };
@@ -190,6 +190,17 @@ pub struct GeneratorArgs {
     /// Event time of the first record: epoch ms, a "yyyy-MM-dd HH:mm:ss.SSS" UTC time, or `now`.
     #[arg(long, value_name = "TIME", value_parser = parse_base_time)]
     pub base_time: Option<u64>,
+    /// A burst: FACTOR times the rate for LENGTH, FROM into the schedule (event time, and wall
+    /// clock when paced), e.g. `10x@60s+10s`.
+    #[arg(long, value_name = "FACTORx@FROM+LENGTH", value_parser = parse_burst)]
+    pub burst: Option<Burst>,
+    /// Per cent of the records on the domain's hottest key (nexmark: bids on one auction).
+    #[arg(long, default_value_t = 0, value_name = "PERCENT", value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub hot_key: u8,
+}
+
+fn parse_burst(text: &str) -> Result<Burst, String> {
+    Burst::parse(text, parse_duration)
 }
 
 impl GeneratorArgs {
@@ -199,6 +210,8 @@ impl GeneratorArgs {
             seed: self.seed,
             rate: self.rate,
             base_time: self.base_time.unwrap_or(DEFAULT_BASE_TIME),
+            burst: self.burst,
+            hot_key_percent: self.hot_key,
         }
     }
 
@@ -352,6 +365,11 @@ pub struct RunArgs {
     /// as possible.
     #[arg(long, help_heading = "Generator (--source <domain>)")]
     pub paced: bool,
+    /// With --paced: release the schedule N times faster than its event time passes — a replay
+    /// of recorded time at N×: the event-time density stays --rate per second, records arrive
+    /// at N × --rate per second.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000), help_heading = "Generator (--source <domain>)")]
+    pub speed: u32,
 
     /// Where rows go: `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null` (count only).
     #[arg(long, default_value = "stdout", help_heading = "Output")]
@@ -447,7 +465,17 @@ impl RunArgs {
         };
         let source_text = self.source.as_deref().unwrap_or("the generator");
         if source != Endpoint::Generator {
-            let generator = ["events", "unbounded", "rate", "seed", "base_time", "paced"];
+            let generator = [
+                "events",
+                "unbounded",
+                "rate",
+                "seed",
+                "base_time",
+                "burst",
+                "hot_key",
+                "paced",
+                "speed",
+            ];
             if let Some(id) = first_given(&generator) {
                 return Err(format!(
                     "{} applies only to a generator (--source <domain>); this run reads {source_name} ({source_text})",
@@ -477,6 +505,9 @@ impl RunArgs {
         }
         if given("give_up_behind") && !self.paced {
             return Err("--give-up-behind applies only to a --paced generator".into());
+        }
+        if given("speed") && !self.paced {
+            return Err("--speed applies only to a --paced generator".into());
         }
         if source != Endpoint::Kafka {
             let consumer = ["group", "start", "until_end", "idle_timeout", "no_commit"];
@@ -571,6 +602,7 @@ impl RunArgs {
             config: self.generator.config(),
             events: self.generator.total(),
             paced: self.paced,
+            speed: self.speed,
         }
     }
 
@@ -814,6 +846,21 @@ mod tests {
             Null
         )
         .is_err());
+        let e = check(&["sluice", "run", "q1", "--speed", "4"], Generator, Null).unwrap_err();
+        assert!(e.starts_with("--speed applies only to a --paced"), "{e}");
+        assert!(check(
+            &["sluice", "run", "q1", "--paced", "--speed", "4"],
+            Generator,
+            Null
+        )
+        .is_ok());
+        let e = check(&["sluice", "run", "q1", "--hot-key", "50"], File, Null).unwrap_err();
+        assert!(
+            e.starts_with("--hot-key applies only to a generator"),
+            "{e}"
+        );
+        let e = check(&["sluice", "run", "q1", "--burst", "2x@1s+1s"], Kafka, Null).unwrap_err();
+        assert!(e.starts_with("--burst applies only to a generator"), "{e}");
         assert!(check(
             &["sluice", "run", "q1", "--max-record-bytes", "9"],
             Generator,

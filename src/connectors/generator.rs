@@ -27,6 +27,11 @@ pub struct GeneratorConfig {
     pub rate: u64,
     /// Event time of record 0, epoch ms.
     pub base_time: EventTime,
+    /// A stretch of the schedule at a multiple of the rate (event time and, paced, wall clock).
+    pub burst: Option<Burst>,
+    /// Per cent of the records a domain puts on its hottest key (nexmark: bids on one auction);
+    /// 0 leaves the domain's own key distribution untouched.
+    pub hot_key_percent: u8,
 }
 
 impl Default for GeneratorConfig {
@@ -35,15 +40,97 @@ impl Default for GeneratorConfig {
             seed: 0,
             rate: 10_000,
             base_time: DEFAULT_BASE_TIME,
+            burst: None,
+            hot_key_percent: 0,
         }
     }
 }
 
+/// `factor` times the rate for `length` of the schedule from `from` (both since record 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Burst {
+    /// The rate's multiple, ≥ 1.
+    pub factor: u64,
+    /// Where the burst starts on the schedule.
+    pub from: Duration,
+    /// How long it lasts.
+    pub length: Duration,
+}
+
+impl Burst {
+    /// Parses `FACTORx@FROM+LENGTH`, e.g. `10x@60s+10s`: ten times the rate for ten seconds,
+    /// one minute into the schedule.
+    pub fn parse(
+        text: &str,
+        duration: impl Fn(&str) -> Result<Duration, String>,
+    ) -> Result<Burst, String> {
+        let shape = || format!("{text:?} is not FACTORx@FROM+LENGTH, e.g. 10x@60s+10s");
+        let (factor, rest) = text.trim().split_once("x@").ok_or_else(shape)?;
+        let (from, length) = rest.split_once('+').ok_or_else(shape)?;
+        let factor: u64 = factor.trim().parse().map_err(|_| shape())?;
+        if !(1..=1000).contains(&factor) {
+            return Err(format!("the burst factor must be 1 to 1000, not {factor}"));
+        }
+        Ok(Burst {
+            factor,
+            from: duration(from)?,
+            length: duration(length)?,
+        })
+    }
+}
+
 impl GeneratorConfig {
-    /// The event time of record `n` on this schedule: `base + n × 10⁶ / rate` µs, in ms.
+    /// The offset of record `n` from record 0 on the schedule, ns: `n × 10⁹ / rate`, at
+    /// `factor × rate` inside the burst.
+    pub fn offset_ns(&self, n: u64) -> u128 {
+        let rate = u128::from(self.rate.max(1));
+        let at = |n: u64, rate: u128| u128::from(n) * 1_000_000_000 / rate;
+        let Some(burst) = self.burst else {
+            return at(n, rate);
+        };
+        let (before, inside) = self.burst_records(burst);
+        let (from, length) = (burst.from.as_nanos(), burst.length.as_nanos());
+        if n < before {
+            at(n, rate)
+        } else if n < before + inside {
+            from + at(n - before, rate * u128::from(burst.factor))
+        } else {
+            from + length + at(n - before - inside, rate)
+        }
+    }
+
+    /// How many records come before the burst, and how many in it.
+    fn burst_records(&self, burst: Burst) -> (u64, u64) {
+        let rate = u128::from(self.rate.max(1));
+        let count = |d: Duration, rate: u128| (d.as_nanos() * rate).div_ceil(1_000_000_000) as u64;
+        (
+            count(burst.from, rate),
+            count(burst.length, rate * u128::from(burst.factor)),
+        )
+    }
+
+    /// How many records are due `elapsed` after record 0 (the first `k` with offsets ≤ it).
+    pub fn due_by(&self, elapsed: Duration) -> u64 {
+        let rate = u128::from(self.rate.max(1));
+        let upto = |ns: u128, rate: u128| (ns * rate / 1_000_000_000) as u64 + 1;
+        let ns = elapsed.as_nanos();
+        let Some(burst) = self.burst else {
+            return upto(ns, rate);
+        };
+        let (before, inside) = self.burst_records(burst);
+        let (from, length) = (burst.from.as_nanos(), burst.length.as_nanos());
+        if ns < from {
+            upto(ns, rate).min(before)
+        } else if ns < from + length {
+            before + upto(ns - from, rate * u128::from(burst.factor)).min(inside)
+        } else {
+            before + inside + upto(ns - from - length, rate)
+        }
+    }
+
+    /// The event time of record `n` on this schedule: `base` + its offset, in ms.
     pub fn event_time(&self, n: u64) -> EventTime {
-        let offset_us = u128::from(n) * 1_000_000 / u128::from(self.rate.max(1));
-        self.base_time + (offset_us / 1000) as u64
+        self.base_time + (self.offset_ns(n) / 1_000_000) as u64
     }
 }
 
@@ -78,6 +165,9 @@ pub struct GeneratorSpec {
     /// Release each record at its scheduled wall-clock time (open loop) instead of as fast as
     /// possible.
     pub paced: bool,
+    /// Paced, the wall clock runs this many times faster than the schedule's event time (1: real
+    /// time).
+    pub speed: u32,
 }
 
 /// One worker's share of a generated source.
@@ -87,8 +177,10 @@ pub struct GeneratorReader<R> {
     next: u64,
     step: u64,
     end: u64,
-    /// `(start, ns per record)` when paced.
-    pace: Option<(Instant, f64)>,
+    /// When record 0 was due, when paced.
+    pace: Option<Instant>,
+    /// Wall-clock speed-up of the schedule.
+    speed: u32,
 }
 
 impl<R: Record> GeneratorReader<R> {
@@ -100,20 +192,25 @@ impl<R: Record> GeneratorReader<R> {
         peers: usize,
         start: Instant,
     ) -> Self {
-        let ns_per_event = 1e9 / spec.config.rate.max(1) as f64;
         GeneratorReader {
             generator: make(&spec.config),
             config: spec.config.clone(),
             next: index as u64,
             step: peers as u64,
             end: spec.events.unwrap_or(u64::MAX),
-            pace: spec.paced.then_some((start, ns_per_event)),
+            pace: spec.paced.then_some(start),
+            speed: spec.speed.max(1),
         }
     }
 
+    /// The wall-clock offset of record `n` from record 0.
+    fn wall_offset(&self, n: u64) -> Duration {
+        let ns = self.config.offset_ns(n) / u128::from(self.speed);
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+
     fn scheduled(&self, n: u64) -> Option<Instant> {
-        self.pace
-            .map(|(start, ns)| start + Duration::from_nanos((n as f64 * ns) as u64))
+        self.pace.map(|start| start + self.wall_offset(n))
     }
 
     /// How many of the next `max` records exist and are due at `now`.
@@ -123,11 +220,12 @@ impl<R: Record> GeneratorReader<R> {
             .saturating_sub(self.next)
             .div_ceil(self.step.max(1));
         let mut count = left.min(max as u64);
-        if let Some((start, ns)) = self.pace {
-            // The last record number due by now, and so how many of ours are.
-            let last_due = (now.saturating_duration_since(start).as_nanos() as f64 / ns) as u64;
-            let ours = if last_due >= self.next {
-                (last_due - self.next) / self.step.max(1) + 1
+        if let Some(start) = self.pace {
+            // How many record numbers are due by now, and so how many of ours are.
+            let elapsed = now.saturating_duration_since(start);
+            let due = self.config.due_by(elapsed.saturating_mul(self.speed));
+            let ours = if due > self.next {
+                (due - 1 - self.next) / self.step.max(1) + 1
             } else {
                 0
             };
@@ -200,17 +298,82 @@ impl<R: Record> Reader<R> for GeneratorReader<R> {
         let first = lo;
         let index = self.next % self.step.max(1);
         self.next = first + (index + self.step - first % self.step) % self.step;
-        if let Some((start, ns)) = self.pace.as_mut() {
+        let ahead = self.wall_offset(first);
+        if let Some(start) = self.pace.as_mut() {
             // The schedule goes on from now: record `first` is due at once.
-            let ahead = Duration::from_nanos((first as f64 * *ns) as u64);
             *start = Instant::now().checked_sub(ahead).unwrap_or(*start);
         }
         Ok(())
     }
 
     fn wall_clock_of(&self, t: EventTime) -> Option<Instant> {
-        let (start, _) = self.pace?;
-        let offset = t.saturating_sub(self.config.base_time);
-        Some(start + Duration::from_millis(offset))
+        let start = self.pace?;
+        let offset = Duration::from_millis(t.saturating_sub(self.config.base_time));
+        Some(start + offset / self.speed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn burst() -> GeneratorConfig {
+        GeneratorConfig {
+            rate: 1000,
+            burst: Some(Burst {
+                factor: 10,
+                from: Duration::from_secs(2),
+                length: Duration::from_secs(1),
+            }),
+            ..GeneratorConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_burst_packs_factor_times_the_records_into_its_stretch() {
+        let c = burst();
+        let base = c.base_time;
+        // 2000 records before it, 10,000 in its second, then the base rate again.
+        assert_eq!(c.event_time(1999), base + 1999);
+        assert_eq!(c.event_time(2000), base + 2000);
+        assert_eq!(c.event_time(2000 + 9_999), base + 2999);
+        assert_eq!(c.event_time(12_000), base + 3000);
+        assert_eq!(c.event_time(12_500), base + 3500);
+        let in_burst = (0..20_000u64)
+            .filter(|&n| (base + 2000..base + 3000).contains(&c.event_time(n)))
+            .count();
+        assert_eq!(in_burst, 10_000);
+        // Offsets never go back.
+        assert!((1..20_000u64).all(|n| c.offset_ns(n) >= c.offset_ns(n - 1)));
+    }
+
+    #[test]
+    fn due_counts_match_the_offsets() {
+        for c in [burst(), GeneratorConfig::default()] {
+            for ms in (0..5000u64).step_by(7) {
+                let elapsed = Duration::from_millis(ms) + Duration::from_nanos(123);
+                let due = c.due_by(elapsed);
+                // Every record counted is due, and the next one is not yet.
+                assert!(c.offset_ns(due - 1) <= elapsed.as_nanos(), "{ms} ms");
+                assert!(c.offset_ns(due) > elapsed.as_nanos(), "{ms} ms");
+            }
+        }
+    }
+
+    #[test]
+    fn burst_flags_parse() {
+        let d = |t: &str| humantime::parse_duration(t).map_err(|e| e.to_string());
+        let b = Burst::parse("10x@60s+10s", d).unwrap();
+        assert_eq!(
+            b,
+            Burst {
+                factor: 10,
+                from: Duration::from_secs(60),
+                length: Duration::from_secs(10)
+            }
+        );
+        assert!(Burst::parse("10@60s+10s", d).is_err());
+        assert!(Burst::parse("0x@1s+1s", d).is_err());
+        assert!(Burst::parse("10x@1s", d).is_err());
     }
 }

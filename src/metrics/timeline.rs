@@ -22,18 +22,58 @@ fn coarse_histogram() -> Histogram<u64> {
         .unwrap_or_else(|_| unreachable!("1 µs .. 1 h at 2 significant figures is valid"))
 }
 
-/// One interval of one worker.
-#[derive(Clone)]
+/// The interval being filled.
 struct Interval {
+    index: usize,
     events: u64,
     latency: Histogram<u64>,
     rss_bytes: Option<u64>,
 }
 
-/// A worker's timeline.
+impl Interval {
+    fn new(index: usize) -> Self {
+        Interval {
+            index,
+            events: 0,
+            latency: coarse_histogram(),
+            rss_bytes: None,
+        }
+    }
+
+    fn encode(&self) -> EncodedInterval {
+        EncodedInterval {
+            events: self.events,
+            latency: encode_histogram(&self.latency),
+            rss_bytes: self.rss_bytes,
+        }
+    }
+}
+
+fn encode_histogram(h: &Histogram<u64>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if !h.is_empty() && V2Serializer::new().serialize(h, &mut bytes).is_err() {
+        bytes.clear();
+    }
+    bytes
+}
+
+fn decode_histogram(bytes: &[u8]) -> Option<Histogram<u64>> {
+    if bytes.is_empty() {
+        return None;
+    }
+    Deserializer::new()
+        .deserialize::<u64, _>(&mut &bytes[..])
+        .ok()
+}
+
+/// A worker's timeline: one open interval as a histogram, the closed ones V2-encoded (tens of
+/// bytes each instead of the histogram's ~25 KiB), so a run of days stays small.
 pub struct Timeline {
     interval: Duration,
-    intervals: Vec<Interval>,
+    closed: Vec<EncodedInterval>,
+    open: Option<Interval>,
+    /// The 99th percentile of the latest closed interval with samples, and its index.
+    closed_p99: Option<(usize, u64)>,
 }
 
 impl Default for Timeline {
@@ -47,7 +87,9 @@ impl Timeline {
     pub fn new(interval: Duration) -> Self {
         Timeline {
             interval: interval.max(Duration::from_millis(10)),
-            intervals: Vec::new(),
+            closed: Vec::new(),
+            open: None,
+            closed_p99: None,
         }
     }
 
@@ -56,66 +98,96 @@ impl Timeline {
         self.interval
     }
 
-    fn slot(&mut self, origin: Instant, at: Instant) -> &mut Interval {
-        let i =
-            (at.saturating_duration_since(origin).as_nanos() / self.interval.as_nanos()) as usize;
-        if self.intervals.len() <= i {
-            self.intervals.resize(
-                i + 1,
-                Interval {
-                    events: 0,
-                    latency: coarse_histogram(),
-                    rss_bytes: None,
-                },
-            );
+    fn index(&self, origin: Instant, at: Instant) -> usize {
+        (at.saturating_duration_since(origin).as_nanos() / self.interval.as_nanos()) as usize
+    }
+
+    /// Closes the open interval, if any.
+    fn close(&mut self) {
+        let Some(open) = self.open.take() else { return };
+        if !open.latency.is_empty() {
+            self.closed_p99 = Some((open.index, open.latency.value_at_quantile(0.99)));
         }
-        &mut self.intervals[i]
+        if self.closed.len() < open.index {
+            self.closed.resize(open.index, EncodedInterval::default());
+        }
+        self.closed.push(open.encode());
+    }
+
+    /// Applies `update` to interval `i`: the open one, a new one (closing the open one), or —
+    /// for a caller whose clock reading is older than the open interval — a closed one,
+    /// decoded and encoded again.
+    fn update(&mut self, i: usize, update: impl FnOnce(&mut Interval)) {
+        match &self.open {
+            Some(open) if open.index == i => {}
+            Some(open) if i < open.index => {
+                let mut past = Interval::new(i);
+                if let Some(slot) = self.closed.get(i) {
+                    past.events = slot.events;
+                    past.rss_bytes = slot.rss_bytes;
+                    if let Some(h) = decode_histogram(&slot.latency) {
+                        let _ = past.latency.add(&h);
+                    }
+                }
+                update(&mut past);
+                if self.closed.len() <= i {
+                    self.closed.resize(i + 1, EncodedInterval::default());
+                }
+                self.closed[i] = past.encode();
+                return;
+            }
+            _ => {
+                self.close();
+                self.open = Some(Interval::new(i));
+            }
+        }
+        if let Some(open) = self.open.as_mut() {
+            update(open);
+        }
     }
 
     /// Records `events` settled at `at` with latency `ns` each.
     pub fn record(&mut self, origin: Instant, at: Instant, ns: u64, events: u64) {
-        let slot = self.slot(origin, at);
-        slot.events += events;
-        slot.latency.saturating_record_n(ns.max(1_000), events);
+        let i = self.index(origin, at);
+        self.update(i, |slot| {
+            slot.events += events;
+            slot.latency.saturating_record_n(ns.max(1_000), events);
+        });
     }
 
     /// Records the process's resident memory as sampled at `at`.
     pub fn record_rss(&mut self, origin: Instant, at: Instant, bytes: u64) {
-        let slot = self.slot(origin, at);
-        slot.rss_bytes = Some(slot.rss_bytes.map_or(bytes, |b| b.max(bytes)));
+        let i = self.index(origin, at);
+        self.update(i, |slot| {
+            slot.rss_bytes = Some(slot.rss_bytes.map_or(bytes, |b| b.max(bytes)));
+        });
     }
 
     /// The 99th percentile of the latest interval with samples before `at` (for progress lines).
     pub fn recent_p99_ns(&self, origin: Instant, at: Instant) -> Option<u64> {
-        let current =
-            (at.saturating_duration_since(origin).as_nanos() / self.interval.as_nanos()) as usize;
-        self.intervals[..current.min(self.intervals.len())]
-            .iter()
-            .rev()
-            .find(|i| !i.latency.is_empty())
-            .map(|i| i.latency.value_at_quantile(0.99))
+        let current = self.index(origin, at);
+        if let Some(open) = &self.open {
+            if open.index < current && !open.latency.is_empty() {
+                return Some(open.latency.value_at_quantile(0.99));
+            }
+        }
+        self.closed_p99
+            .filter(|&(i, _)| i < current)
+            .map(|(_, p99)| p99)
     }
 
     /// The timeline as it travels in a worker report.
     pub fn encode(&self) -> Vec<EncodedInterval> {
-        self.intervals
-            .iter()
-            .map(|i| {
-                let mut latency = Vec::new();
-                if !i.latency.is_empty()
-                    && V2Serializer::new()
-                        .serialize(&i.latency, &mut latency)
-                        .is_err()
-                {
-                    latency.clear();
-                }
-                EncodedInterval {
-                    events: i.events,
-                    latency,
-                    rss_bytes: i.rss_bytes,
-                }
-            })
-            .collect()
+        let mut all = self.closed.clone();
+        if let Some(open) = &self.open {
+            if all.len() < open.index {
+                all.resize(open.index, EncodedInterval::default());
+            }
+            if all.len() == open.index {
+                all.push(open.encode());
+            }
+        }
+        all
     }
 }
 
@@ -161,12 +233,9 @@ pub fn merge(interval: Duration, workers: &[&[EncodedInterval]]) -> Vec<Timeline
             for w in workers {
                 let Some(slot) = w.get(i) else { continue };
                 events += slot.events;
-                if !slot.latency.is_empty() {
-                    if let Ok(h) = Deserializer::new().deserialize::<u64, _>(&mut &slot.latency[..])
-                    {
-                        // Same bounds on both sides: adding cannot fail.
-                        let _ = latency.add(&h);
-                    }
+                if let Some(h) = decode_histogram(&slot.latency) {
+                    // Same bounds on both sides: adding cannot fail.
+                    let _ = latency.add(&h);
                 }
                 if let Some(b) = slot.rss_bytes {
                     rss = Some(rss.unwrap_or(0) + b);
@@ -229,6 +298,29 @@ mod tests {
             .recent_p99_ns(origin, origin + Duration::from_millis(1100))
             .unwrap();
         assert!((9_900..=10_300).contains(&p99), "{p99}");
+    }
+
+    #[test]
+    fn closed_intervals_are_kept_encoded_and_can_still_be_amended() {
+        let origin = Instant::now();
+        let mut t = Timeline::new(Duration::from_secs(1));
+        for s in 0..600u64 {
+            let at = origin + Duration::from_millis(s * 1000 + 500);
+            t.record(origin, at, 1_000_000 * (s + 1), 10);
+            t.record_rss(origin, at, 64 << 20);
+        }
+        // Only the last interval is a histogram; the others are a few dozen bytes each.
+        let encoded: usize = t.closed.iter().map(|i| i.latency.len()).sum();
+        assert_eq!(t.closed.len(), 599);
+        assert!(encoded < 599 * 64, "{encoded} bytes");
+        // A reading from an older clock lands in its own (closed) interval.
+        t.record(origin, origin + Duration::from_millis(3_200), 7_000_000, 5);
+        let points = merge(Duration::from_secs(1), &[&t.encode()]);
+        assert_eq!(points.len(), 600);
+        assert_eq!(points[3].events, 15);
+        assert!((points[3].max_us.unwrap() - 7_000.0).abs() < 100.0);
+        assert_eq!(points[599].events, 10);
+        assert_eq!(points[599].rss_mib, Some(64.0));
     }
 
     #[test]

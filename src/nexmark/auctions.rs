@@ -247,6 +247,29 @@ pub fn duplicate_auction<A: Lot>(operator: &str, auction: &A) -> DeadLetter {
     )
 }
 
+/// One auction's records of one stamp, waiting for the frontier.
+pub struct Arrivals<A, B> {
+    /// The stamp's (first) auction with this id.
+    auction: Option<A>,
+    /// The best of the bids folded on arrival: their auction was known — applied already and
+    /// still open at the stamp, or this stamp's — so only the best in-time one can matter (the
+    /// others are dropped at once, which keeps memory at one bid per auction and stamp however
+    /// fast bids arrive).
+    best: Option<B>,
+    /// The rest, in arrival order: bids whose auction was not known yet, repeated auctions.
+    records: Vec<AuctionOrBid<A, B>>,
+}
+
+impl<A, B> Default for Arrivals<A, B> {
+    fn default() -> Self {
+        Arrivals {
+            auction: None,
+            best: None,
+            records: Vec::new(),
+        }
+    }
+}
+
 /// The keyed logic of [`close_auctions`].
 struct CloseAuctions<A, B> {
     name: String,
@@ -256,11 +279,22 @@ struct CloseAuctions<A, B> {
     granularity: EventTime,
 }
 
+impl<A: Lot, B: Offer> CloseAuctions<A, B> {
+    /// When auction `a` closes: bids timed at `expires` still count, so once the frontier
+    /// passes it, at the next stamp boundary.
+    fn close_time(&self, a: &A) -> EventTime {
+        a.expires()
+            .saturating_add(1)
+            .div_ceil(self.granularity)
+            .saturating_mul(self.granularity)
+    }
+}
+
 impl<A: Lot, B: Offer> KeyedLogic for CloseAuctions<A, B> {
     type Record = AuctionOrBid<A, B>;
     type Key = u64;
     type State = Open<A, B>;
-    type Pending = Vec<AuctionOrBid<A, B>>;
+    type Pending = Arrivals<A, B>;
     type Output = Result<(A, B), DeadLetter>;
 
     fn key(&self, record: &AuctionOrBid<A, B>) -> u64 {
@@ -282,21 +316,65 @@ impl<A: Lot, B: Offer> KeyedLogic for CloseAuctions<A, B> {
         }
     }
 
-    fn stash(&self, pending: &mut Vec<AuctionOrBid<A, B>>, record: AuctionOrBid<A, B>) {
-        pending.push(record);
+    fn stash(&self, pending: &mut Arrivals<A, B>, record: AuctionOrBid<A, B>) {
+        self.stash_seeing(pending, record, None, 0);
+    }
+
+    const STASH_SEES_STATE: bool = true;
+
+    fn stash_seeing(
+        &self,
+        pending: &mut Arrivals<A, B>,
+        record: AuctionOrBid<A, B>,
+        open: Option<&Open<A, B>>,
+        stamp: EventTime,
+    ) {
+        let bid = match record {
+            AuctionOrBid::Auction(a) if pending.auction.is_none() => {
+                pending.auction = Some(a);
+                return;
+            }
+            AuctionOrBid::Bid(bid) => bid,
+            repeated => return pending.records.push(repeated),
+        };
+        // The auction the bid will be offered to when this stamp is applied: one applied
+        // already that closes after the stamp (an auction is never replaced and leaves only at
+        // its close), else this stamp's own (applied first). Offers keep the best whatever the
+        // order, so only the best in-time bid needs to wait. (A repeated id is refused when
+        // applied; bids folded against the refused copy count by its interval.)
+        let applied = open
+            .and_then(|o| o.auction.as_ref())
+            .filter(|a| stamp < self.close_time(a));
+        match applied.or(pending.auction.as_ref()) {
+            Some(a) => {
+                let in_time = a.opened() <= bid.time() && bid.time() <= a.expires();
+                if in_time && pending.best.as_ref().is_none_or(|best| beats(&bid, best)) {
+                    pending.best = Some(bid);
+                }
+            }
+            None => pending.records.push(AuctionOrBid::Bid(bid)),
+        }
     }
 
     fn apply(
         &self,
         id: &u64,
         open: &mut Open<A, B>,
-        mut pending: Vec<AuctionOrBid<A, B>>,
+        pending: Arrivals<A, B>,
         out: &mut Emit<'_, Result<(A, B), DeadLetter>>,
     ) {
         let now = out.now();
-        // The auction first: bids of the same stamp may be its.
-        pending.sort_by_key(|r| matches!(r, AuctionOrBid::Bid(_)));
-        for record in pending {
+        let Arrivals {
+            auction,
+            best,
+            mut records,
+        } = pending;
+        // The auction first (bids of the same stamp may be its), then the bids folded against
+        // it, then the rest — repeated auctions before bids.
+        records.sort_by_key(|r| matches!(r, AuctionOrBid::Bid(_)));
+        let auction = auction.map(AuctionOrBid::Auction);
+        let best = best.map(AuctionOrBid::Bid);
+        for record in auction.into_iter().chain(best).chain(records) {
             match record {
                 AuctionOrBid::Auction(a) if open.auction.is_some() => {
                     out.give(Err(duplicate_auction(&self.name, &a)));
@@ -322,14 +400,7 @@ impl<A: Lot, B: Offer> KeyedLogic for CloseAuctions<A, B> {
 
     fn next_due(&self, open: &Open<A, B>) -> Option<EventTime> {
         match &open.auction {
-            // Bids timed at `expires` still count: closed once the frontier passes it, at the
-            // next stamp boundary.
-            Some(a) => Some(
-                a.expires()
-                    .saturating_add(1)
-                    .div_ceil(self.granularity)
-                    .saturating_mul(self.granularity),
-            ),
+            Some(a) => Some(self.close_time(a)),
             None => open
                 .waiting
                 .iter()
@@ -436,7 +507,12 @@ mod tests {
         until: EventTime,
     ) -> Vec<(EventTime, Result<u64, String>)> {
         let mut out = Vec::new();
-        logic.apply(&1, open, records, &mut Emit::new(now, &mut out));
+        // Stashed as the core does: seeing the state as of the times before `now`.
+        let mut pending = Arrivals::default();
+        for record in records {
+            logic.stash_seeing(&mut pending, record, Some(&*open), now);
+        }
+        logic.apply(&1, open, pending, &mut Emit::new(now, &mut out));
         while let Some(due) = logic.next_due(open).filter(|&d| d <= until) {
             logic.on_due(&1, open, &mut Emit::new(due, &mut out));
         }
@@ -489,6 +565,69 @@ mod tests {
             "closed at the next stamp after expires"
         );
         assert!(logic.is_done(&open), "a closed auction holds nothing");
+    }
+
+    #[test]
+    fn bids_of_a_known_open_auction_wait_as_one_and_the_others_as_they_came() {
+        let logic = logic();
+        let mut open: Open<Box<Auction>, Bid> = Open::default();
+        step(&logic, &mut open, 1000, vec![auction(1, 1000, 2000)], 1000);
+        let mut pending = Arrivals::default();
+        for (price, at) in [(30, 1200), (90, 1250), (90, 1210), (10, 1300), (500, 2500)] {
+            logic.stash_seeing(
+                &mut pending,
+                AuctionOrBid::Bid(bid(1, price, at)),
+                Some(&open),
+                1200,
+            );
+        }
+        // The best in-time bid is all that waits (the one after `expires` cannot count).
+        assert!(pending.records.is_empty());
+        assert_eq!(
+            pending.best.as_ref().map(|b| (b.price, b.date_time.0)),
+            Some((90, 1210))
+        );
+        // At or after the auction's close (2100), bids wait whole: they become dead letters.
+        let mut after = Arrivals::default();
+        logic.stash_seeing(
+            &mut after,
+            AuctionOrBid::Bid(bid(1, 40, 1900)),
+            Some(&open),
+            2100,
+        );
+        assert_eq!(after.records.len(), 1);
+        // Without the state (a bid before its auction), nothing is folded.
+        let mut unknown = Arrivals::<Box<Auction>, Bid>::default();
+        logic.stash_seeing(
+            &mut unknown,
+            AuctionOrBid::Bid(bid(2, 40, 1900)),
+            None,
+            1900,
+        );
+        assert_eq!(unknown.records.len(), 1);
+        // ... until its auction arrives in the same stamp: later bids fold against it.
+        logic.stash_seeing(&mut unknown, auction(2, 1850, 3000), None, 1900);
+        logic.stash_seeing(
+            &mut unknown,
+            AuctionOrBid::Bid(bid(2, 45, 1910)),
+            None,
+            1900,
+        );
+        logic.stash_seeing(
+            &mut unknown,
+            AuctionOrBid::Bid(bid(2, 41, 1920)),
+            None,
+            1900,
+        );
+        assert_eq!(unknown.records.len(), 1);
+        assert_eq!(unknown.best.as_ref().map(|b| b.price), Some(45));
+        let mut second: Open<Box<Auction>, Bid> = Open::default();
+        let mut out = Vec::new();
+        logic.apply(&2, &mut second, unknown, &mut Emit::new(1900, &mut out));
+        assert_eq!(second.best.as_ref().map(|b| b.price), Some(45));
+        assert!(second.waiting.is_empty() && out.is_empty());
+        logic.apply(&1, &mut open, pending, &mut Emit::new(1200, &mut out));
+        assert_eq!(open.best.as_ref().map(|b| b.price), Some(90));
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! Defaults as in Flink's `NexmarkConfiguration`: 1000 active people, 100 in-flight auctions, hot
 //! auction ratio 2, hot seller/bidder ratio 4, 5 categories from 10, ids from 1000, prices
 //! `round(10^(U·6)) × 100` cents, channels half from 4 hot names else one of 10,000, and `extra`
-//! padding toward 200 / 500 / 100 byte persons / auctions / bids.
+//! padding toward 200 / 500 / 100 byte persons / auctions / bids. `--hot-key P` puts P % of the
+//! bids on the first auction (a skew test); `--burst` changes only the event times.
 
 use super::model::{Auction, Bid, Event, Person};
 use crate::connectors::generator::Generate;
@@ -270,7 +271,12 @@ impl Generator {
     }
 
     fn bid(&self, n: u64, date_time: Timestamp, rng: &mut Rng) -> Bid {
-        let auction = if rng.below(HOT_AUCTION_RATIO) > 0 {
+        let hot = self.config.hot_key_percent;
+        // The hot key (`--hot-key`): a share of the bids on the very first auction; drawn only
+        // when asked for, so other runs keep Flink's generator's sequence.
+        let auction = if hot > 0 && rng.below(100) < u64::from(hot) {
+            0
+        } else if rng.below(HOT_AUCTION_RATIO) > 0 {
             (last_base0_auction_id(n) / HOT_ID_STRIDE) * HOT_ID_STRIDE
         } else {
             next_base0_auction_id(n, rng)
@@ -445,6 +451,35 @@ mod tests {
         });
         assert_eq!(g.event_time(0), DEFAULT_BASE_TIME);
         assert_eq!(g.event_time(1500), DEFAULT_BASE_TIME + 1500);
+    }
+
+    #[test]
+    fn a_hot_key_takes_its_share_of_the_bids() {
+        let mut g = Generator::new(GeneratorConfig {
+            hot_key_percent: 50,
+            ..GeneratorConfig::default()
+        });
+        let (mut bids, mut first) = (0, 0);
+        // Past the start, where Nexmark's own hot auction is still the first one.
+        for n in 100_000..120_000 {
+            if let Event::Bid(b) = g.event(n) {
+                bids += 1;
+                first += usize::from(b.auction == FIRST_AUCTION_ID);
+            }
+        }
+        let share = first as f64 / bids as f64;
+        // 50 % drawn hot, plus the few the ordinary draw puts there.
+        assert!((0.48..0.52).contains(&share), "hot key share {share}");
+        // Without the flag, the same events as before.
+        let mut plain = Generator::new(GeneratorConfig::default());
+        let before = (100_000..120_000)
+            .filter_map(|n| match plain.event(n) {
+                Event::Bid(b) => Some(b.auction),
+                _ => None,
+            })
+            .filter(|&a| a == FIRST_AUCTION_ID)
+            .count();
+        assert_eq!(before, 0);
     }
 
     #[test]

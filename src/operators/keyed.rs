@@ -173,6 +173,23 @@ pub trait KeyedLogic: 'static {
     fn too_late(&self, record: &Self::Record, stamp: EventTime) -> Option<String>;
     /// Folds a record into its key's pending value for its stamp.
     fn stash(&self, pending: &mut Self::Pending, record: Self::Record);
+    /// Whether [`KeyedLogic::stash_seeing`] needs the key's state (a lookup per record).
+    const STASH_SEES_STATE: bool = false;
+    /// Folds a record stamped `stamp` into its pending value, seeing the key's state as of
+    /// every time processed so far (`None`: no state, or `STASH_SEES_STATE` is off). A logic
+    /// can fold further here than [`KeyedLogic::stash`] can — e.g. keep only the best of a
+    /// known auction's bids — as long as applying the folded value at `stamp` later gives the
+    /// same state as applying every record would. The pending value is not part of a checkpoint
+    /// (records at or above a cut are read again), so this does not touch the cut.
+    fn stash_seeing(
+        &self,
+        pending: &mut Self::Pending,
+        record: Self::Record,
+        _state: Option<&Self::State>,
+        _stamp: EventTime,
+    ) {
+        self.stash(pending, record)
+    }
     /// Applies a key's records of one stamp (`out.now()`), once every earlier time is done.
     fn apply(
         &self,
@@ -437,7 +454,17 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
                                 continue;
                             }
                             let key = core.logic.key(&record);
-                            core.logic.stash(group.entry(key).or_default(), record);
+                            if L::STASH_SEES_STATE {
+                                let state = core.keys.get(&key).map(|e| &e.state);
+                                core.logic.stash_seeing(
+                                    group.entry(key).or_default(),
+                                    record,
+                                    state,
+                                    stamp,
+                                );
+                            } else {
+                                core.logic.stash(group.entry(key).or_default(), record);
+                            }
                         }
                     });
                 }

@@ -35,6 +35,7 @@ use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 
 /// A partition: its directory (relative to the output directory) and the end of its time range.
@@ -71,6 +72,34 @@ fn commit(file: OpenFile) -> std::io::Result<()> {
     std::fs::rename(temp, done)
 }
 
+/// Partition end → partition → what a worker keeps open for it.
+type OpenPartitions<V> = BTreeMap<EventTime, HashMap<String, V>>;
+
+/// Removes and returns, by end, the partitions whose end the frontier `f` has passed.
+fn take_passed<V>(
+    open: &mut OpenPartitions<V>,
+    f: EventTime,
+) -> Vec<(EventTime, HashMap<String, V>)> {
+    if f == EventTime::MAX {
+        return std::mem::take(open).into_iter().collect();
+    }
+    let still_open = open.split_off(&(f + 1));
+    std::mem::replace(open, still_open).into_iter().collect()
+}
+
+/// Holds the capability at the earliest end still open (or the frontier `f`), so a partition's
+/// report can leave at its end; lets it go at the end of input.
+fn hold_for<V>(held: &mut Option<Capability<EventTime>>, open: &OpenPartitions<V>, f: EventTime) {
+    if f == EventTime::MAX {
+        *held = None;
+    } else if let Some(cap) = held.as_mut() {
+        let next = open.keys().next().map_or(f, |&e| e.min(f));
+        if next > *cap.time() {
+            cap.downgrade(&next);
+        }
+    }
+}
+
 /// Writing a stream into partitioned files.
 pub trait PartitionedFiles<'s, R> {
     /// Writes each record under `partition_of(r)` in `dir`; returns the stream of partitions
@@ -101,7 +130,7 @@ impl<'s, R: Serialize + 'static> PartitionedFiles<'s, R> for StreamVec<'s, Event
             move |cap, _info| {
                 let mut held = Some(cap);
                 // Partition end → partition → open file.
-                let mut files: BTreeMap<EventTime, HashMap<String, OpenFile>> = BTreeMap::new();
+                let mut files: OpenPartitions<OpenFile> = BTreeMap::new();
                 let mut late_files: u64 = 0;
                 move |(input, frontier), output| {
                     let f = frontier
@@ -145,31 +174,20 @@ impl<'s, R: Serialize + 'static> PartitionedFiles<'s, R> for StreamVec<'s, Event
                             }
                         }
                     });
-                    let Some(cap) = held.as_mut() else {
+                    let Some(cap) = held.as_ref() else {
                         return;
                     };
-                    while let Some(entry) = files.first_entry() {
-                        let end = *entry.key();
-                        if end > f {
-                            break;
-                        }
+                    for (end, partitions) in take_passed(&mut files, f) {
                         let at = cap.delayed(&end.max(*cap.time()));
                         let mut session = output.session(&at);
-                        for (partition, file) in entry.remove() {
+                        for (partition, file) in partitions {
                             if let Err(e) = commit(file) {
                                 tracing::error!("committing partition {partition}: {e}");
                             }
                             session.give((partition, end));
                         }
                     }
-                    if f == EventTime::MAX {
-                        held = None;
-                    } else {
-                        let next = files.keys().next().map_or(f, |&e| e.min(f));
-                        if next > *cap.time() {
-                            cap.downgrade(&next);
-                        }
-                    }
+                    hold_for(&mut held, &files, f);
                 }
             },
         );
@@ -217,8 +235,7 @@ fn write_checkpointed<'s, R: Serialize + 'static>(
             let fresh = checkpoint.shared.restored.is_none();
             let mut started: HashSet<String> = HashSet::new();
             // Partition end → partition → this worker's epoch files of it.
-            let mut open: BTreeMap<EventTime, HashMap<String, Rc<RefCell<EpochFiles>>>> =
-                BTreeMap::new();
+            let mut open: OpenPartitions<Rc<RefCell<EpochFiles>>> = BTreeMap::new();
             let mut lines: HashMap<Partition, Vec<u8>> = HashMap::new();
             // The frontier at the end of the last activation: partitions ending at or before it
             // were reported, and a record for one of them is late.
@@ -270,28 +287,18 @@ fn write_checkpointed<'s, R: Serialize + 'static>(
                 });
                 open.retain(|_, slot| !slot.is_empty());
                 passed = f;
-                let Some(cap) = held.as_mut() else {
+                let Some(cap) = held.as_ref() else {
                     return;
                 };
-                while let Some(entry) = open.first_entry() {
-                    let end = *entry.key();
-                    if end > f {
-                        break;
-                    }
+                for (end, partitions) in take_passed(&mut open, f) {
                     let at = cap.delayed(&end.max(*cap.time()));
                     let mut session = output.session(&at);
-                    for (partition, _files) in entry.remove() {
+                    // The epoch files stay with the checkpoint; only the report leaves.
+                    for (partition, _files) in partitions {
                         session.give((partition, end));
                     }
                 }
-                if f == EventTime::MAX {
-                    held = None;
-                } else {
-                    let next = open.keys().next().map_or(f, |&e| e.min(f));
-                    if next > *cap.time() {
-                        cap.downgrade(&next);
-                    }
-                }
+                hold_for(&mut held, &open, f);
             }
         },
     );

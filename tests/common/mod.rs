@@ -102,6 +102,7 @@ pub fn generator_source(events: u64, config: GeneratorConfig) -> Source {
             config,
             events: Some(events),
             paced: false,
+            speed: 1,
         },
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Record `n` is written to partition `n mod P`: every partition holds an event-time-ordered
 //! share of the stream, as a partitioned source would. With `paced`, event `n` is sent
-//! at its scheduled wall-clock instant (`n / rate` seconds after the start) and carries that
+//! at its scheduled wall-clock instant (`n / rate` seconds after the start, or as `--burst` says) and carries that
 //! instant as its Kafka timestamp, so a consumer measures latency from when the event was due —
 //! a slow producer cannot hide queueing (no coordinated omission).
 
@@ -17,7 +17,6 @@ pub fn load<R: Record>(load: &Load<'_, R>) -> Result<LoadSummary, KafkaError> {
     let partitions = producer.partitions().to_vec();
     let p = partitions.len() as u64;
     let mut generator = (load.make)(&load.config);
-    let ns_per_event = 1e9 / load.config.rate.max(1) as f64;
     let start = Instant::now();
     let start_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -31,7 +30,8 @@ pub fn load<R: Record>(load: &Load<'_, R>) -> Result<LoadSummary, KafkaError> {
         }
         let mut timestamp = None;
         if load.paced {
-            let offset_ns = n as f64 * ns_per_event;
+            // The generator's schedule (a --burst included).
+            let offset_ns = load.config.offset_ns(n) as f64;
             let due = start + Duration::from_nanos(offset_ns as u64);
             let now = Instant::now();
             if due > now + Duration::from_micros(200) {
