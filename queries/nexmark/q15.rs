@@ -18,7 +18,7 @@ use crate::operators::{by, Aggregate, Windowing, Windows};
 use crate::pipeline::{Context, Pipeline};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use rustc_hash::FxHashMap;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
@@ -39,12 +39,25 @@ pub fn day_of(t: EventTime) -> String {
     format_timestamp(t)[..10].to_string()
 }
 
-/// Bids, distinct bidders and distinct auctions: in total (index 0) and per band (1–3).
+/// Bids, distinct bidders and distinct auctions: in total (index 0) and per band (1–3). Each
+/// bidder and auction is kept once, with the bands it was seen in as bits (`1 << band`): one
+/// hash operation per value and record instead of one per band, one map instead of four.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BandAcc {
     bids: [u64; 4],
-    bidders: [HashSet<u64>; 4],
-    auctions: [HashSet<u64>; 4],
+    bidders: FxHashMap<u64, u8>,
+    auctions: FxHashMap<u64, u8>,
+}
+
+/// How many of `seen`'s values were seen in each band: `[all, band 1, band 2, band 3]`.
+fn distinct(seen: &FxHashMap<u64, u8>) -> [u64; 4] {
+    let mut n = [seen.len() as u64, 0, 0, 0];
+    for bands in seen.values() {
+        for (b, count) in n.iter_mut().enumerate().skip(1) {
+            *count += u64::from(bands >> b & 1);
+        }
+    }
+    n
 }
 
 /// The counts of a [`BandAcc`].
@@ -87,34 +100,40 @@ impl Aggregate for BandStats {
         BandAcc::default()
     }
     fn add(&self, acc: &mut BandAcc, (bidder, auction, price): (u64, u64, u64)) {
-        for i in [0, band(price)] {
-            acc.bids[i] += 1;
-            acc.bidders[i].insert(bidder);
-            acc.auctions[i].insert(auction);
-        }
+        let b = band(price);
+        acc.bids[0] += 1;
+        acc.bids[b] += 1;
+        *acc.bidders.entry(bidder).or_insert(0) |= 1 << b;
+        *acc.auctions.entry(auction).or_insert(0) |= 1 << b;
     }
     fn merge(&self, acc: &mut BandAcc, other: &BandAcc) {
         for i in 0..4 {
             acc.bids[i] += other.bids[i];
-            acc.bidders[i].extend(&other.bidders[i]);
-            acc.auctions[i].extend(&other.auctions[i]);
+        }
+        for (mine, theirs) in [
+            (&mut acc.bidders, &other.bidders),
+            (&mut acc.auctions, &other.auctions),
+        ] {
+            for (&id, &bands) in theirs {
+                *mine.entry(id).or_insert(0) |= bands;
+            }
         }
     }
     fn finish(&self, acc: &BandAcc) -> BandCounts {
-        let n = |s: &HashSet<u64>| s.len() as u64;
+        let (bidders, auctions) = (distinct(&acc.bidders), distinct(&acc.auctions));
         BandCounts {
             total_bids: acc.bids[0],
             rank1_bids: acc.bids[1],
             rank2_bids: acc.bids[2],
             rank3_bids: acc.bids[3],
-            total_bidders: n(&acc.bidders[0]),
-            rank1_bidders: n(&acc.bidders[1]),
-            rank2_bidders: n(&acc.bidders[2]),
-            rank3_bidders: n(&acc.bidders[3]),
-            total_auctions: n(&acc.auctions[0]),
-            rank1_auctions: n(&acc.auctions[1]),
-            rank2_auctions: n(&acc.auctions[2]),
-            rank3_auctions: n(&acc.auctions[3]),
+            total_bidders: bidders[0],
+            rank1_bidders: bidders[1],
+            rank2_bidders: bidders[2],
+            rank3_bidders: bidders[3],
+            total_auctions: auctions[0],
+            rank1_auctions: auctions[1],
+            rank2_auctions: auctions[2],
+            rank3_auctions: auctions[3],
         }
     }
 }
