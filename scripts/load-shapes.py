@@ -8,8 +8,8 @@
 
 burst: the generator paced at --rate with --burst on its schedule (`sluice run Q --paced --rate R
 --burst 10x@30s+10s --unbounded --stop-after 90s --sink null --report json`). From the report's
-per-second timeline: the steady p99 before the burst (median of the per-second p99s over the 20 s
-before it), the worst second, and the drain time — from the end of the burst to the first of 5
+per-second timeline: the steady p99 before the burst (the worst per-second p99 of the 20 s before
+it), the worst second, and the drain time — from the end of the burst to the first of 5
 consecutive seconds whose p99 is back within 2x the steady p99 (+1 ms). Latency is measured from
 each record's scheduled arrival, so the queue a burst builds shows in full.
 
@@ -50,12 +50,14 @@ def seconds_of(text):
 
 
 def drain(timeline, start, end, settle=5):
-    """(steady p99 ms, worst p99 ms, drain seconds or None) from a per-second timeline."""
+    """(steady p99 ms, worst p99 ms, drain seconds or None) from a per-second timeline. The
+    bound is the worst second of the steady state, not its median: a sliding window fires every
+    slide, so its seconds alternate between quiet and firing."""
     p99 = {int(round(p["t_s"])): p["p99_us"] / 1000 for p in timeline if p.get("p99_us") is not None}
     before = [v for t, v in p99.items() if start - 20 < t <= start]
     if not before:
         return None, None, None
-    steady = statistics.median(before)
+    steady = max(before)
     worst = max((v for t, v in p99.items() if t > start), default=steady)
     bound = 2 * steady + 1
     last = max(p99) if p99 else 0

@@ -244,6 +244,11 @@ pub struct MeshArgs {
     /// How long to wait for the other processes of the mesh.
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub connect_timeout: Duration,
+    /// How long an idle worker polls for work before it parks its thread: longer trades idle
+    /// CPU for less wake-up latency (a parked thread on a virtual machine can take milliseconds
+    /// to run again).
+    #[arg(long, default_value = "10us", value_parser = parse_duration, value_name = "DURATION")]
+    pub idle_spin: Duration,
 }
 
 impl MeshArgs {
@@ -257,6 +262,10 @@ impl MeshArgs {
             self.port,
             self.connect_timeout,
         )
+        .map(|mesh| Mesh {
+            idle_spin: self.idle_spin,
+            ..mesh
+        })
     }
 }
 

@@ -77,7 +77,13 @@ pub struct Mesh {
     pub addresses: Vec<String>,
     /// How long to wait for peers.
     pub connect_timeout: Duration,
+    /// How long an idle worker polls before it parks (timely's `idle_spin`).
+    pub idle_spin: Duration,
 }
+
+/// Timely's default `idle_spin`.
+pub const DEFAULT_IDLE_SPIN: Duration =
+    Duration::from_micros(WorkerConfig::DEFAULT_IDLE_SPIN_MICROS);
 
 impl Mesh {
     /// A single-process mesh of `workers` threads.
@@ -87,6 +93,7 @@ impl Mesh {
             process: 0,
             addresses: vec![String::new()],
             connect_timeout: Duration::from_secs(30),
+            idle_spin: DEFAULT_IDLE_SPIN,
         }
     }
 
@@ -150,6 +157,7 @@ impl Mesh {
             process,
             addresses,
             connect_timeout,
+            idle_spin: DEFAULT_IDLE_SPIN,
         })
     }
 
@@ -215,7 +223,8 @@ impl Mesh {
                     Box::new(guard),
                 )
             };
-        let guards = timely::execute::execute_from(builders, guard, WorkerConfig::default(), func)
+        let config = WorkerConfig::default().idle_spin(self.idle_spin);
+        let guards = timely::execute::execute_from(builders, guard, config, func)
             .map_err(MeshError::Setup)?;
         Ok(guards.join())
     }
