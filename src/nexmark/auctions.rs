@@ -221,15 +221,20 @@ impl<A, B> Default for Open<A, B> {
     }
 }
 
+/// Keeps `bid` in `best` if it is timed within auction `a` (`[dateTime, expires]`) and beats
+/// what is there.
+fn keep_best<A: Lot, B: Offer>(a: &A, best: &mut Option<B>, bid: B) {
+    let in_time = a.opened() <= bid.time() && bid.time() <= a.expires();
+    if in_time && best.as_ref().is_none_or(|b| beats(&bid, b)) {
+        *best = Some(bid);
+    }
+}
+
 impl<A: Lot, B: Offer> Open<A, B> {
     /// Takes `bid` into account for the (known) auction.
     fn offer(&mut self, bid: B) {
-        let Some(a) = &self.auction else {
-            return;
-        };
-        let in_time = a.opened() <= bid.time() && bid.time() <= a.expires();
-        if in_time && self.best.as_ref().is_none_or(|best| beats(&bid, best)) {
-            self.best = Some(bid);
+        if let Some(a) = &self.auction {
+            keep_best(a, &mut self.best, bid);
         }
     }
 }
@@ -346,12 +351,7 @@ impl<A: Lot, B: Offer> KeyedLogic for CloseAuctions<A, B> {
             .and_then(|o| o.auction.as_ref())
             .filter(|a| stamp < self.close_time(a));
         match applied.or(pending.auction.as_ref()) {
-            Some(a) => {
-                let in_time = a.opened() <= bid.time() && bid.time() <= a.expires();
-                if in_time && pending.best.as_ref().is_none_or(|best| beats(&bid, best)) {
-                    pending.best = Some(bid);
-                }
-            }
+            Some(a) => keep_best(a, &mut pending.best, bid),
             None => pending.records.push(AuctionOrBid::Bid(bid)),
         }
     }
