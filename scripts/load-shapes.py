@@ -21,23 +21,13 @@ quick test suite (minutes per query).
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 
+from overload import report as run
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(cmd, out):
-    with open(out, "wb") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed (exit {done.returncode}): "
-                 f"{done.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
-    with open(out) as f:
-        return json.load(f)
 
 
 def seconds_of(text):

@@ -27,18 +27,24 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def report(cmd, out):
+    """Runs `sluice … --report json` as `cmd`, keeps its report in `out` and returns it; exits
+    with the command's last error line if it fails. (`scripts/load-shapes.py` uses it too.)"""
+    with open(out, "wb") as f:
+        done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed (exit {done.returncode}): "
+                 f"{done.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
+    with open(out) as f:
+        return json.load(f)
+
+
 def run(binary, query, rate, seconds, workers, out, speed=1):
     cmd = [binary, "run", query, "-w", str(workers), "--paced", "--rate", str(rate), "--unbounded",
            "--stop-after", f"{seconds}s", "--sink", "null", "--report", "json", "--progress", "off"]
     if speed > 1:
         cmd += ["--speed", str(speed)]
-    with open(out, "wb") as f:
-        done = subprocess.run(cmd, stdout=f, stderr=subprocess.PIPE)
-    if done.returncode != 0:
-        sys.exit(f"{query} at {rate}/s failed (exit {done.returncode}): "
-                 f"{done.stderr.decode(errors='replace').strip().splitlines()[-1:]}")
-    with open(out) as f:
-        return json.load(f)
+    return report(cmd, out)
 
 
 def per_minute(report, minutes):
