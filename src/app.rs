@@ -419,6 +419,7 @@ fn run_process(
         histogram: args.histogram.clone(),
         checkpoint: args.checkpoint(),
         stall_timeout: Some(args.fault.stall_timeout).filter(|t| !t.is_zero()),
+        state_ttl: args.state_ttl.map(|d| d.as_millis() as u64),
     };
     let outcome = domain.run(info.name, source, options, &mesh)?;
     let Some(report) = outcome.report else {

@@ -366,6 +366,11 @@ pub struct RunArgs {
     /// than this much event time.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", help_heading = "Input")]
     pub max_lag: Duration,
+    /// Retire a key of an updating result (q6's sellers, q18's pairs, q19's auctions) after
+    /// this much event time without a record: its rows are retracted when the watermark passes
+    /// its last record plus DURATION, and its state is dropped (default: keys are kept forever).
+    #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION", help_heading = "State")]
+    pub state_ttl: Option<Duration>,
 
     #[command(flatten)]
     /// Generator settings.

@@ -61,6 +61,8 @@ pub struct RunOptions {
     /// With several processes: halt when another process sends no heartbeat for this long
     /// (it was stopped or hangs); `None`: never.
     pub stall_timeout: Option<Duration>,
+    /// Retire an idle key of an updating result after this much event time (ms); `None`: never.
+    pub state_ttl: Option<EventTime>,
 }
 
 impl RunOptions {
@@ -79,6 +81,7 @@ impl RunOptions {
             histogram: None,
             checkpoint: None,
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
+            state_ttl: None,
         }
     }
 }
@@ -668,7 +671,8 @@ fn run_worker<R: Record>(
                 ledger: Rc::clone(&ledger),
                 output_dir: options.output_dir.clone(),
             };
-            let mut ctx = Context::new(scope, name, options.ingest.policy, outputs);
+            let mut ctx = Context::new(scope, name, options.ingest.policy, outputs)
+                .with_state_ttl(options.state_ttl);
             ctx.dead_letter(bad);
             (config.pipeline.build)(records, &mut ctx);
         })

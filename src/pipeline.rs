@@ -89,6 +89,7 @@ pub struct Outputs {
 pub struct Context<'s> {
     scope: Scope<'s, EventTime>,
     policy: WatermarkPolicy,
+    state_ttl: Option<EventTime>,
     name: &'static str,
     outputs: Outputs,
 }
@@ -104,9 +105,22 @@ impl<'s> Context<'s> {
         Context {
             scope,
             policy,
+            state_ttl: None,
             name,
             outputs,
         }
+    }
+
+    /// The context with an idle-key time to live for updating results (`None`: keys are kept).
+    pub fn with_state_ttl(mut self, ttl: Option<EventTime>) -> Self {
+        self.state_ttl = ttl;
+        self
+    }
+
+    /// How long (event time) a key of an updating result may go without a record before it is
+    /// retired ([`crate::operators::updating::Updating::updating_retiring`]); `None`: never.
+    pub fn state_ttl(&self) -> Option<EventTime> {
+        self.state_ttl
     }
 
     /// Where pipelines that write files of their own (q10's partitions) put them.

@@ -257,6 +257,36 @@ fn updating_queries_converge_to_the_batch_reference() {
 }
 
 #[test]
+fn a_state_ttl_retires_idle_sellers_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = GeneratorConfig::default();
+    let events = 120_000;
+    let lines = generated_lines(events, &config);
+    let path = write_lines(dir.path(), "disordered.jsonl", &disorder(&lines, 3000, 5));
+    let ttl = 2_000;
+    let want = reference_q6_retiring(&lines, ttl, 100);
+    let kept = reference_q6(&lines);
+    assert!(
+        !want.is_empty() && want.len() < kept.len(),
+        "some sellers retire, some stay: {} of {}",
+        want.len(),
+        kept.len()
+    );
+    for workers in [1, 2] {
+        for source in [generator_source(events, config.clone()), file_source(&path)] {
+            let (rows, _) = run_query_with("q6", source, workers, dir.path(), |o| {
+                o.state_ttl = Some(ttl)
+            });
+            assert!(
+                rows.iter().any(|r| r["diff"] == -1),
+                "retirements are retractions"
+            );
+            assert_eq!(consolidate(&rows), canonical(&want), "q6 -w {workers}");
+        }
+    }
+}
+
+#[test]
 fn processing_time_windows_split_every_bidders_bids_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = GeneratorConfig::default();

@@ -96,6 +96,9 @@ impl Aggregate for BandStats {
     type In = (u64, u64, u64);
     type Acc = BandAcc;
     type Out = BandCounts;
+    /// Distinct sets: adding a bid to the day's sets beats a set of its own per key and stamp.
+    const STASH_VALUES: bool = true;
+
     fn empty(&self) -> BandAcc {
         BandAcc::default()
     }

@@ -26,6 +26,8 @@ impl Aggregate for ChannelStats {
     type In = ((u64, u64, u64), EventTime);
     type Acc = (BandAcc, EventTime);
     type Out = (BandCounts, EventTime);
+    const STASH_VALUES: bool = BandStats::STASH_VALUES;
+
     fn empty(&self) -> Self::Acc {
         (BandStats.empty(), 0)
     }

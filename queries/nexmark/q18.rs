@@ -9,34 +9,25 @@
 //! ordering — as an updating result over a one-row summary per key.
 //!
 //! **State:** keyed event time — `q18.last_per_pair` ([`Updating`]): per (bidder, auction) pair,
-//! its latest bid only (the result row itself), not every bid of the pair.
+//! its latest bid only (the result row itself), not every bid of the pair. The pairs grow with
+//! the history; `--state-ttl` retires a pair idle that long (its row is retracted).
 
 use crate::nexmark::model::{Bid, Event};
 use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
-use crate::time::{EventTime, Timestamp};
+use crate::time::EventTime;
+use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
-/// One output row.
+/// One output row: the bid's fields (`auction, bidder, price, channel, url, dateTime, extra`)
+/// and `diff`. The bid is shared with the operator's state, not copied.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Row {
-    /// Auction id.
-    pub auction: u64,
-    /// Bidder id.
-    pub bidder: u64,
-    /// Price, cents.
-    pub price: u64,
-    /// Channel.
-    pub channel: String,
-    /// URL.
-    pub url: String,
-    /// Bid time.
-    pub date_time: Timestamp,
-    /// Padding.
-    pub extra: String,
+    /// The bid.
+    #[serde(flatten)]
+    pub bid: Arc<Bid>,
     /// +1 insert, −1 retraction.
     pub diff: i64,
 }
@@ -47,21 +38,25 @@ struct LastBid;
 impl UpdatingFold for LastBid {
     type Record = Bid;
     type Key = (u64, u64);
-    type Acc = Option<Bid>;
-    type Row = Bid;
+    type Acc = Option<Arc<Bid>>;
+    type Row = Arc<Bid>;
 
     fn key(&self, bid: &Bid) -> (u64, u64) {
         (bid.bidder, bid.auction)
     }
 
-    fn add(&self, last: &mut Option<Bid>, bid: Bid) {
-        let later = |l: &Bid| (bid.date_time, &bid) > (l.date_time, l);
-        if last.as_ref().is_none_or(later) {
-            *last = Some(bid);
+    fn add(&self, last: &mut Option<Arc<Bid>>, bid: Bid) {
+        if self.changes(last, &bid) {
+            *last = Some(Arc::new(bid));
         }
     }
 
-    fn rows(&self, _pair: &(u64, u64), last: &Option<Bid>, rows: &mut Vec<Bid>) {
+    fn changes(&self, last: &Option<Arc<Bid>>, bid: &Bid) -> bool {
+        last.as_deref()
+            .is_none_or(|l| (bid.date_time, bid) > (l.date_time, l))
+    }
+
+    fn rows(&self, _pair: &(u64, u64), last: &Option<Arc<Bid>>, rows: &mut Vec<Arc<Bid>>) {
         rows.extend(last.iter().cloned());
     }
 }
@@ -69,17 +64,8 @@ impl UpdatingFold for LastBid {
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (last, _never_late) = events
         .flat_map(Event::into_bid)
-        .updating("q18.last_per_pair", LastBid);
-    ctx.emit(last.map(|(b, diff)| Row {
-        auction: b.auction,
-        bidder: b.bidder,
-        price: b.price,
-        channel: b.channel,
-        url: b.url,
-        date_time: b.date_time,
-        extra: b.extra,
-        diff,
-    }));
+        .updating_retiring("q18.last_per_pair", LastBid, ctx.state_ttl());
+    ctx.emit(last.map(|(bid, diff)| Row { bid, diff }));
 }
 
 /// Registry entry.

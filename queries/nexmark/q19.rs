@@ -9,7 +9,9 @@
 //! **Illustrates:** incremental top-k per key.
 //!
 //! **State:** keyed event time — `q19.top10_per_auction` ([`Updating`]): per auction, its ten
-//! best bids only; a bid that ranks below them can never rank again and is not kept.
+//! best bids only; a bid that ranks below them can never rank again and is not kept. The
+//! auctions grow with the history; `--state-ttl` retires an auction without bids that long (its
+//! rows are retracted).
 
 use crate::nexmark::model::{Bid, Event};
 use crate::operators::updating::{Updating, UpdatingFold};
@@ -17,39 +19,28 @@ use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
+use std::sync::Arc;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
 /// How many bids per auction.
 pub const TOP: usize = 10;
 
-/// One output row.
+/// One output row: the bid's fields (`auction, bidder, price, channel, url, dateTime, extra`),
+/// `rank_number` and `diff`. The bid is shared with the operator's state, not copied.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
 pub struct Row {
-    /// Auction id.
-    pub auction: u64,
-    /// Bidder id.
-    pub bidder: u64,
-    /// Price, cents.
-    pub price: u64,
-    /// Channel.
-    pub channel: String,
-    /// URL.
-    pub url: String,
-    /// Bid time.
-    pub date_time: Timestamp,
-    /// Padding.
-    pub extra: String,
+    /// The bid.
+    #[serde(flatten)]
+    pub bid: Arc<Bid>,
     /// 1 for the highest bid.
-    #[serde(rename = "rank_number")]
     pub rank_number: u64,
     /// +1 insert, −1 retraction.
     pub diff: i64,
 }
 
 /// A bid in rank order: highest price first, then the earliest, then the least bid.
-type Ranked = (Reverse<u64>, Timestamp, Bid);
+type Ranked = (Reverse<u64>, Timestamp, Arc<Bid>);
 
 /// The ten best bids of an auction, in rank order.
 struct TopTen;
@@ -59,14 +50,14 @@ impl UpdatingFold for TopTen {
     type Key = u64;
     type Acc = Vec<Ranked>;
     /// (rank from 1, bid).
-    type Row = (u64, Bid);
+    type Row = (u64, Arc<Bid>);
 
     fn key(&self, bid: &Bid) -> u64 {
         bid.auction
     }
 
     fn add(&self, top: &mut Vec<Ranked>, bid: Bid) {
-        let ranked = (Reverse(bid.price), bid.date_time, bid);
+        let ranked = (Reverse(bid.price), bid.date_time, Arc::new(bid));
         let at = top.partition_point(|r| *r <= ranked);
         if at < TOP {
             top.insert(at, ranked);
@@ -74,7 +65,13 @@ impl UpdatingFold for TopTen {
         }
     }
 
-    fn rows(&self, _auction: &u64, top: &Vec<Ranked>, rows: &mut Vec<(u64, Bid)>) {
+    fn changes(&self, top: &Vec<Ranked>, bid: &Bid) -> bool {
+        // Ranked below a full top ten: never in it.
+        top.get(TOP - 1)
+            .is_none_or(|last| (Reverse(bid.price), bid.date_time, bid) < (last.0, last.1, &*last.2))
+    }
+
+    fn rows(&self, _auction: &u64, top: &Vec<Ranked>, rows: &mut Vec<(u64, Arc<Bid>)>) {
         rows.extend(top.iter().enumerate().map(|(i, r)| (i as u64 + 1, r.2.clone())));
     }
 }
@@ -82,15 +79,9 @@ impl UpdatingFold for TopTen {
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (top, _never_late) = events
         .flat_map(Event::into_bid)
-        .updating("q19.top10_per_auction", TopTen);
-    ctx.emit(top.map(|((rank_number, b), diff)| Row {
-        auction: b.auction,
-        bidder: b.bidder,
-        price: b.price,
-        channel: b.channel,
-        url: b.url,
-        date_time: b.date_time,
-        extra: b.extra,
+        .updating_retiring("q19.top10_per_auction", TopTen, ctx.state_ttl());
+    ctx.emit(top.map(|((rank_number, bid), diff)| Row {
+        bid,
         rank_number,
         diff,
     }));

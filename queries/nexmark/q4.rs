@@ -76,7 +76,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     );
     ctx.dead_letter(rejected);
     let finals = closed.map(|(a, b)| (a.category, b.price));
-    let (averages, _never_late) = finals.updating("q4.avg_per_category", Average);
+    let (averages, _never_late) = finals.updating_retiring("q4.avg_per_category", Average, ctx.state_ttl());
     ctx.emit(averages.map(|((category, bits), diff)| Row {
         id: category,
         final_price: f64::from_bits(bits),

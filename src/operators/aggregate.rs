@@ -24,6 +24,13 @@ pub trait Aggregate: 'static {
     fn merge(&self, acc: &mut Self::Acc, other: &Self::Acc);
     /// The result of a state.
     fn finish(&self, acc: &Self::Acc) -> Self::Out;
+    /// Whether a window operator keeps the values of records waiting for the frontier as they
+    /// are, adding them to the window's accumulator when their stamp is applied, rather than
+    /// folding them into an accumulator of their own and merging that in. `true` pays when an
+    /// accumulator is costly to create and merge and few records share a key and stamp
+    /// (distinct sets keyed by something with many values); `false` (the default) when it is a
+    /// counter and many records do.
+    const STASH_VALUES: bool = false;
 }
 
 /// The number of records.

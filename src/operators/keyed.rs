@@ -205,6 +205,11 @@ pub trait KeyedLogic: 'static {
     fn on_due(&self, key: &Self::Key, state: &mut Self::State, out: &mut Emit<'_, Self::Output>);
     /// Whether the key's state holds nothing any more (and can be dropped).
     fn is_done(&self, state: &Self::State) -> bool;
+    /// Whether due times after the latest stamp fire when the input ends (the frontier passes
+    /// every time). Windows close then; a due time that means "nothing happened for a while"
+    /// (an idle key's retirement) does not: the input ending is not evidence that the key went
+    /// quiet. Due times up to the latest stamp fire either way.
+    const DUE_AT_END: bool = true;
 }
 
 /// Receives copies of a keyed operator's states: `(from, to, states)` is valid for every
@@ -248,6 +253,24 @@ struct Entry<S> {
     due: Option<EventTime>,
 }
 
+/// Files `key` (whose entry is `entry`) under its next due time in `due`; returns whether the
+/// key holds nothing any more and can be dropped.
+fn refile<L: KeyedLogic>(
+    logic: &L,
+    due: &mut BTreeMap<EventTime, Vec<L::Key>>,
+    key: &L::Key,
+    entry: &mut Entry<L::State>,
+) -> bool {
+    let next = logic.next_due(&entry.state);
+    if next != entry.due {
+        if let Some(new) = next {
+            due.entry(new).or_default().push(key.clone());
+        }
+        entry.due = next;
+    }
+    next.is_none() && logic.is_done(&entry.state)
+}
+
 /// One worker's keyed state, pending records and due times.
 struct Core<L: KeyedLogic> {
     logic: std::rc::Rc<L>,
@@ -276,15 +299,28 @@ impl<L: KeyedLogic> Core<L> {
         let Some(entry) = self.keys.get_mut(key) else {
             return;
         };
-        let due = self.logic.next_due(&entry.state);
-        if due != entry.due {
-            if let Some(new) = due {
-                self.due.entry(new).or_default().push(key.clone());
-            }
-            entry.due = due;
-        }
-        if due.is_none() && self.logic.is_done(&entry.state) {
+        if refile(&*self.logic, &mut self.due, key, entry) {
             self.keys.remove(key);
+        }
+    }
+
+    /// Applies `key`'s records of one stamp to its state (created empty for a new key) and
+    /// refiles it: one lookup for a known key, and its key is not cloned.
+    fn apply(&mut self, key: L::Key, pending: L::Pending, emit: &mut Emit<'_, L::Output>) {
+        if let Some(entry) = self.keys.get_mut(&key) {
+            self.logic.apply(&key, &mut entry.state, pending, emit);
+            if refile(&*self.logic, &mut self.due, &key, entry) {
+                self.keys.remove(&key);
+            }
+            return;
+        }
+        let mut entry = Entry {
+            state: L::State::default(),
+            due: None,
+        };
+        self.logic.apply(&key, &mut entry.state, pending, emit);
+        if !refile(&*self.logic, &mut self.due, &key, &mut entry) {
+            self.keys.insert(key, entry);
         }
     }
 
@@ -321,8 +357,22 @@ impl<L: KeyedLogic> Core<L> {
     /// Processes every stamp and due time below `limit`, in time order (due times first at
     /// equal times), into `out`; hands out copies at the checkpoints crossed.
     fn process(&mut self, limit: EventTime, out: &mut Vec<(EventTime, L::Output)>) {
+        // At the end of the input, due times after the latest stamp fire only for logics that
+        // want them to.
+        let due_limit = if limit == EventTime::MAX && !L::DUE_AT_END {
+            let latest = self.pending.last_key_value().map(|(t, _)| *t);
+            latest
+                .map_or(0, |t| t.saturating_add(1))
+                .max(self.done_upto)
+        } else {
+            limit
+        };
         loop {
-            let next_due = self.due.first_key_value().map(|(t, _)| *t);
+            let next_due = self
+                .due
+                .first_key_value()
+                .map(|(t, _)| *t)
+                .filter(|t| *t < due_limit);
             let next_stamp = self.pending.first_key_value().map(|(t, _)| *t);
             let next = match (next_due, next_stamp) {
                 (Some(d), Some(s)) => d.min(s),
@@ -348,13 +398,7 @@ impl<L: KeyedLogic> Core<L> {
                 }
             } else if let Some((_, group)) = self.pending.pop_first() {
                 for (key, pending) in group {
-                    let entry = self.keys.entry(key.clone()).or_insert_with(|| Entry {
-                        state: L::State::default(),
-                        due: None,
-                    });
-                    let mut emit = Emit { now, out };
-                    self.logic.apply(&key, &mut entry.state, pending, &mut emit);
-                    self.reschedule(&key);
+                    self.apply(key, pending, &mut Emit { now, out });
                 }
             }
             self.done_upto = self.done_upto.max(next);

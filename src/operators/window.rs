@@ -212,17 +212,72 @@ impl<R, F: Fold<R>> WindowLogic<R, F> {
             _records: std::marker::PhantomData,
         }
     }
+
+    /// Adds records to `key`'s `pane` with `add`; windows of the pane that already fired get
+    /// a correction (`-1` old, `+1` new).
+    fn add_to_pane(
+        &self,
+        key: &F::Key,
+        state: &mut PaneState<Acc<R, F>>,
+        pane: EventTime,
+        out: &mut Emit<'_, WindowResult<F::Key, Out<R, F>>>,
+        add: impl FnOnce(&mut PaneState<Acc<R, F>>),
+    ) {
+        let (windows, agg) = (self.windows, self.fold.agg());
+        let last_fired = state.fired_upto.min(windows.last_end_of_pane(pane));
+        let fired: Vec<Window> = (windows.first_end_of_pane(pane)..=last_fired)
+            .step_by(windows.slide as usize)
+            .map(|end| Window {
+                start: end - windows.size,
+                end,
+            })
+            .collect();
+        let before: Vec<_> = fired.iter().map(|w| state.merged(agg, *w)).collect();
+        add(state);
+        for (window, old) in fired.into_iter().zip(before) {
+            let new = state.merged(agg, window);
+            for (acc, diff) in [(old, -1), (new, 1)] {
+                if let Some(acc) = acc {
+                    out.give(WindowResult {
+                        window,
+                        key: key.clone(),
+                        value: agg.finish(&acc),
+                        diff,
+                    });
+                }
+            }
+        }
+    }
 }
 
 type Acc<R, F> = <<F as Fold<R>>::Agg as Aggregate>::Acc;
+type In<R, F> = <<F as Fold<R>>::Agg as Aggregate>::In;
+
+/// One key's records of one stamp, waiting for the frontier: folded per pane, or (for an
+/// aggregate with [`Aggregate::STASH_VALUES`]) their values as they are.
+pub struct Stashed<A, I> {
+    /// `(pane start, accumulator)`.
+    folded: Vec<(EventTime, A)>,
+    /// `(pane start, value)`.
+    values: Vec<(EventTime, I)>,
+}
+
+impl<A, I> Default for Stashed<A, I> {
+    fn default() -> Self {
+        Stashed {
+            folded: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+}
 type Out<R, F> = <<F as Fold<R>>::Agg as Aggregate>::Out;
 
 impl<R: ExchangeData + Serialize, F: Fold<R>> KeyedLogic for WindowLogic<R, F> {
     type Record = R;
     type Key = F::Key;
     type State = PaneState<Acc<R, F>>;
-    /// `(pane start, accumulator)` of one stamp's records.
-    type Pending = Vec<(EventTime, Acc<R, F>)>;
+    /// One stamp's records of a key, by pane.
+    type Pending = Stashed<Acc<R, F>, In<R, F>>;
     type Output = WindowResult<F::Key, Out<R, F>>;
 
     fn key(&self, record: &R) -> F::Key {
@@ -246,12 +301,16 @@ impl<R: ExchangeData + Serialize, F: Fold<R>> KeyedLogic for WindowLogic<R, F> {
         let agg = self.fold.agg();
         let pane = self.windows.pane_of(self.fold.time(&record));
         let value = self.fold.value(&record);
-        match pending.iter_mut().find(|(p, _)| *p == pane) {
+        if <F::Agg as Aggregate>::STASH_VALUES {
+            pending.values.push((pane, value));
+            return;
+        }
+        match pending.folded.iter_mut().find(|(p, _)| *p == pane) {
             Some((_, acc)) => agg.add(acc, value),
             None => {
                 let mut acc = agg.empty();
                 agg.add(&mut acc, value);
-                pending.push((pane, acc));
+                pending.folded.push((pane, acc));
             }
         }
     }
@@ -266,33 +325,21 @@ impl<R: ExchangeData + Serialize, F: Fold<R>> KeyedLogic for WindowLogic<R, F> {
         let (windows, agg) = (self.windows, self.fold.agg());
         // Every window ending at or before this stamp has fired (due times come first).
         state.fired_upto = state.fired_upto.max(out.now());
-        for (pane, acc) in pending {
-            // Windows of this pane that already fired get a correction.
-            let last_fired = state.fired_upto.min(windows.last_end_of_pane(pane));
-            let fired: Vec<Window> = (windows.first_end_of_pane(pane)..=last_fired)
-                .step_by(windows.slide as usize)
-                .map(|end| Window {
-                    start: end - windows.size,
-                    end,
-                })
-                .collect();
-            let before: Vec<_> = fired.iter().map(|w| state.merged(agg, *w)).collect();
-            agg.merge(state.pane_mut(pane, || agg.empty()), &acc);
-            for (window, old) in fired.into_iter().zip(before) {
-                let new = state.merged(agg, window);
-                for (acc, diff) in [(old, -1), (new, 1)] {
-                    if let Some(acc) = acc {
-                        let value = agg.finish(&acc);
-                        let key = key.clone();
-                        out.give(WindowResult {
-                            window,
-                            key,
-                            value,
-                            diff,
-                        });
-                    }
+        for (pane, acc) in pending.folded {
+            self.add_to_pane(key, state, pane, out, |state| {
+                agg.merge(state.pane_mut(pane, || agg.empty()), &acc)
+            });
+        }
+        let mut values = pending.values;
+        values.sort_by_key(|(pane, _)| *pane);
+        let mut values = values.into_iter().peekable();
+        while let Some(&(pane, _)) = values.peek() {
+            self.add_to_pane(key, state, pane, out, |state| {
+                let acc = state.pane_mut(pane, || agg.empty());
+                while let Some((_, value)) = values.next_if(|(p, _)| *p == pane) {
+                    agg.add(acc, value);
                 }
-            }
+            });
         }
         state.evict(windows, windows.lateness);
     }
@@ -365,9 +412,45 @@ mod tests {
             .collect()
     }
 
+    /// [`Count`], with the records' values stashed as they are while they wait.
+    struct CountValues;
+
+    impl Aggregate for CountValues {
+        type In = ();
+        type Acc = u64;
+        type Out = u64;
+        const STASH_VALUES: bool = true;
+        fn empty(&self) -> u64 {
+            0
+        }
+        fn add(&self, acc: &mut u64, _: ()) {
+            *acc += 1;
+        }
+        fn merge(&self, acc: &mut u64, other: &u64) {
+            *acc += other;
+        }
+        fn finish(&self, acc: &u64) -> u64 {
+            *acc
+        }
+    }
+
     /// Counts `(key, event time)` records arriving at the given stamps (nondecreasing) per key
-    /// and window, on `workers` threads; returns every result and dead letter.
+    /// and window, on `workers` threads; returns every result and dead letter — the same
+    /// whether the values wait folded or as they are (checked).
     fn count_windows(records: &[(u64, (u64, u64))], windows: Windows, workers: usize) -> Results {
+        let folded = count_windows_as(records, windows, workers, false);
+        let values = count_windows_as(records, windows, workers, true);
+        assert_eq!(folded.0, values.0, "stashed values count as folded ones");
+        assert_eq!(folded.1.len(), values.1.len());
+        folded
+    }
+
+    fn count_windows_as(
+        records: &[(u64, (u64, u64))],
+        windows: Windows,
+        workers: usize,
+        values: bool,
+    ) -> Results {
         let records = records.to_vec();
         let out = Arc::new(Mutex::new((Vec::new(), Vec::new())));
         let sink = Arc::clone(&out);
@@ -375,9 +458,12 @@ mod tests {
             let mut input = InputHandleVec::<u64, (u64, u64)>::new();
             let (results, late) = worker.dataflow::<u64, _, _>(|scope| {
                 let spec = by("test.count", |r: &(u64, u64)| r.0, |r| r.1);
-                let (r, l) = scope
-                    .input_from(&mut input)
-                    .window_aggregate(spec.fold(|_| (), Count), windows);
+                let records = scope.input_from(&mut input);
+                let (r, l) = if values {
+                    records.window_aggregate(spec.fold(|_| (), CountValues), windows)
+                } else {
+                    records.window_aggregate(spec.fold(|_| (), Count), windows)
+                };
                 (r.capture(), l.capture())
             });
             if worker.index() == 0 {
@@ -499,7 +585,7 @@ mod tests {
         let mut emitted = 0;
         for second in 0..1_000u64 {
             let t = second * 1000;
-            let mut pending = Vec::new();
+            let mut pending = Stashed::default();
             logic.stash(&mut pending, (7, t));
             let mut emit = Emit::new(t, &mut out);
             logic.apply(&7, &mut state, pending, &mut emit);

@@ -73,10 +73,23 @@ pub fn run_query(
     ingest: IngestConfig,
     dir: &Path,
 ) -> (Vec<Value>, RunReport) {
+    run_query_with(query, source, workers, dir, |options| {
+        options.ingest = ingest
+    })
+}
+
+/// [`run_query`] with run options set by `set`.
+pub fn run_query_with(
+    query: &str,
+    source: Source,
+    workers: usize,
+    dir: &Path,
+    set: impl FnOnce(&mut sluice::driver::RunOptions),
+) -> (Vec<Value>, RunReport) {
     let out = dir.join(format!("{query}-{workers}-{}.jsonl", unique()));
     let pipeline = sluice::queries::nexmark::find(query).unwrap();
     let mut config = RunConfig::new(pipeline, source, SinkSpec::File(out.clone()));
-    config.options.ingest = ingest;
+    set(&mut config.options);
     config.options.output_dir = dir.join(format!("files-{}", unique()));
     let outcome = run(config, &Mesh::local(workers)).unwrap();
     (read_rows(&out), outcome.report.unwrap())
@@ -723,6 +736,46 @@ pub fn reference_q6(lines: &[String]) -> Vec<Value> {
             serde_json::json!({"seller": seller, "avg_price": avg})
         })
         .collect()
+}
+
+/// Reference q6 with `--state-ttl ttl` (stamps rounded up to `granularity`): a seller's sale
+/// is stamped at its auction's close (`expires + 1` rounded up); a seller with no sale for `ttl`
+/// since their latest stamp starts afresh, and one idle for `ttl` before the latest close of
+/// the whole input has no row at the end.
+pub fn reference_q6_retiring(lines: &[String], ttl: u64, granularity: u64) -> Vec<Value> {
+    let mut per: std::collections::BTreeMap<u64, Vec<(u64, u64, u64, u64)>> = Default::default();
+    for (a, b) in winners(lines) {
+        let expires = sluice::time::parse_timestamp(a["expires"].as_str().unwrap()).unwrap();
+        let stamp = (expires + 1).div_ceil(granularity) * granularity;
+        per.entry(a["seller"].as_u64().unwrap()).or_default().push((
+            stamp,
+            expires,
+            a["id"].as_u64().unwrap(),
+            b["price"].as_u64().unwrap(),
+        ));
+    }
+    let end = per.values().flatten().map(|s| s.0).max().unwrap_or(0);
+    let mut rows = Vec::new();
+    for (seller, mut sales) in per {
+        sales.sort();
+        let mut kept: Vec<(u64, u64, u64)> = Vec::new();
+        let mut last = None;
+        for (stamp, expires, id, price) in sales {
+            if last.is_some_and(|l: u64| stamp >= l + ttl) {
+                kept.clear();
+            }
+            last = Some(stamp);
+            kept.push((expires, id, price));
+        }
+        if last.is_some_and(|l| l + ttl <= end) {
+            continue;
+        }
+        kept.sort();
+        let latest: Vec<u64> = kept.iter().rev().take(10).map(|s| s.2).collect();
+        let avg = latest.iter().map(|p| *p as u128).sum::<u128>() as f64 / latest.len() as f64;
+        rows.push(serde_json::json!({"seller": seller, "avg_price": avg}));
+    }
+    rows
 }
 
 fn band_of(price: u64) -> usize {
