@@ -12,17 +12,21 @@
 //! decide whether their window is still open.
 //!
 //! **Flow control** bounds what a source has in flight — records it emitted whose stamp the
-//! output probe has not passed — so that a slow dataflow or sink makes the source lag rather
-//! than memory grow. The operator keeps its own count per stamp (the metrics only observe).
-//! While the dataflow still has released records of this source to finish (its oldest stamp in
-//! flight is below the watermark) and either `max_in_flight` records are in flight or that
-//! oldest stamp trails the watermark by more than `max_lag` of event time, it reads nothing: it
+//! watermark has passed (released) but the output probe has not — so that a slow dataflow or
+//! sink makes the source lag rather than memory grow. Records stamped at or above the watermark
+//! are not in flight: they wait for event time by design (the allowed delay's worth of records,
+//! which a stateless query passes straight on); counting them made every watermark step a
+//! pause once the delay held more records than the bound (q0 at 1 M events/s: 2 M waiting, a
+//! pause after each step, p99 in milliseconds). The operator keeps its own count per stamp (the
+//! metrics only observe). While the dataflow still has released records of this source to
+//! finish and either `max_in_flight` of them are in flight or the oldest trails the watermark
+//! by more than `max_lag` of event time, it reads nothing: it
 //! asks its reader to pause (a Kafka consumer pauses its partitions, so nothing is prefetched
 //! either) and looks again after [`FLOW_RECHECK`], without spinning. Otherwise it reads at most
 //! what the bound leaves room for. (A watermark that jumps over empty event time is no lag: only
 //! records in flight count.) Once the dataflow has caught up with the watermark, the only way
 //! forward is to read on (the records that will move the watermark), so the bound holds as long
-//! as one watermark step — the allowed delay's worth of records — fits in it. A paced source that pauses falls
+//! as the records one watermark step releases fit in it. A paced source that pauses falls
 //! behind its schedule, which the report shows, instead of buffering. Time spent paused and the
 //! most records in flight are in the report.
 //!
@@ -83,7 +87,10 @@ impl Default for IngestConfig {
 /// Bounds on what one worker's source has in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowControl {
-    /// Records emitted whose stamp the output frontier has not passed.
+    /// Records emitted whose stamp the watermark has passed but the output frontier has not:
+    /// released to the dataflow and not yet finished. (Records stamped at or above the
+    /// watermark wait for event time by design: the allowed delay's worth of them is state,
+    /// not a queue.)
     pub max_in_flight: u64,
     /// Event time between the watermark and the output frontier, ms.
     pub max_lag_ms: EventTime,
@@ -119,6 +126,13 @@ impl InFlight {
     fn add(&mut self, stamp: EventTime, count: u64) {
         *self.by_stamp.entry(stamp).or_insert(0) += count;
         self.records += count;
+    }
+
+    /// The records in flight the watermark has released (stamped below it): those the dataflow
+    /// could have finished. The others wait for event time to pass their stamp — state the
+    /// allowed delay asks for, not a queue.
+    fn released(&self, watermark: EventTime) -> u64 {
+        self.by_stamp.range(..watermark).map(|(_, n)| *n).sum()
     }
 
     /// The stamp of the oldest records in flight.
@@ -326,7 +340,8 @@ pub fn ingest<'s, R: Record>(
             // The oldest stamp of ours the output has not passed, if it is below the watermark:
             // the dataflow still has released records of this source to finish.
             let behind = in_flight.oldest().filter(|&o| o < watermark);
-            let full = in_flight.records >= flow.max_in_flight
+            let released = in_flight.released(watermark);
+            let full = released >= flow.max_in_flight
                 || behind.is_some_and(|o| watermark - o > flow.max_lag_ms);
             if stop_cause.is_none() && behind.is_some() && full {
                 if paused_since.is_none() {
@@ -343,7 +358,7 @@ pub fn ingest<'s, R: Record>(
             // Caught up with the watermark, a source reads on even over the bound: only new
             // records can move it.
             let room = match behind {
-                Some(_) => flow.max_in_flight.saturating_sub(in_flight.records),
+                Some(_) => flow.max_in_flight.saturating_sub(released),
                 None => config.batch as u64,
             };
             let max = (config.batch as u64).min(room.max(1)) as usize;
@@ -398,7 +413,6 @@ pub fn ingest<'s, R: Record>(
                     in_flight.add(at, run.len() as u64);
                     output.session(&cap.delayed(&at)).give_container(&mut run);
                 }
-                ledger.max_in_flight = ledger.max_in_flight.max(in_flight.records);
             }
             if !buf.dead.is_empty() {
                 let before = rejected;
@@ -468,9 +482,9 @@ pub fn ingest<'s, R: Record>(
                 reader.on_watermark(next);
                 cap.downgrade(&next);
                 dcap.downgrade(&next);
-                ledger
-                    .borrow_mut()
-                    .release(Some(next), reference, reader.wall_clock_of(next), true);
+                let mut ledger = ledger.borrow_mut();
+                ledger.release(Some(next), reference, reader.wall_clock_of(next), true);
+                ledger.max_in_flight = ledger.max_in_flight.max(in_flight.released(next));
             }
         }
     });

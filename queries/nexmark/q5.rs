@@ -8,8 +8,9 @@
 //!
 //! **Operators:** timely, not differential: the per-auction counts are a
 //! [`window_aggregate`](crate::operators::Windowing) (exchanged by auction), and the
-//! per-window maximum a [`gather_windows`](crate::operators::GatherWindows) (one worker per
-//! window). Results are final when the watermark passes the window end: append-only.
+//! per-window maximum a [`gather_windows_combined`](crate::operators::GatherWindows) (one
+//! worker per window, each worker sending it only the auctions at its own maximum). Results are
+//! final when the watermark passes the window end: append-only.
 
 use crate::nexmark::model::{Bid, Event};
 use crate::operators::{by, Count, GatherWindows, Windowing, WindowResult, Windows};
@@ -45,9 +46,14 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
         Windows::sliding(SIZE_MS, SLIDE_MS),
     );
     ctx.dead_letter(late);
-    let hot = counts.gather_windows(
+    let hot = counts.gather_windows_combined(
         "q5.hottest_per_window",
         |r: &WindowResult<u64, u64>| r.window.end,
+        // A worker's auctions below its own maximum are below the overall one.
+        |_end, results| {
+            let max = results.iter().map(|r| r.value).max().unwrap_or(0);
+            results.retain(|r| r.value >= max);
+        },
         |_end, results| {
             let max = results.iter().map(|r| r.value).max().unwrap_or(0);
             results
