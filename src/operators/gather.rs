@@ -40,6 +40,9 @@ impl<R> Default for Gathered<R> {
     }
 }
 
+/// A worker's records waiting to be combined: by time (with its capability), then by window end.
+type Held<R> = BTreeMap<EventTime, (Capability<EventTime>, BTreeMap<EventTime, Vec<R>>)>;
+
 /// Per-window gathering as a [`KeyedLogic`].
 pub struct GatherLogic<R, O, E, D> {
     end: E,
@@ -177,10 +180,7 @@ impl<'s, R: ExchangeData + Clone + serde::Serialize> GatherWindows<'s, R>
             Pipeline,
             &format!("{name}.combine"),
             move |_cap, _info| {
-                let mut held: BTreeMap<
-                    EventTime,
-                    (Capability<EventTime>, BTreeMap<EventTime, Vec<R>>),
-                > = BTreeMap::new();
+                let mut held: Held<R> = BTreeMap::new();
                 move |(input, frontier), output| {
                     input.for_each(|cap, batch| {
                         let (Some(&time), Some(retained)) = (cap.least(), cap.retain_least(0))
