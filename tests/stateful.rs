@@ -130,6 +130,60 @@ fn late_events_for_closed_windows_are_dead_lettered_exactly() {
     assert!(!rows.iter().any(|r| r["auction"] == 2));
 }
 
+/// q5's sliding windows: a late bid all of whose windows have closed is a dead letter; one
+/// some of whose windows are still open counts in those only (closed windows are final).
+#[test]
+fn q5_counts_a_late_bid_only_in_its_open_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let bid = |auction: u64, t: u64| {
+        let time = sluice::time::format_timestamp(t);
+        format!(
+            r#"{{"event_type":2,"person":null,"auction":null,"bid":{{"auction":{auction},"bidder":2,"price":100,"channel":"c","url":"u","dateTime":"{time}","extra":""}}}}"#
+        )
+    };
+    // Auction 1: a bid every second up to 30 s (watermark 26 s). Then, late: auction 2 at
+    // 17 s (its windows end at 18–26 s, all closed: a dead letter) and fifteen bids of
+    // auction 3 at 23 s (windows ending 24 and 26 s closed; 28, 30 and 32 s open).
+    let base = 1_000_000_000;
+    let mut lines: Vec<String> = (0..=30).map(|s| bid(1, base + s * 1000)).collect();
+    lines.push(bid(2, base + 17_000));
+    lines.extend((0..15).map(|_| bid(3, base + 23_000)));
+    let path = write_lines(dir.path(), "late.jsonl", &lines);
+    let ingest = IngestConfig {
+        batch: 1,
+        ..IngestConfig::default()
+    };
+    for workers in [1, 2] {
+        let (rows, report) = run_query("q5", file_source(&path), workers, ingest, dir.path());
+        assert_eq!(report.late, 16, "sixteen bids arrived behind the watermark");
+        assert_eq!(
+            report.dead_letters.late, 1,
+            "one of them for closed windows only"
+        );
+        let ends = |auction: u64| -> Vec<u64> {
+            let mut e: Vec<u64> = rows
+                .iter()
+                .filter(|r| r["auction"] == auction)
+                .map(|r| r["window_end"].as_u64().unwrap() - base)
+                .collect();
+            e.sort();
+            e
+        };
+        assert_eq!(
+            ends(3),
+            vec![28_000, 30_000, 32_000],
+            "-w {workers}: {rows:?}"
+        );
+        assert!(ends(2).is_empty());
+        // Auction 1 holds the closed windows up to 26 s, and the last ones after auction 3's.
+        assert!(ends(1).contains(&26_000) && !ends(1).contains(&28_000));
+        assert!(rows
+            .iter()
+            .filter(|r| r["auction"] == 3)
+            .all(|r| r["num"] == 15));
+    }
+}
+
 /// q9 closes auctions in event time: a late bid of an auction that has closed, and an auction
 /// that arrived behind the watermark, are dead letters (exact counts), and so is a repeated
 /// auction id (in q20's join too); the winners are final.

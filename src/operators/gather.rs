@@ -14,11 +14,6 @@ use super::keyed::keyed_options;
 use super::keyed::{Emit, KeyedCore, KeyedLogic};
 use crate::time::EventTime;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use timely::container::CapacityContainerBuilder;
-use timely::dataflow::channels::pact::Pipeline;
-use timely::dataflow::operators::generic::operator::Operator;
-use timely::dataflow::operators::Capability;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
@@ -39,9 +34,6 @@ impl<R> Default for Gathered<R> {
         }
     }
 }
-
-/// A worker's records waiting to be combined: by time (with its capability), then by window end.
-type Held<R> = BTreeMap<EventTime, (Capability<EventTime>, BTreeMap<EventTime, Vec<R>>)>;
 
 /// Per-window gathering as a [`KeyedLogic`].
 pub struct GatherLogic<R, O, E, D> {
@@ -118,23 +110,6 @@ pub trait GatherWindows<'s, R> {
     where
         O: Clone + 'static,
         I: IntoIterator<Item = O>;
-
-    /// [`GatherWindows::gather_windows`], with each worker's own records of a window first
-    /// reduced by `combine(end, records)` (in place) before they travel to the window's worker:
-    /// e.g. only the records at this worker's maximum, when `decide` keeps those at the
-    /// overall maximum. `decide` on the combined records of every worker must equal `decide`
-    /// on all of them. A window then costs its worker a few records per peer, not every key's
-    /// result — no burst when windows with many keys close.
-    fn gather_windows_combined<O, I>(
-        self,
-        name: &str,
-        end: impl Fn(&R) -> EventTime + 'static,
-        combine: impl FnMut(EventTime, &mut Vec<R>) + 'static,
-        decide: impl FnMut(EventTime, Vec<R>) -> I + 'static,
-    ) -> StreamVec<'s, EventTime, O>
-    where
-        O: Clone + 'static,
-        I: IntoIterator<Item = O>;
 }
 
 impl<'s, R: ExchangeData + Clone + serde::Serialize> GatherWindows<'s, R>
@@ -158,56 +133,5 @@ impl<'s, R: ExchangeData + Clone + serde::Serialize> GatherWindows<'s, R>
         // Nothing is ever too late for a gather: its dead-letter stream stays empty.
         let (decided, _never) = self.keyed(name, logic, keyed_options(name));
         decided
-    }
-
-    fn gather_windows_combined<O, I>(
-        self,
-        name: &str,
-        end: impl Fn(&R) -> EventTime + 'static,
-        mut combine: impl FnMut(EventTime, &mut Vec<R>) + 'static,
-        decide: impl FnMut(EventTime, Vec<R>) -> I + 'static,
-    ) -> StreamVec<'s, EventTime, O>
-    where
-        O: Clone + 'static,
-        I: IntoIterator<Item = O>,
-    {
-        let end = std::rc::Rc::new(end);
-        let local_end = std::rc::Rc::clone(&end);
-        // This worker's records, by time and window, until the frontier passes their time.
-        // They are never part of a checkpoint: only times the frontier has not passed are held,
-        // and a restore re-derives those.
-        let combined = self.unary_frontier::<CapacityContainerBuilder<Vec<R>>, _, _, _>(
-            Pipeline,
-            &format!("{name}.combine"),
-            move |_cap, _info| {
-                let mut held: Held<R> = BTreeMap::new();
-                move |(input, frontier), output| {
-                    input.for_each(|cap, batch| {
-                        let (Some(&time), Some(retained)) = (cap.least(), cap.retain_least(0))
-                        else {
-                            return;
-                        };
-                        let (_, windows) = held
-                            .entry(time)
-                            .or_insert_with(|| (retained, BTreeMap::new()));
-                        for r in batch.drain(..) {
-                            windows.entry(local_end(&r)).or_default().push(r);
-                        }
-                    });
-                    while let Some(entry) = held.first_entry() {
-                        if frontier.less_equal(entry.key()) {
-                            break;
-                        }
-                        let (cap, windows) = entry.remove();
-                        let mut session = output.session(&cap);
-                        for (window_end, mut records) in windows {
-                            combine(window_end, &mut records);
-                            session.give_container(&mut records);
-                        }
-                    }
-                }
-            },
-        );
-        combined.gather_windows(name, move |r| end(r), decide)
     }
 }
