@@ -358,8 +358,8 @@ pub struct RunArgs {
     /// Most records a worker reads per step.
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = positive, allow_negative_numbers = true, help_heading = "Input")]
     pub batch: u64,
-    /// Flow control: a worker's source pauses while this many of its records have not reached
-    /// the output (and the output is behind the watermark).
+    /// Flow control: a worker's source pauses while this many of its records that the watermark
+    /// has released have not reached the output.
     #[arg(long, default_value_t = crate::ingest::DEFAULT_MAX_IN_FLIGHT, value_name = "N", value_parser = positive, allow_negative_numbers = true, help_heading = "Input")]
     pub max_in_flight: u64,
     /// Flow control: a worker's source pauses while the output trails its watermark by more

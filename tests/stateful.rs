@@ -96,15 +96,26 @@ fn disordered_files_match_the_batch_reference() {
     }
 }
 
+/// A Flink-format JSON line of a bid of `auction` at `t` (epoch ms), price 100.
+fn bid_line(auction: u64, t: u64) -> String {
+    let time = sluice::time::format_timestamp(t);
+    format!(
+        r#"{{"event_type":2,"person":null,"auction":null,"bid":{{"auction":{auction},"bidder":2,"price":100,"channel":"c","url":"u","dateTime":"{time}","extra":""}}}}"#
+    )
+}
+
+/// Ingest reading one record per step, so the watermark moves between records exactly.
+fn one_at_a_time() -> IngestConfig {
+    IngestConfig {
+        batch: 1,
+        ..IngestConfig::default()
+    }
+}
+
 #[test]
 fn late_events_for_closed_windows_are_dead_lettered_exactly() {
+    let bid = bid_line;
     let dir = tempfile::tempdir().unwrap();
-    let bid = |auction: u64, t: u64| {
-        let time = sluice::time::format_timestamp(t);
-        format!(
-            r#"{{"event_type":2,"person":null,"auction":null,"bid":{{"auction":{auction},"bidder":2,"price":100,"channel":"c","url":"u","dateTime":"{time}","extra":""}}}}"#
-        )
-    };
     // Bids every second up to 30 s (watermark 26 s), then two bids for the closed window
     // [0, 10 s) — dead letters — and one for the open window [20 s, 30 s) — counted.
     let base = 1_000_000_000;
@@ -115,10 +126,7 @@ fn late_events_for_closed_windows_are_dead_lettered_exactly() {
         bid(3, base + 25_000),
     ]);
     let path = write_lines(dir.path(), "late.jsonl", &lines);
-    let ingest = IngestConfig {
-        batch: 1,
-        ..IngestConfig::default()
-    };
+    let ingest = one_at_a_time();
     let (rows, report) = run_query("q7", file_source(&path), 1, ingest, dir.path());
     assert_eq!(report.late, 3, "three events arrived behind the watermark");
     assert_eq!(
@@ -135,12 +143,7 @@ fn late_events_for_closed_windows_are_dead_lettered_exactly() {
 #[test]
 fn q5_counts_a_late_bid_only_in_its_open_windows() {
     let dir = tempfile::tempdir().unwrap();
-    let bid = |auction: u64, t: u64| {
-        let time = sluice::time::format_timestamp(t);
-        format!(
-            r#"{{"event_type":2,"person":null,"auction":null,"bid":{{"auction":{auction},"bidder":2,"price":100,"channel":"c","url":"u","dateTime":"{time}","extra":""}}}}"#
-        )
-    };
+    let bid = bid_line;
     // Auction 1: a bid every second up to 30 s (watermark 26 s). Then, late: auction 2 at
     // 17 s (its windows end at 18–26 s, all closed: a dead letter) and fifteen bids of
     // auction 3 at 23 s (windows ending 24 and 26 s closed; 28, 30 and 32 s open).
@@ -149,10 +152,7 @@ fn q5_counts_a_late_bid_only_in_its_open_windows() {
     lines.push(bid(2, base + 17_000));
     lines.extend((0..15).map(|_| bid(3, base + 23_000)));
     let path = write_lines(dir.path(), "late.jsonl", &lines);
-    let ingest = IngestConfig {
-        batch: 1,
-        ..IngestConfig::default()
-    };
+    let ingest = one_at_a_time();
     for workers in [1, 2] {
         let (rows, report) = run_query("q5", file_source(&path), workers, ingest, dir.path());
         assert_eq!(report.late, 16, "sixteen bids arrived behind the watermark");
@@ -217,10 +217,7 @@ fn closed_auctions_refuse_late_records_exactly() {
         auction(3, 28_500, 50_000), // a second auction 3: a dead letter (invalid_event)
     ]);
     let path = write_lines(dir.path(), "late-auctions.jsonl", &lines);
-    let ingest = IngestConfig {
-        batch: 1,
-        ..IngestConfig::default()
-    };
+    let ingest = one_at_a_time();
     for workers in [1, 2] {
         let (rows, report) = run_query("q9", file_source(&path), workers, ingest, dir.path());
         assert_eq!(

@@ -4,19 +4,25 @@
 //! 10 s tumbling window: `id, name, stime` (the window start, as a timestamp), plus
 //! `window_start`/`window_end`.
 //!
-//! **Illustrates:** a windowed join of two event kinds, done as one keyed window aggregation
-//! over both (key = person id = seller id), so both sides of a window meet on one worker and
-//! the state is released when the window closes.
+//! **Illustrates:** a windowed join of two event kinds that answers as soon as it can: a row is
+//! final the moment both sides of a person's window are in (the window's end adds nothing to it),
+//! so it leaves then, not when the window closes — and closing a window emits nothing, so results
+//! never wait behind a pass over every person of the window.
 //!
-//! **Operators:** timely [`window_aggregate`](crate::operators::Windowing); a windowed
-//! equi-join is cheaper this way than through differential arrangements, which would keep both
-//! inputs beyond the window. Append-only; final when the watermark passes the window end.
+//! **Operators and state:** `q8.person_and_seller` ([`NewSellers`], a keyed logic on the keyed
+//! core): people and auctions are exchanged by person id (= seller id) into 256 shards; per
+//! shard and open window, each person's names seen, whether they sold, and so which rows left.
+//! A window's state is dropped when the watermark passes its end. Append-only; rows are final
+//! when emitted. A record whose window has closed is a dead letter (`late`).
 
 use crate::nexmark::model::Event;
-use crate::operators::{by, Aggregate, Windowing, Windows};
+use crate::operators::keyed::{keyed_options, route_hash, Emit, KeyedLogic};
+use crate::operators::{KeyedCore, Window};
 use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
@@ -40,39 +46,136 @@ pub struct Row {
 
 /// A person registering or a seller opening an auction.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-enum Side {
-    Person { id: u64, name: String, time: EventTime },
-    Seller { id: u64, time: EventTime },
+pub enum Side {
+    /// A person registered.
+    Person {
+        /// Person id.
+        id: u64,
+        /// Name.
+        name: String,
+        /// Event time.
+        time: EventTime,
+    },
+    /// A seller opened an auction.
+    Seller {
+        /// Seller (person) id.
+        id: u64,
+        /// Event time.
+        time: EventTime,
+    },
 }
 
-/// The person's names seen (in registration order) and whether they sold.
-struct NewSeller;
-
-impl Aggregate for NewSeller {
-    type In = Side;
-    type Acc = (Vec<String>, bool);
-    type Out = (Vec<String>, bool);
-    fn empty(&self) -> Self::Acc {
-        (Vec::new(), false)
+impl Side {
+    fn id(&self) -> u64 {
+        match self {
+            Side::Person { id, .. } | Side::Seller { id, .. } => *id,
+        }
     }
-    fn add(&self, acc: &mut Self::Acc, side: Side) {
-        match side {
-            Side::Person { name, .. } => {
-                if !acc.0.contains(&name) {
-                    acc.0.push(name);
+
+    fn time(&self) -> EventTime {
+        match self {
+            Side::Person { time, .. } | Side::Seller { time, .. } => *time,
+        }
+    }
+}
+
+/// One person in one window: the names seen (in order) and whether they sold. Once they have,
+/// every name has left as a row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seen {
+    names: Vec<String>,
+    sold: bool,
+}
+
+/// A shard's open windows, by start: the people seen in each.
+pub type ShardWindows = BTreeMap<EventTime, FxHashMap<u64, Seen>>;
+
+/// Shards of people per window, emitting a row as soon as a person both registered and sold.
+pub struct NewSellers;
+
+/// Shards people are kept in: enough to spread over many workers, few enough that closing a
+/// window is a few hundred map drops.
+pub const SHARDS: u64 = 256;
+
+fn window_of(t: EventTime) -> Window {
+    let start = t - t % SIZE_MS;
+    Window {
+        start,
+        end: start + SIZE_MS,
+    }
+}
+
+impl KeyedLogic for NewSellers {
+    type Record = Side;
+    type Key = u16;
+    type State = ShardWindows;
+    /// One stamp's records of the shard, in arrival order.
+    type Pending = Vec<Side>;
+    /// `(person id, name, window)`.
+    type Output = (u64, String, Window);
+
+    fn key(&self, side: &Side) -> u16 {
+        (route_hash(&side.id()) % SHARDS) as u16
+    }
+
+    fn too_late(&self, side: &Side, stamp: EventTime) -> Option<String> {
+        let (t, end) = (side.time(), window_of(side.time()).end);
+        (end <= stamp).then(|| {
+            format!("event time {t}: its window closed at {end}, at or before the frontier {stamp}")
+        })
+    }
+
+    fn stash(&self, pending: &mut Vec<Side>, side: Side) {
+        pending.push(side);
+    }
+
+    fn apply(
+        &self,
+        _shard: &u16,
+        open: &mut ShardWindows,
+        pending: Vec<Side>,
+        out: &mut Emit<'_, Self::Output>,
+    ) {
+        for side in pending {
+            let (id, window) = (side.id(), window_of(side.time()));
+            let seen = open.entry(window.start).or_default().entry(id).or_default();
+            match side {
+                Side::Person { name, .. } => {
+                    if !seen.names.contains(&name) {
+                        if seen.sold {
+                            out.give((id, name.clone(), window));
+                        }
+                        seen.names.push(name);
+                    }
+                }
+                Side::Seller { .. } => {
+                    if !seen.sold {
+                        seen.sold = true;
+                        for name in &seen.names {
+                            out.give((id, name.clone(), window));
+                        }
+                    }
                 }
             }
-            Side::Seller { .. } => acc.1 = true,
         }
     }
-    fn merge(&self, acc: &mut Self::Acc, other: &Self::Acc) {
-        for name in &other.0 {
-            self.add(acc, Side::Person { id: 0, name: name.clone(), time: 0 });
-        }
-        acc.1 |= other.1;
+
+    fn next_due(&self, open: &ShardWindows) -> Option<EventTime> {
+        open.first_key_value().map(|(start, _)| start + SIZE_MS)
     }
-    fn finish(&self, acc: &Self::Acc) -> Self::Out {
-        acc.clone()
+
+    /// A window closed: its rows have all left; its people are dropped.
+    fn on_due(&self, _shard: &u16, open: &mut ShardWindows, out: &mut Emit<'_, Self::Output>) {
+        while open
+            .first_key_value()
+            .is_some_and(|(start, _)| start + SIZE_MS <= out.now())
+        {
+            open.pop_first();
+        }
+    }
+
+    fn is_done(&self, open: &ShardWindows) -> bool {
+        open.is_empty()
     }
 }
 
@@ -89,33 +192,16 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
         }),
         Event::Bid(_) => None,
     });
-    let (joined, late) = sides.window_aggregate(
-        by(
-            "q8.person_and_seller",
-            |s: &Side| match s {
-                Side::Person { id, .. } | Side::Seller { id, .. } => *id,
-            },
-            |s| match s {
-                Side::Person { time, .. } | Side::Seller { time, .. } => *time,
-            },
-        )
-        .fold(|s| s.clone(), NewSeller),
-        Windows::tumbling(SIZE_MS),
-    );
+    let name = "q8.person_and_seller";
+    let (rows, late) = sides.keyed(name, NewSellers, keyed_options(name));
     ctx.dead_letter(late);
-    let rows = joined.flat_map(|r| {
-        let (names, sold) = r.value;
-        let window = r.window;
-        let id = r.key;
-        names.into_iter().filter(move |_| sold).map(move |name| Row {
-            id,
-            name,
-            stime: Timestamp(window.start),
-            window_start: window.start,
-            window_end: window.end,
-        })
-    });
-    ctx.emit(rows);
+    ctx.emit(rows.map(|(id, name, window)| Row {
+        id,
+        name,
+        stime: Timestamp(window.start),
+        window_start: window.start,
+        window_end: window.end,
+    }));
 }
 
 /// Registry entry.
