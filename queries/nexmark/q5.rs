@@ -9,12 +9,12 @@
 //! sees a whole window at once.
 //!
 //! **Operators and state:** `q5.hottest_per_shard` ([`HotAuctions`]): bids are exchanged by
-//! auction into 256 shards (a shard's auctions all live on one worker); per shard and open
-//! window, each auction's bid count and the auctions at the shard's maximum, updated as each
-//! stamp is applied (a bid counts in the five windows holding it). When the watermark passes a
-//! window's end the shard emits its maximum and drops the window's counts: no pass over the
-//! window's auctions, so results do not wait behind one result per auction (300 K auctions per
-//! window at 500 K events/s). `q5.hottest_per_window`
+//! auction into 256 shards (a shard's auctions all live on one worker); per shard, each
+//! auction's bid count in each open window holding its bids, and per open window the auctions at
+//! the shard's maximum, updated as each stamp is applied (a bid counts in the five windows
+//! holding it: one map lookup). When the watermark passes a window's end the shard emits its
+//! maximum (a few records, not one result per auction: 300 K auctions per window at 500 K
+//! events/s) and drops the closed window's counts. `q5.hottest_per_window`
 //! ([`gather_windows`](crate::operators::GatherWindows)): the shards' maxima of a window on one
 //! worker, which keeps those at the overall maximum. Results are final when the watermark passes
 //! the window end: append-only. A bid whose windows have all closed is a dead letter (`late`);
@@ -52,30 +52,20 @@ pub struct Row {
     pub window_end: EventTime,
 }
 
-/// One open window of a shard: each auction's bids so far, and those at the maximum.
+/// The auctions at a shard's maximum of one open window.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Tally {
-    counts: FxHashMap<u64, u64>,
+pub struct Top {
     max: u64,
     at_max: Vec<u64>,
 }
 
-impl Tally {
-    fn add(&mut self, auction: u64) {
-        let count = self.counts.entry(auction).or_insert(0);
-        *count += 1;
-        if *count > self.max {
-            self.max = *count;
-            self.at_max.clear();
-            self.at_max.push(auction);
-        } else if *count == self.max {
-            self.at_max.push(auction);
-        }
-    }
+/// A shard's state: each auction's bid count per open window (`(window end, count)`, a few
+/// each), and each open window's maximum, by end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shard {
+    counts: FxHashMap<u64, Vec<(EventTime, u64)>>,
+    tops: BTreeMap<EventTime, Top>,
 }
-
-/// A shard's open windows, by end.
-pub type ShardWindows = BTreeMap<EventTime, Tally>;
 
 /// Bid counts per auction and sliding window, kept per shard with the shard's maximum.
 pub struct HotAuctions {
@@ -92,9 +82,10 @@ impl HotAuctions {
 impl KeyedLogic for HotAuctions {
     type Record = Bid;
     type Key = u16;
-    type State = ShardWindows;
-    /// `(bid time, auction)` of one stamp's bids.
-    type Pending = Vec<(EventTime, u64)>;
+    type State = Shard;
+    /// One stamp's bids, counted per auction and pane as they arrive (the work left for
+    /// when the frontier passes the stamp is one update per auction, not per bid).
+    type Pending = FxHashMap<u64, Vec<(EventTime, u64)>>;
     /// `(window end, auction, count)`: a shard's maximum of a window.
     type Output = (EventTime, u64, u64);
 
@@ -111,41 +102,75 @@ impl KeyedLogic for HotAuctions {
     }
 
     fn stash(&self, pending: &mut Self::Pending, bid: Bid) {
-        pending.push((bid.date_time.0, bid.auction));
+        let pane = self.windows.pane_of(bid.date_time.0);
+        let panes = pending.entry(bid.auction).or_default();
+        match panes.iter_mut().find(|(p, _)| *p == pane) {
+            Some((_, n)) => *n += 1,
+            None => panes.push((pane, 1)),
+        }
     }
 
     fn apply(
         &self,
         _shard: &u16,
-        open: &mut ShardWindows,
+        shard: &mut Shard,
         pending: Self::Pending,
         out: &mut Emit<'_, Self::Output>,
     ) {
         // Windows ending at or before the stamp have closed (due times come first).
         let now = out.now();
-        for (t, auction) in pending {
-            for end in self.ends(t).filter(|end| *end > now) {
-                open.entry(end).or_default().add(auction);
+        for (auction, panes) in pending {
+            // One lookup per auction: its counts in the (few) windows open for it.
+            let counts = shard.counts.entry(auction).or_default();
+            for (end, bids) in panes
+                .into_iter()
+                .flat_map(|(pane, bids)| self.ends(pane).map(move |end| (end, bids)))
+                .filter(|(end, _)| *end > now)
+            {
+                let count = match counts.iter_mut().find(|(e, _)| *e == end) {
+                    Some((_, n)) => {
+                        *n += bids;
+                        *n
+                    }
+                    None => {
+                        counts.push((end, bids));
+                        bids
+                    }
+                };
+                let top = shard.tops.entry(end).or_default();
+                if count > top.max {
+                    top.max = count;
+                    top.at_max.clear();
+                    top.at_max.push(auction);
+                } else if count == top.max {
+                    top.at_max.push(auction);
+                }
             }
         }
     }
 
-    fn next_due(&self, open: &ShardWindows) -> Option<EventTime> {
-        open.first_key_value().map(|(end, _)| *end)
+    fn next_due(&self, shard: &Shard) -> Option<EventTime> {
+        shard.tops.first_key_value().map(|(end, _)| *end)
     }
 
-    fn on_due(&self, _shard: &u16, open: &mut ShardWindows, out: &mut Emit<'_, Self::Output>) {
-        while let Some(entry) = open.first_entry().filter(|e| *e.key() <= out.now()) {
+    fn on_due(&self, _shard: &u16, shard: &mut Shard, out: &mut Emit<'_, Self::Output>) {
+        let now = out.now();
+        while let Some(entry) = shard.tops.first_entry().filter(|e| *e.key() <= now) {
             let end = *entry.key();
-            let tally = entry.remove();
-            for auction in tally.at_max {
-                out.give_at(end, (end, auction, tally.max));
+            let top = entry.remove();
+            for auction in top.at_max {
+                out.give_at(end, (end, auction, top.max));
             }
         }
+        // Counts of closed windows go; an auction with none left goes too.
+        shard.counts.retain(|_, counts| {
+            counts.retain(|(end, _)| *end > now);
+            !counts.is_empty()
+        });
     }
 
-    fn is_done(&self, open: &ShardWindows) -> bool {
-        open.is_empty()
+    fn is_done(&self, shard: &Shard) -> bool {
+        shard.tops.is_empty()
     }
 }
 
