@@ -119,13 +119,11 @@ pub const FLOW_RECHECK: Duration = Duration::from_micros(500);
 #[derive(Default)]
 struct InFlight {
     by_stamp: std::collections::BTreeMap<EventTime, u64>,
-    records: u64,
 }
 
 impl InFlight {
     fn add(&mut self, stamp: EventTime, count: u64) {
         *self.by_stamp.entry(stamp).or_insert(0) += count;
-        self.records += count;
     }
 
     /// The records in flight the watermark has released (stamped below it): those the dataflow
@@ -142,12 +140,11 @@ impl InFlight {
 
     /// Forgets the records whose stamps the output frontier has passed.
     fn settle(&mut self, probe: &ProbeHandle<EventTime>) {
-        while let Some((&stamp, &count)) = self.by_stamp.first_key_value() {
+        while let Some((&stamp, _)) = self.by_stamp.first_key_value() {
             if probe.less_equal(&stamp) {
                 break;
             }
             self.by_stamp.pop_first();
-            self.records -= count;
         }
     }
 }
