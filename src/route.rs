@@ -17,3 +17,14 @@ pub fn route_hash<K: Hash>(key: &K) -> u64 {
 pub fn owner<K: Hash>(key: &K, peers: usize) -> usize {
     (route_hash(key) % peers.max(1) as u64) as usize
 }
+
+/// Shards a logic may group keys into when its state is per group, not per key (q5's and q8's
+/// per-window maps): enough to spread over many workers, few enough that closing a window costs
+/// a few hundred records or map drops at most.
+pub const SHARDS: u64 = 256;
+
+/// The shard (of [`SHARDS`]) of `key`, by [`route_hash`]: stable across runs, so a shard's
+/// state can be restored at another worker count like any key's.
+pub fn shard<K: Hash>(key: &K) -> u16 {
+    (route_hash(key) % SHARDS) as u16
+}

@@ -9,7 +9,7 @@
 //! sees a whole window at once.
 //!
 //! **Operators and state:** `q5.hottest_per_shard` ([`HotAuctions`]): bids are exchanged by
-//! auction into 256 shards (a shard's auctions all live on one worker); per shard, each
+//! auction into [`SHARDS`](crate::route::SHARDS) (256) shards (a shard's auctions all live on one worker); per shard, each
 //! auction's bid count in each open window holding its bids, and per open window the auctions at
 //! the shard's maximum, updated as each stamp is applied (a bid counts in the five windows
 //! holding it: one map lookup). When the watermark passes a window's end the shard emits its
@@ -21,9 +21,10 @@
 //! one some of whose windows are still open counts in those only.
 
 use crate::nexmark::model::{Bid, Event};
-use crate::operators::keyed::{keyed_options, route_hash, Emit, KeyedLogic};
+use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
 use crate::operators::{GatherWindows, KeyedCore, Window, Windows};
 use crate::pipeline::{Context, Pipeline};
+use crate::route::shard;
 use crate::time::EventTime;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -35,10 +36,6 @@ use timely::dataflow::StreamVec;
 pub const SIZE_MS: u64 = 10_000;
 /// Window slide, ms.
 pub const SLIDE_MS: u64 = 2_000;
-/// Shards bids are counted in: enough to spread over many workers, few enough that closing a
-/// window costs a few hundred records at most.
-pub const SHARDS: u64 = 256;
-
 /// One output row.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Row {
@@ -90,7 +87,7 @@ impl KeyedLogic for HotAuctions {
     type Output = (EventTime, u64, u64);
 
     fn key(&self, bid: &Bid) -> u16 {
-        (route_hash(&bid.auction) % SHARDS) as u16
+        shard(&bid.auction)
     }
 
     fn too_late(&self, bid: &Bid, stamp: EventTime) -> Option<String> {

@@ -10,15 +10,16 @@
 //! never wait behind a pass over every person of the window.
 //!
 //! **Operators and state:** `q8.person_and_seller` ([`NewSellers`], a keyed logic on the keyed
-//! core): people and auctions are exchanged by person id (= seller id) into 256 shards; per
+//! core): people and auctions are exchanged by person id (= seller id) into [`SHARDS`](crate::route::SHARDS) (256) shards; per
 //! shard and open window, each person's names seen, whether they sold, and so which rows left.
 //! A window's state is dropped when the watermark passes its end. Append-only; rows are final
 //! when emitted. A record whose window has closed is a dead letter (`late`).
 
 use crate::nexmark::model::Event;
-use crate::operators::keyed::{keyed_options, route_hash, Emit, KeyedLogic};
-use crate::operators::{KeyedCore, Window};
+use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::{KeyedCore, Window, Windows};
 use crate::pipeline::{Context, Pipeline};
+use crate::route::shard;
 use crate::time::{EventTime, Timestamp};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -91,17 +92,18 @@ pub struct Seen {
 pub type ShardWindows = BTreeMap<EventTime, FxHashMap<u64, Seen>>;
 
 /// Shards of people per window, emitting a row as soon as a person both registered and sold.
-pub struct NewSellers;
+pub struct NewSellers {
+    windows: Windows,
+}
 
-/// Shards people are kept in: enough to spread over many workers, few enough that closing a
-/// window is a few hundred map drops.
-pub const SHARDS: u64 = 256;
-
-fn window_of(t: EventTime) -> Window {
-    let start = t - t % SIZE_MS;
-    Window {
-        start,
-        end: start + SIZE_MS,
+impl NewSellers {
+    /// The (tumbling) window holding event time `t`.
+    fn window_of(&self, t: EventTime) -> Window {
+        let start = self.windows.pane_of(t);
+        Window {
+            start,
+            end: start + self.windows.size,
+        }
     }
 }
 
@@ -115,11 +117,11 @@ impl KeyedLogic for NewSellers {
     type Output = (u64, String, Window);
 
     fn key(&self, side: &Side) -> u16 {
-        (route_hash(&side.id()) % SHARDS) as u16
+        shard(&side.id())
     }
 
     fn too_late(&self, side: &Side, stamp: EventTime) -> Option<String> {
-        let (t, end) = (side.time(), window_of(side.time()).end);
+        let (t, end) = (side.time(), self.window_of(side.time()).end);
         (end <= stamp).then(|| {
             format!("event time {t}: its window closed at {end}, at or before the frontier {stamp}")
         })
@@ -137,7 +139,7 @@ impl KeyedLogic for NewSellers {
         out: &mut Emit<'_, Self::Output>,
     ) {
         for side in pending {
-            let (id, window) = (side.id(), window_of(side.time()));
+            let (id, window) = (side.id(), self.window_of(side.time()));
             let seen = open.entry(window.start).or_default().entry(id).or_default();
             match side {
                 Side::Person { name, .. } => {
@@ -161,14 +163,14 @@ impl KeyedLogic for NewSellers {
     }
 
     fn next_due(&self, open: &ShardWindows) -> Option<EventTime> {
-        open.first_key_value().map(|(start, _)| start + SIZE_MS)
+        open.first_key_value().map(|(start, _)| start + self.windows.size)
     }
 
     /// A window closed: its rows have all left; its people are dropped.
     fn on_due(&self, _shard: &u16, open: &mut ShardWindows, out: &mut Emit<'_, Self::Output>) {
         while open
             .first_key_value()
-            .is_some_and(|(start, _)| start + SIZE_MS <= out.now())
+            .is_some_and(|(start, _)| start + self.windows.size <= out.now())
         {
             open.pop_first();
         }
@@ -193,7 +195,10 @@ fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
         Event::Bid(_) => None,
     });
     let name = "q8.person_and_seller";
-    let (rows, late) = sides.keyed(name, NewSellers, keyed_options(name));
+    let logic = NewSellers {
+        windows: Windows::tumbling(SIZE_MS),
+    };
+    let (rows, late) = sides.keyed(name, logic, keyed_options(name));
     ctx.dead_letter(late);
     ctx.emit(rows.map(|(id, name, window)| Row {
         id,
