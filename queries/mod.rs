@@ -31,6 +31,12 @@ section!(
     q0, q1, q2, q3, q4, q5, q6, q7, q8, q9, q10, q11, q12, q13, q14, q15, q16, q17, q18, q19, q20, q21, q22
 );
 
+section!(
+    /// Card fraud detection over transactions and their delayed labels.
+    fraud (crate::fraud::model::FraudEvent):
+    fraud_rules
+);
+
 /// The Nexmark domain: its events, generator and queries.
 pub fn nexmark_domain() -> Domain<crate::nexmark::model::Event> {
     Domain {
@@ -41,7 +47,17 @@ pub fn nexmark_domain() -> Domain<crate::nexmark::model::Event> {
     }
 }
 
+/// The fraud domain: transactions and labels, their generator and pipelines.
+pub fn fraud_domain() -> Domain<crate::fraud::model::FraudEvent> {
+    Domain {
+        name: crate::fraud::NAME,
+        description: "card transactions with delayed fraud labels; per-account rules",
+        generator: Some(crate::fraud::generator),
+        pipelines: fraud::ALL,
+    }
+}
+
 /// Every domain of this crate, for the `sluice` binary.
 pub fn catalog() -> Catalog {
-    Catalog::new().with(nexmark_domain())
+    Catalog::new().with(nexmark_domain()).with(fraud_domain())
 }

@@ -46,6 +46,7 @@ pub mod connectors;
 pub mod console;
 pub mod deadletter;
 pub mod driver;
+pub mod fraud;
 pub mod ingest;
 pub mod launch;
 pub mod local;

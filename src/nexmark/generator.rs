@@ -13,7 +13,7 @@
 //! bids on the first auction (a skew test); `--burst` changes only the event times.
 
 use super::model::{Auction, Bid, Event, Person};
-use crate::connectors::generator::Generate;
+use crate::connectors::generator::{Generate, SplitMix64 as Rng};
 pub use crate::connectors::generator::{GeneratorConfig, DEFAULT_BASE_TIME};
 use crate::time::{EventTime, Timestamp};
 
@@ -85,34 +85,21 @@ fn ascii(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_default()
 }
 
-/// SplitMix64: small, fast, and good enough for benchmark data.
-struct Rng(u64);
+/// Nexmark's random strings and prices, drawn from the shared generator RNG.
+trait Draw {
+    /// Appends `len` random lowercase letters (with `z` read as a space, as Beam does).
+    fn push_letters(&mut self, out: &mut Vec<u8>, len: usize);
+    /// `len` random letters as a `String`.
+    fn letters(&mut self, len: usize) -> String;
+    /// A string of 3 to `max_len − 1` letters.
+    fn string(&mut self, max_len: usize) -> String;
+    /// Padding that brings an event of `current` bytes to about `average` bytes (±20 %).
+    fn extra(&mut self, current: usize, average: usize) -> String;
+    /// A price, `round(10^(U·6)) × 100` cents.
+    fn price(&mut self) -> u64;
+}
 
-impl Rng {
-    fn seeded(seed: u64, stream: u64) -> Rng {
-        let mut r = Rng(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        r.next_u64();
-        r
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (`bound > 0`), by multiply-shift.
-    fn below(&mut self, bound: u64) -> u64 {
-        ((u128::from(self.next_u64()) * u128::from(bound)) >> 64) as u64
-    }
-
-    /// Uniform in `[0, 1)`.
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
+impl Draw for Rng {
     /// Appends `len` random lowercase letters (with `z` read as a space, as Beam does).
     fn push_letters(&mut self, out: &mut Vec<u8>, len: usize) {
         let mut left = len;
