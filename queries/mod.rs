@@ -34,7 +34,7 @@ section!(
 section!(
     /// Card fraud detection over transactions and their delayed labels.
     fraud (crate::fraud::model::FraudEvent):
-    fraud_rules
+    fraud, fraud_rules, fraud_scores
 );
 
 /// The Nexmark domain: its events, generator and queries.

@@ -59,17 +59,21 @@ pub enum Reason {
     TooLarge,
     /// Arrived after the window it belongs to had closed.
     Late,
+    /// Refers to a record the pipeline does not have: a label for an unknown transaction, or a
+    /// second label for one.
+    Unmatched,
 }
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 6] = [
+    pub const ALL: [Reason; 7] = [
         Reason::MalformedJson,
         Reason::MalformedCsv,
         Reason::InvalidEvent,
         Reason::InvalidUtf8,
         Reason::TooLarge,
         Reason::Late,
+        Reason::Unmatched,
     ];
 
     /// The snake_case name used in JSON and reports.
@@ -81,6 +85,7 @@ impl Reason {
             Reason::InvalidUtf8 => "invalid_utf8",
             Reason::TooLarge => "too_large",
             Reason::Late => "late",
+            Reason::Unmatched => "unmatched",
         }
     }
 }
@@ -131,6 +136,9 @@ pub struct DeadLetterCounts {
     pub too_large: u64,
     /// [`Reason::Late`].
     pub late: u64,
+    /// [`Reason::Unmatched`].
+    #[serde(default)]
+    pub unmatched: u64,
 }
 
 impl DeadLetterCounts {
@@ -142,6 +150,7 @@ impl DeadLetterCounts {
             Reason::InvalidUtf8 => &mut self.invalid_utf8,
             Reason::TooLarge => &mut self.too_large,
             Reason::Late => &mut self.late,
+            Reason::Unmatched => &mut self.unmatched,
         }
     }
 
@@ -166,6 +175,7 @@ impl DeadLetterCounts {
             Reason::InvalidUtf8 => self.invalid_utf8,
             Reason::TooLarge => self.too_large,
             Reason::Late => self.late,
+            Reason::Unmatched => self.unmatched,
         }
     }
 

@@ -3,6 +3,8 @@
 //! per-account [`rules`] and an online [`learner`]. Its pipelines are under `queries/fraud/`. The engine never imports
 //! this module; it is registered with the binary's catalog like a user's own domain.
 
+pub mod detect;
+pub mod features;
 pub mod generator;
 pub mod learner;
 pub mod model;

@@ -117,30 +117,31 @@ enum Kind {
 }
 
 /// The flat row both kinds are written as (JSON or CSV): the columns of a transaction, and a
-/// label's `fraud`.
+/// label's `fraud`. Every column is written (empty ones as `null`): the same encoding carries
+/// records between processes, where no field may be skipped.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Row {
     kind: Kind,
     id: u64,
     time: EventTime,
     account: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     merchant: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     amount: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     currency: Option<CompactString>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     lat: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     lon: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     country: Option<CompactString>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     channel: Option<Channel>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     card_present: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     fraud: Option<bool>,
 }
 

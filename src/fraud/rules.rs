@@ -173,6 +173,25 @@ pub struct Seen {
     pub speed_kmh: Option<f64>,
 }
 
+/// What the rules found for one transaction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Assessment {
+    /// The rules it fired, in [`Rule`] order.
+    pub rules: Vec<Rule>,
+    /// The sum of their weights, at most 1.
+    pub score: f64,
+    /// What the rules saw.
+    pub seen: Seen,
+}
+
+impl Assessment {
+    /// Whether it makes an alert: a rule fired, and not only the new merchant (the ordinary
+    /// case: it scores, but alerts only with another).
+    pub fn alerts(&self) -> bool {
+        !(self.rules.is_empty() || self.rules == [Rule::NewMerchant])
+    }
+}
+
 /// A transaction that fired one rule or more.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
@@ -193,9 +212,27 @@ pub struct Alert {
 }
 
 impl Rules {
-    /// Checks `t` against `account`'s state (its transactions before `t`), then adds `t` to it.
-    /// Transactions must come in event-time order per account (ties by id).
+    /// Checks `t` against `account`'s state (its transactions before `t`), then adds `t` to it;
+    /// an alert if it fired a rule that alerts. Transactions must come in event-time order per
+    /// account (ties by id).
     pub fn check(&self, account: &mut Account, t: &Transaction) -> Option<Alert> {
+        let assessment = self.assess(account, t);
+        if !assessment.alerts() {
+            return None;
+        }
+        Some(Alert {
+            id: t.id,
+            account: t.account,
+            time: t.time,
+            amount: t.amount,
+            rules: assessment.rules,
+            score: assessment.score,
+            seen: assessment.seen,
+        })
+    }
+
+    /// What the rules find for `t` against `account`'s state; adds `t` to the state.
+    pub fn assess(&self, account: &mut Account, t: &Transaction) -> Assessment {
         // The window ending with this transaction.
         let keep = self.velocity_window.max(self.small_then_large_within);
         while account
@@ -259,20 +296,8 @@ impl Rules {
             speed_kmh,
         };
         self.add(account, t);
-        // A new merchant alone is the ordinary case: it scores, but alerts only with another.
-        if rules.is_empty() || rules == [Rule::NewMerchant] {
-            return None;
-        }
         let score = rules.iter().map(|r| self.weight(*r)).sum::<f64>().min(1.0);
-        Some(Alert {
-            id: t.id,
-            account: t.account,
-            time: t.time,
-            amount: t.amount,
-            rules,
-            score,
-            seen,
-        })
+        Assessment { rules, score, seen }
     }
 
     /// A rule's weight.

@@ -1,0 +1,42 @@
+//! # fraud — decisions: rules and an online model learning from delayed labels
+//!
+//! **Asks:** which transactions to review or block, scored the moment they are seen? One row per
+//! transaction whose risk reaches review (0.5) or block (0.85): `id, account, time, amount,
+//! decision, risk, model_score, rules_score, rules, model_examples`. Risk is the larger of the
+//! online model's probability of fraud and the rules' score.
+//!
+//! **Illustrates:** an online model in the stream, trained from labels that arrive later in
+//! event time and joined back to the features their transaction had when it was scored;
+//! model state that is ordinary keyed state (checkpointed and restored like any other), and a
+//! broadcast of each new model version to every worker, so a transaction is scored by exactly
+//! the labels of earlier stamps — the same decisions at any worker or process count.
+//!
+//! **Windows and state:** see [`detect`](crate::fraud::detect): per account, the rules' state,
+//! features awaiting labels (up to seven days of event time) and labels awaiting transactions;
+//! one model (15 weights, their scaler) on one worker, copied to all after each stamp that
+//! taught it something. Unmatched labels (unknown transaction, second label) are dead letters.
+
+use crate::fraud::detect::{detect, Decision, Thresholds};
+use crate::fraud::model::FraudEvent;
+use crate::fraud::rules::Rules;
+use crate::pipeline::{Context, Pipeline};
+use crate::time::EventTime;
+use timely::dataflow::operators::vec::Filter;
+use timely::dataflow::StreamVec;
+
+fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
+    let (scored, dead) = detect(events, Rules::default(), Thresholds::default());
+    ctx.dead_letter(dead);
+    ctx.emit(scored.filter(|s| s.decision != Decision::Allow));
+}
+
+/// Registry entry.
+pub const QUERY: Pipeline<FraudEvent> = Pipeline {
+    name: "fraud",
+    description: "review/block decisions from the rules and an online model learning from delayed labels",
+    columns: &[
+        "id", "account", "time", "amount", "decision", "risk", "model_score", "rules_score", "rules", "model_examples",
+    ],
+    writes_files: false,
+    build,
+};

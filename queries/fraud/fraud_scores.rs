@@ -1,0 +1,32 @@
+//! # fraud_scores — every transaction's score, for evaluation
+//!
+//! **Asks:** what did the model and the rules say about each transaction, allowed or not? One
+//! row per transaction, as [`fraud`](super::fraud) computes them: `id, account, time, amount,
+//! decision, risk, model_score, rules_score, rules, model_examples`. Joined with the labels it
+//! gives the model's prequential quality (`scripts/fraud-quality.py`).
+//!
+//! **Illustrates** and **state:** as `fraud`; only the output differs.
+
+use crate::fraud::detect::{detect, Thresholds};
+use crate::fraud::model::FraudEvent;
+use crate::fraud::rules::Rules;
+use crate::pipeline::{Context, Pipeline};
+use crate::time::EventTime;
+use timely::dataflow::StreamVec;
+
+fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
+    let (scored, dead) = detect(events, Rules::default(), Thresholds::default());
+    ctx.dead_letter(dead);
+    ctx.emit(scored);
+}
+
+/// Registry entry.
+pub const QUERY: Pipeline<FraudEvent> = Pipeline {
+    name: "fraud_scores",
+    description: "every transaction's model and rules scores and decision (for evaluation)",
+    columns: &[
+        "id", "account", "time", "amount", "decision", "risk", "model_score", "rules_score", "rules", "model_examples",
+    ],
+    writes_files: false,
+    build,
+};
