@@ -10,8 +10,9 @@
 //!    had (within [`LABEL_WAIT_MS`]) or a second label is a dead letter (`unmatched`); features
 //!    not labelled within `LABEL_WAIT_MS` are dropped.
 //! 2. **Trainer** ([`Trainer`], one key: one worker): the examples of each stamp, in (label
-//!    time, id) order, are learned by the [`Logistic`] model; after each stamp that taught it
-//!    something, a copy goes to every worker.
+//!    time, id) order, are learned by the [`Logistic`] model; after each stamp `s` that taught it
+//!    something, a copy goes to every worker, stamped `s + 1`. A model restored from a
+//!    checkpoint is published once at the resume time, so scoring goes on as if never stopped.
 //! 3. **Scoring** ([`score`]): a transaction stamped `s` is scored by the model that has learned
 //!    every example of the stamps before `s` — prequential: scored before it is learned from,
 //!    never with a label from its own future. Decision: the larger of the model's probability
@@ -244,15 +245,26 @@ impl KeyedLogic for Accounts {
     const DUE_AT_END: bool = false;
 }
 
-/// The trainer: one model, learning each stamp's examples in order.
+/// The trainer's state: the model, and whether this run has published it yet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Training {
+    model: Logistic,
+    /// Not written to checkpoints: a restored model is published once, at the resume time, so
+    /// the scorers' copies are what they were.
+    #[serde(skip)]
+    published: bool,
+}
+
+/// The trainer: one model, learning each stamp's examples in order. The version that has learned
+/// stamp `s` is published at `s + 1`: the model for transactions of later stamps.
 pub struct Trainer;
 
 impl KeyedLogic for Trainer {
     type Record = Example;
     type Key = ();
-    type State = Logistic;
+    type State = Training;
     type Pending = Vec<Example>;
-    /// The model after this stamp's examples.
+    /// A model version, at the first stamp it is for.
     type Output = Logistic;
 
     fn key(&self, _: &Example) {}
@@ -269,26 +281,31 @@ impl KeyedLogic for Trainer {
     fn apply(
         &self,
         _: &(),
-        model: &mut Logistic,
+        t: &mut Training,
         mut pending: Vec<Example>,
         out: &mut Emit<'_, Logistic>,
     ) {
         pending.sort_by_key(|e| (e.label_time, e.id));
         for e in &pending {
-            model.learn(&e.x, e.fraud);
+            t.model.learn(&e.x, e.fraud);
         }
         if !pending.is_empty() {
-            out.give(model.clone());
+            out.give_at(out.now().saturating_add(1), t.model.clone());
         }
+        t.published = true;
     }
 
-    fn next_due(&self, _: &Logistic) -> Option<EventTime> {
-        None
+    fn next_due(&self, t: &Training) -> Option<EventTime> {
+        // A restored model not yet published is due at once.
+        (!t.published).then_some(0)
     }
 
-    fn on_due(&self, _: &(), _: &mut Logistic, _: &mut Emit<'_, Logistic>) {}
+    fn on_due(&self, _: &(), t: &mut Training, out: &mut Emit<'_, Logistic>) {
+        out.give(t.model.clone());
+        t.published = true;
+    }
 
-    fn is_done(&self, _: &Logistic) -> bool {
+    fn is_done(&self, _: &Training) -> bool {
         false
     }
 }
@@ -348,8 +365,8 @@ pub struct Scored {
     pub model_examples: u64,
 }
 
-/// Scores each assessed transaction stamped `s` with the latest model stamped before `s`, once
-/// the model stream has passed `s` (no model of an earlier stamp can come any more).
+/// Scores each assessed transaction stamped `s` with the latest model version stamped at or
+/// before `s`, once the model stream has passed `s` (no version for `s` can come any more).
 pub fn score<'s>(
     assessed: StreamVec<'s, EventTime, Assessed>,
     models: StreamVec<'s, EventTime, Logistic>,
@@ -386,11 +403,11 @@ pub fn score<'s>(
                 if let Some(cap) = held.as_mut() {
                     while let Some(entry) = waiting
                         .first_entry()
-                        .filter(|e| *e.key() <= models_done_below)
+                        .filter(|e| *e.key() < models_done_below)
                     {
                         let s = *entry.key();
                         let model = versions
-                            .range(..s)
+                            .range(..=s)
                             .next_back()
                             .map_or(&untrained, |(_, m)| m);
                         let at = cap.delayed(&s);
@@ -420,14 +437,14 @@ pub fn score<'s>(
                         }
                     }
                 }
-                // Versions older than the newest one below every stamp still to come are done.
+                // Versions older than the newest one at or below every stamp to come are done.
                 let next = frontier
                     .frontier()
                     .first()
                     .copied()
                     .unwrap_or(EventTime::MAX);
                 let low = waiting.keys().next().copied().unwrap_or(next).min(next);
-                while versions.range(..low).nth(1).is_some() {
+                while versions.range(..=low).nth(1).is_some() {
                     versions.pop_first();
                 }
                 let hold = low.min(models_done_below);
