@@ -16,7 +16,7 @@
 //! one model (15 weights, their scaler) on one worker, copied to all after each stamp that
 //! taught it something. Unmatched labels (unknown transaction, second label) are dead letters.
 
-use crate::fraud::detect::{detect, Decision, Thresholds};
+use crate::fraud::detect::{detect, Decision, Thresholds, SCORED_COLUMNS};
 use crate::fraud::model::FraudEvent;
 use crate::fraud::rules::Rules;
 use crate::pipeline::{Context, Pipeline};
@@ -34,9 +34,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>
 pub const QUERY: Pipeline<FraudEvent> = Pipeline {
     name: "fraud",
     description: "review/block decisions from the rules and an online model learning from delayed labels",
-    columns: &[
-        "id", "account", "time", "amount", "decision", "risk", "model_score", "rules_score", "rules", "model_examples",
-    ],
+    columns: SCORED_COLUMNS,
     writes_files: false,
     build,
 };

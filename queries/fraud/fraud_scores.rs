@@ -7,7 +7,7 @@
 //!
 //! **Illustrates** and **state:** as `fraud`; only the output differs.
 
-use crate::fraud::detect::{detect, Thresholds};
+use crate::fraud::detect::{detect, Thresholds, SCORED_COLUMNS};
 use crate::fraud::model::FraudEvent;
 use crate::fraud::rules::Rules;
 use crate::pipeline::{Context, Pipeline};
@@ -24,9 +24,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>
 pub const QUERY: Pipeline<FraudEvent> = Pipeline {
     name: "fraud_scores",
     description: "every transaction's model and rules scores and decision (for evaluation)",
-    columns: &[
-        "id", "account", "time", "amount", "decision", "risk", "model_score", "rules_score", "rules", "model_examples",
-    ],
+    columns: SCORED_COLUMNS,
     writes_files: false,
     build,
 };

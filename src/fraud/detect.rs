@@ -365,6 +365,20 @@ pub struct Scored {
     pub model_examples: u64,
 }
 
+/// The output columns of a [`Scored`] row (the `fraud` and `fraud_scores` pipelines).
+pub const SCORED_COLUMNS: &[&str] = &[
+    "id",
+    "account",
+    "time",
+    "amount",
+    "decision",
+    "risk",
+    "model_score",
+    "rules_score",
+    "rules",
+    "model_examples",
+];
+
 /// Scores each assessed transaction stamped `s` with the latest model version stamped at or
 /// before `s`, once the model stream has passed `s` (no version for `s` can come any more).
 pub fn score<'s>(

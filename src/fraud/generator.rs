@@ -285,11 +285,14 @@ impl Generator {
     /// Transaction record `n`.
     pub fn transaction(&self, n: u64) -> Transaction {
         let mut rng = Rng::seeded(self.config.seed, n);
-        let Some((pattern, mut episode)) = self.episode(n / BLOCK) else {
-            let account = self.some_account(&mut rng);
-            return self.normal(n, account, &mut rng);
-        };
-        let Some((_, fraud)) = self.truth(n) else {
+        // A step of this block's episode, if the record is one (the episode drawn once).
+        let step = self.episode(n / BLOCK).and_then(|(pattern, episode)| {
+            let step = Self::steps(pattern)
+                .iter()
+                .find(|s| s.offset == n % BLOCK)?;
+            Some((pattern, episode, step.fraud))
+        });
+        let Some((pattern, mut episode, fraud)) = step else {
             let account = self.some_account(&mut rng);
             return self.normal(n, account, &mut rng);
         };
