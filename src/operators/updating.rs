@@ -17,6 +17,8 @@ use super::keyed::{Emit, KeyedCore, KeyedLogic, KeyedOptions, KeyedStreams};
 use crate::time::EventTime;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::cell::RefCell;
 use std::hash::Hash;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
@@ -88,11 +90,20 @@ pub trait UpdatingFold: 'static {
 }
 
 /// The keyed logic behind [`Updating::updating`].
-struct UpdatingLogic<F> {
+struct UpdatingLogic<F: UpdatingFold> {
     fold: F,
     /// Retire a key after this much event time without a record (`None`: never).
     retire_after: Option<EventTime>,
+    /// A key's rows before and after a stamp: buffers reused from key to key, so a change
+    /// costs no allocation of its own.
+    scratch: RefCell<BeforeAfter<F::Row>>,
 }
+
+/// A key's rows before a stamp and after it.
+type BeforeAfter<R> = (Vec<R>, Vec<R>);
+
+/// A key's records of one stamp: most keys have one, kept inline.
+type Stashed<R> = SmallVec<[R; 1]>;
 
 /// A key's summary and the stamp of its latest records.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -106,7 +117,7 @@ impl<F: UpdatingFold> KeyedLogic for UpdatingLogic<F> {
     type Record = F::Record;
     type Key = F::Key;
     type State = Kept<F::Acc>;
-    type Pending = Vec<F::Record>;
+    type Pending = Stashed<F::Record>;
     type Output = (F::Row, i64);
 
     const DUE_AT_END: bool = false;
@@ -119,7 +130,7 @@ impl<F: UpdatingFold> KeyedLogic for UpdatingLogic<F> {
         None
     }
 
-    fn stash(&self, pending: &mut Vec<F::Record>, record: F::Record) {
+    fn stash(&self, pending: &mut Stashed<F::Record>, record: F::Record) {
         pending.push(record);
     }
 
@@ -127,36 +138,38 @@ impl<F: UpdatingFold> KeyedLogic for UpdatingLogic<F> {
         &self,
         key: &F::Key,
         kept: &mut Kept<F::Acc>,
-        pending: Vec<F::Record>,
+        pending: Stashed<F::Record>,
         out: &mut Emit<'_, (F::Row, i64)>,
     ) {
         kept.last = Some(out.now());
         let acc = &mut kept.acc;
+        let mut scratch = self.scratch.borrow_mut();
+        let (before, after) = &mut *scratch;
+        before.clear();
+        after.clear();
         // The key's rows before this stamp, computed once the first record that can change
         // them comes (none: nothing changes).
-        let mut before = None;
+        let mut changed = false;
         for record in pending {
             if !self.fold.changes(acc, &record) {
                 continue;
             }
-            if before.is_none() {
-                let mut rows = Vec::new();
-                self.fold.rows(key, acc, &mut rows);
-                before = Some(rows);
+            if !changed {
+                self.fold.rows(key, acc, before);
+                changed = true;
             }
             self.fold.add(acc, record);
         }
-        let Some(mut before) = before else {
+        if !changed {
             return;
-        };
-        let mut after = Vec::new();
-        self.fold.rows(key, acc, &mut after);
+        }
+        self.fold.rows(key, acc, after);
         before.sort();
         after.sort();
         // A merge of the two sorted lists: rows on one side only are retracted or inserted
-        // (moved out, not cloned: the lists are this call's own).
-        let mut old = before.into_iter().peekable();
-        let mut new = after.into_iter().peekable();
+        // (moved out, not cloned).
+        let mut old = before.drain(..).peekable();
+        let mut new = after.drain(..).peekable();
         loop {
             match (old.peek(), new.peek()) {
                 (Some(o), Some(n)) if o == n => {
@@ -233,6 +246,7 @@ impl<'s, R: ExchangeData + Serialize> Updating<'s, R> for StreamVec<'s, EventTim
         let logic = UpdatingLogic {
             fold,
             retire_after: idle,
+            scratch: RefCell::default(),
         };
         self.keyed(name, logic, options)
     }
