@@ -150,6 +150,7 @@ pub const SENSOR_STATS: Pipeline<Reading> = Pipeline {
         "mean",
     ],
     writes_files: false,
+    params: &[],
     build: stats,
 };
 

@@ -144,12 +144,22 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
     let mut out = std::io::stdout().lock();
     for p in catalog.pipelines() {
         let line = if json {
+            let params: Vec<_> = p
+                .params
+                .iter()
+                .map(|q| serde_json::json!({"name": q.name, "help": q.help}))
+                .collect();
             serde_json::json!({
                 "name": p.name, "domain": p.domain, "description": p.description, "columns": p.columns,
+                "params": params,
             })
             .to_string()
         } else {
-            format!("{:<6} {:<8} {}", p.name, p.domain, p.description)
+            let mut line = format!("{:<6} {:<8} {}", p.name, p.domain, p.description);
+            for q in p.params {
+                line.push_str(&format!("\n{:<15} --param {}=…: {}", "", q.name, q.help));
+            }
+            line
         };
         writeln!(out, "{line}").context("writing the pipeline list")?;
     }
@@ -420,6 +430,7 @@ fn run_process(
         checkpoint: args.checkpoint(),
         stall_timeout: Some(args.fault.stall_timeout).filter(|t| !t.is_zero()),
         state_ttl: args.state_ttl.map(|d| d.as_millis() as u64),
+        params: args.params.clone(),
     };
     let outcome = domain.run(info.name, source, options, &mesh)?;
     let Some(report) = outcome.report else {

@@ -36,6 +36,7 @@
 //!     description: "every click",
 //!     columns: &["user", "time"],
 //!     writes_files: false,
+//!     params: &[],
 //!     build: all,
 //! };
 //!
@@ -84,6 +85,8 @@ pub struct PipelineInfo {
     pub columns: &'static [&'static str],
     /// Whether it writes files of its own (`--output-dir`).
     pub writes_files: bool,
+    /// Its parameters (`--param`).
+    pub params: &'static [crate::pipeline::Param],
 }
 
 /// What a source spec names, whatever its record type.
@@ -212,6 +215,7 @@ impl<R: Record> DomainEntry for Domain<R> {
                 description: p.description,
                 columns: p.columns,
                 writes_files: p.writes_files,
+                params: p.params,
             })
             .collect()
     }

@@ -372,6 +372,11 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_positive_duration, value_name = "DURATION", help_heading = "State")]
     pub state_ttl: Option<Duration>,
 
+    /// A pipeline parameter (repeatable), e.g. `--param rules=rules.toml`; `sluice list` shows
+    /// each pipeline's.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param, help_heading = "Pipeline")]
+    pub params: Vec<(String, String)>,
+
     #[command(flatten)]
     /// Generator settings.
     pub generator: GeneratorArgs,
@@ -782,6 +787,16 @@ fn parse_base_time(text: &str) -> Result<u64, String> {
         return Ok(now.as_millis() as u64);
     }
     parse_timestamp(text).map_err(|e| e.to_string())
+}
+
+/// `NAME=VALUE` of `--param`.
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,8 @@ pub struct RunOptions {
     pub stall_timeout: Option<Duration>,
     /// Retire an idle key of an updating result after this much event time (ms); `None`: never.
     pub state_ttl: Option<EventTime>,
+    /// The pipeline's parameters (`--param NAME=VALUE`), in command-line order.
+    pub params: Vec<(String, String)>,
 }
 
 impl RunOptions {
@@ -82,6 +84,7 @@ impl RunOptions {
             checkpoint: None,
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             state_ttl: None,
+            params: Vec::new(),
         }
     }
 }
@@ -114,6 +117,8 @@ impl<R: Record> RunConfig<R> {
     /// histogram files.
     fn preflight(&self) -> Result<(Option<PreparedFile>, Option<PreparedFile>), PreflightError> {
         let o = &self.options;
+        crate::pipeline::check_params(self.pipeline.name, self.pipeline.params, &o.params)
+            .map_err(PreflightError::Param)?;
         let mut inputs: Vec<(&str, &Path)> = Vec::new();
         if let SourceSpec::File { path, .. } = &self.source {
             if path.as_os_str() != "-" {
@@ -672,7 +677,8 @@ fn run_worker<R: Record>(
                 output_dir: options.output_dir.clone(),
             };
             let mut ctx = Context::new(scope, name, options.ingest.policy, outputs)
-                .with_state_ttl(options.state_ttl);
+                .with_state_ttl(options.state_ttl)
+                .with_params(options.params.clone());
             ctx.dead_letter(bad);
             (config.pipeline.build)(records, &mut ctx);
         })

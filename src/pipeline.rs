@@ -37,6 +37,7 @@
 //!     description: "readings above 80 °C",
 //!     columns: &["device", "time", "celsius"],
 //!     writes_files: false,
+//!     params: &[],
 //!     build,
 //! };
 //! assert_eq!(HOT.name, "hot");
@@ -66,8 +67,46 @@ pub struct Pipeline<R> {
     pub columns: &'static [&'static str],
     /// Whether the pipeline writes files of its own under the run's output directory (q10).
     pub writes_files: bool,
+    /// The parameters it takes (`--param NAME=VALUE`); none for most.
+    pub params: &'static [Param],
     /// Builds the dataflow.
     pub build: BuildFn<R>,
+}
+
+/// A pipeline parameter, set with `--param NAME=VALUE`: checked before the run starts, read by
+/// the pipeline's `build` through [`Context::param`].
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it sets, with its default, for `sluice list`.
+    pub help: &'static str,
+    /// Whether a value is usable, or why not (one line).
+    pub check: fn(&str) -> Result<(), String>,
+}
+
+/// Checks `values` (`(name, value)`, in command-line order) against `params`: an unknown name
+/// or an unusable value is a one-line error naming the parameter.
+pub fn check_params(
+    pipeline: &str,
+    params: &[Param],
+    values: &[(String, String)],
+) -> Result<(), String> {
+    for (name, value) in values {
+        let Some(param) = params.iter().find(|p| p.name == name) else {
+            let known: Vec<&str> = params.iter().map(|p| p.name).collect();
+            return Err(if known.is_empty() {
+                format!("pipeline {pipeline} takes no parameters (--param {name})")
+            } else {
+                format!(
+                    "pipeline {pipeline} has no parameter {name:?}; it takes: {}",
+                    known.join(", ")
+                )
+            });
+        };
+        (param.check)(value).map_err(|e| format!("--param {name}={value}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Where a worker's pipeline output goes: set up by the driver, handed to the pipeline's
@@ -90,6 +129,7 @@ pub struct Context<'s> {
     scope: Scope<'s, EventTime>,
     policy: WatermarkPolicy,
     state_ttl: Option<EventTime>,
+    params: Vec<(String, String)>,
     name: &'static str,
     outputs: Outputs,
 }
@@ -106,6 +146,7 @@ impl<'s> Context<'s> {
             scope,
             policy,
             state_ttl: None,
+            params: Vec::new(),
             name,
             outputs,
         }
@@ -115,6 +156,21 @@ impl<'s> Context<'s> {
     pub fn with_state_ttl(mut self, ttl: Option<EventTime>) -> Self {
         self.state_ttl = ttl;
         self
+    }
+
+    /// The context with the run's pipeline parameters (`(name, value)`, already checked).
+    pub fn with_params(mut self, params: Vec<(String, String)>) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// The value of parameter `name` (the last one given), if it was set.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// How long (event time) a key of an updating result may go without a record before it is

@@ -23,6 +23,9 @@ pub enum PreflightError {
         /// The input, as given (`the input file in.jsonl`).
         input: String,
     },
+    /// A pipeline parameter is unknown or unusable.
+    #[error("{0}")]
+    Param(String),
     /// The Kafka sink topic is the source topic.
     #[error("the sink {0} is the source topic: every row would be read back as input")]
     SinkIsSource(String),

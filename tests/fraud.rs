@@ -80,7 +80,26 @@ fn haversine(a: (f64, f64), b: (f64, f64)) -> f64 {
 
 /// The rules with their default parameters, over every account's transactions in (time, id)
 /// order, recomputing each figure from the full history instead of keeping running state.
+/// The rule settings the reference follows at a time (the rest are the defaults).
+#[derive(Clone, Copy)]
+struct RefRules {
+    /// Velocity: more transactions than this in ten minutes fire.
+    max_count: usize,
+    /// Whether small-then-large is on.
+    small_then_large: bool,
+}
+
+const DEFAULT_RULES: RefRules = RefRules {
+    max_count: 8,
+    small_then_large: true,
+};
+
 fn reference(lines: &[String]) -> Vec<Value> {
+    reference_with(lines, &|_| DEFAULT_RULES)
+}
+
+/// The alerts, with the rule settings `rules_at(t)` for a transaction at `t`.
+fn reference_with(lines: &[String], rules_at: &dyn Fn(u64) -> RefRules) -> Vec<Value> {
     let mut by_account: BTreeMap<u64, Vec<Value>> = BTreeMap::new();
     for l in lines {
         let v: Value = serde_json::from_str(l).unwrap();
@@ -96,6 +115,7 @@ fn reference(lines: &[String]) -> Vec<Value> {
         txs.sort_by_key(|t| (t["time"].as_u64().unwrap(), t["id"].as_u64().unwrap()));
         for (i, t) in txs.iter().enumerate() {
             let (time, amount) = (t["time"].as_u64().unwrap(), t["amount"].as_f64().unwrap());
+            let settings = rules_at(time);
             let before = &txs[..i];
             let amounts: Vec<f64> = before
                 .iter()
@@ -143,10 +163,10 @@ fn reference(lines: &[String]) -> Vec<Value> {
                 None
             };
             let mut rules = Vec::new();
-            if small_before && amount > 500.0 {
+            if settings.small_then_large && small_before && amount > 500.0 {
                 rules.push(("small_then_large", 0.9));
             }
-            if window_count > 8 || window_sum > 3000.0 {
+            if window_count > settings.max_count as u64 || window_sum > 3000.0 {
                 rules.push(("velocity", 0.5));
             }
             if before.len() >= 10 && std_dev > 0.0 && (amount - mean) / std_dev > 4.0 {
@@ -317,6 +337,9 @@ fn bad_and_late_transactions_are_dead_letters_counted_exactly() {
         good(4, 1_020_000),
         // 20 s behind the newest record: behind the watermark (4 s delay).
         good(5, 1_000_500),
+        r#"{"kind":"rule","time":1030000,"rule":"speed","set":{"max_count":3}}"#.to_string(),
+        // A rule change for a time the watermark has passed: it cannot apply exactly.
+        r#"{"kind":"rule","time":1000600,"rule":"velocity","set":{"max_count":3}}"#.to_string(),
     ];
     let file = d.join("in.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
@@ -348,12 +371,22 @@ fn bad_and_late_transactions_are_dead_letters_counted_exactly() {
         .collect();
     assert_eq!(
         reasons.iter().filter(|r| r.as_str() != "late").count(),
-        3,
+        4,
         "{letters:?}"
     );
     assert_eq!(
         reasons.iter().filter(|r| r.as_str() == "late").count(),
-        1,
+        2,
+        "{letters:?}"
+    );
+    assert!(
+        letters.iter().any(|l| l.contains("no rule \\\"speed\\\"")),
+        "{letters:?}"
+    );
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.contains("publish changes ahead of their time")),
         "{letters:?}"
     );
     assert!(
@@ -366,7 +399,141 @@ fn bad_and_late_transactions_are_dead_letters_counted_exactly() {
         letters.iter().any(|l| l.contains("label 1 has no fraud")),
         "{letters:?}"
     );
-    assert_eq!(report["late"], 1, "{report}");
+    assert_eq!(report["late"], 2, "{report}");
+}
+
+#[test]
+fn rule_changes_take_effect_exactly_at_their_event_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let generated = d.join("fraud.jsonl");
+    sluice(&[
+        "gen",
+        "fraud",
+        "--events",
+        EVENTS,
+        "--rate",
+        RATE,
+        "-o",
+        generated.to_str().unwrap(),
+    ]);
+    let lines = lines_of(&generated);
+    let time = |l: &String| {
+        serde_json::from_str::<Value>(l).unwrap()["time"]
+            .as_u64()
+            .unwrap()
+    };
+    let (first, last) = (time(&lines[0]), time(&lines[lines.len() - 1]));
+    // Velocity tightened at one third (to the millisecond, not a stamp boundary); small then
+    // large switched off at two thirds.
+    let (t1, t2) = (
+        first + (last - first) / 3 + 37,
+        first + 2 * (last - first) / 3 + 11,
+    );
+    let rules_at = move |t: u64| RefRules {
+        max_count: if t >= t1 { 3 } else { 8 },
+        small_then_large: t < t2,
+    };
+    let changes = [
+        (
+            t1,
+            r#"{"kind":"rule","time":T,"rule":"velocity","set":{"max_count":3}}"#,
+        ),
+        (
+            t2,
+            r#"{"kind":"rule","time":T,"rule":"small_then_large","set":{"enabled":false}}"#,
+        ),
+    ];
+    let mut with_changes = Vec::new();
+    let mut pending = changes.iter().peekable();
+    for l in &lines {
+        // Each change is read a little before its time, as a rules service would publish it.
+        while let Some((t, _)) = pending.next_if(|(t, _)| time(l) + 1_000 >= *t) {
+            let (_, text) = changes.iter().find(|(at, _)| at == t).unwrap();
+            with_changes.push(text.replace('T', &t.to_string()));
+        }
+        with_changes.push(l.clone());
+    }
+    let expected = reference_with(&lines, &rules_at);
+    let unchanged = reference(&lines);
+    let differs = |a: &[Value], b: &[Value], from: u64, to: u64| {
+        let pick = |v: &[Value]| -> Vec<Value> {
+            v.iter()
+                .filter(|r| (from..to).contains(&r["time"].as_u64().unwrap()))
+                .cloned()
+                .collect()
+        };
+        pick(a) != pick(b)
+    };
+    assert!(
+        !differs(&expected, &unchanged, 0, t1),
+        "the same before the first change"
+    );
+    assert!(
+        differs(&expected, &unchanged, t1, t2),
+        "the first change matters"
+    );
+    assert!(
+        differs(&expected, &unchanged, t2, u64::MAX),
+        "the second change matters"
+    );
+
+    let file = d.join("changes.jsonl");
+    std::fs::write(&file, with_changes.join("\n") + "\n").unwrap();
+    let shuffled = d.join("disordered.jsonl");
+    std::fs::write(&shuffled, disorder(&with_changes, 3_000).join("\n") + "\n").unwrap();
+    for (name, path, workers) in [("file-w1", &file, "1"), ("disordered-w2", &shuffled, "2")] {
+        let out = d.join(format!("{name}.jsonl"));
+        sluice(&[
+            "run",
+            "fraud_rules",
+            "-w",
+            workers,
+            "--source",
+            &format!("file:{}", path.display()),
+            "--sink",
+            &format!("file:{}", out.display()),
+        ]);
+        assert_rows(&rows(&[&out]), &expected, name);
+    }
+    let port = free_port_pair().to_string();
+    let out = d.join("two-{process}.jsonl");
+    sluice(&[
+        "run",
+        "fraud_rules",
+        "--source",
+        &format!("file:{}", shuffled.display()),
+        "-n",
+        "2",
+        "--port",
+        &port,
+        "--sink",
+        &format!("file:{}", out.display()),
+    ]);
+    let both = rows(&[&d.join("two-0.jsonl"), &d.join("two-1.jsonl")]);
+    assert_rows(&both, &expected, "two processes");
+
+    // The same first change as a rule book the run starts from: it holds from the beginning.
+    let book = d.join("strict.toml");
+    std::fs::write(&book, "[velocity]\nmax_count = 3\n").unwrap();
+    let out = d.join("book.jsonl");
+    sluice(&[
+        "run",
+        "fraud_rules",
+        "-w",
+        "2",
+        "--source",
+        &format!("file:{}", generated.display()),
+        "--param",
+        &format!("rules={}", book.display()),
+        "--sink",
+        &format!("file:{}", out.display()),
+    ]);
+    let strict = reference_with(&lines, &|_| RefRules {
+        max_count: 3,
+        small_then_large: true,
+    });
+    assert_rows(&rows(&[&out]), &strict, "rule book");
 }
 
 /// The model path, batch: transactions in (time, id) order through the library's rules and
@@ -383,11 +550,14 @@ fn reference_scores(lines: &[String]) -> Vec<Value> {
     let mut events: Vec<FraudEvent> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e| !matches!(e, FraudEvent::Rule(_)))
         .collect();
-    events.sort_by_key(|e| match e {
+    let order = |e: &FraudEvent| match e {
         FraudEvent::Transaction(t) => (stamp(t.time), 1, t.time, t.id),
         FraudEvent::Label(l) => (stamp(l.time), 0, l.time, l.id),
-    });
+        FraudEvent::Rule(_) => unreachable!("filtered out"),
+    };
+    events.sort_by_key(order);
     let rules = Rules::default();
     let mut accounts: HashMap<u64, Account> = HashMap::new();
     let mut x_of: HashMap<u64, Vec<f64>> = HashMap::new();
@@ -395,10 +565,7 @@ fn reference_scores(lines: &[String]) -> Vec<Value> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < events.len() {
-        let s = match &events[i] {
-            FraudEvent::Transaction(t) => stamp(t.time),
-            FraudEvent::Label(l) => stamp(l.time),
-        };
+        let s = order(&events[i]).0;
         let mut j = i;
         let mut labels = Vec::new();
         while j < events.len() {
@@ -600,4 +767,46 @@ fn labels_join_their_transactions_whatever_the_order() {
     };
     assert_eq!(examples(1), 0);
     assert_eq!(examples(3), 2, "{scored:?}");
+}
+
+#[test]
+fn pipeline_parameters_are_checked_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let book = dir.path().join("rules.toml");
+    std::fs::write(&book, "[velocity]\nmax_count = 3\nwindow_ms = 0\n").unwrap();
+    for (args, says) in [
+        (
+            vec!["run", "fraud_rules", "--param", "rulez=x"],
+            "pipeline fraud_rules has no parameter \"rulez\"; it takes: rules",
+        ),
+        (
+            vec!["run", "q1", "--param", "rules=x"],
+            "pipeline q1 takes no parameters",
+        ),
+        (
+            vec!["run", "fraud", "--param", "thresholds=0.9,0.5"],
+            "review 0.9 is above block 0.5",
+        ),
+        (
+            vec!["run", "fraud", "--param", "nothing"],
+            "expected NAME=VALUE",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let param = format!("rules={}", book.display());
+    let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["run", "fraud_rules", "--param", &param])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("velocity.window_ms 0"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
 }

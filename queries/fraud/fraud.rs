@@ -16,16 +16,21 @@
 //! one model (15 weights, their scaler) on one worker, copied to all after each stamp that
 //! taught it something. Unmatched labels (unknown transaction, second label) are dead letters.
 
-use crate::fraud::detect::{detect, Decision, Thresholds, SCORED_COLUMNS};
+use crate::fraud::detect::{detect, Decision, SCORED_COLUMNS};
 use crate::fraud::model::FraudEvent;
-use crate::fraud::rules::Rules;
+use crate::fraud::params;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
-    let (scored, dead) = detect(events, Rules::default(), Thresholds::default());
+    let (scored, dead) = detect(
+        events,
+        params::rules(ctx),
+        params::thresholds(ctx),
+        ctx.policy().granularity_ms,
+    );
     ctx.dead_letter(dead);
     ctx.emit(scored.filter(|s| s.decision != Decision::Allow));
 }
@@ -36,5 +41,6 @@ pub const QUERY: Pipeline<FraudEvent> = Pipeline {
     description: "review/block decisions from the rules and an online model learning from delayed labels",
     columns: SCORED_COLUMNS,
     writes_files: false,
+    params: &[params::RULES, params::THRESHOLDS],
     build,
 };

@@ -9,7 +9,10 @@
 //! **Illustrates:** stateful per-key logic where order matters, on the keyed event-time core:
 //! transactions wait for the watermark, then each account's are checked in event-time order
 //! (ties by id), so the alerts are the same at any worker or process count and whatever the
-//! arrival order within the allowed delay. Labels in the stream are not used here.
+//! arrival order within the allowed delay. Rules are data: the book starts from
+//! `--param rules=FILE` (TOML) and rule-change records in the stream switch rules on or off and
+//! change their parameters, each from its own event time — exactly, at any worker count
+//! ([`rulebook`](crate::fraud::rulebook)). Labels in the stream are not used here.
 //!
 //! **Windows and state:** per account ([`Rules`](crate::fraud::rules::Rules)): running mean and
 //! variance, the transactions of the last ten minutes (velocity; the small-then-large minute),
@@ -19,18 +22,23 @@
 //! change what the rules saw.
 
 use crate::fraud::model::{FraudEvent, Transaction};
-use crate::fraud::rules::{Account, Alert, Rules};
+use crate::fraud::params;
+use crate::fraud::rulebook::{rule_versions, RuleBook};
+use crate::fraud::rules::{Account, Alert};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
 use crate::operators::KeyedCore;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
+use std::cell::RefCell;
+use std::rc::Rc;
 use timely::dataflow::operators::vec::Map;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 /// The rules over each account's transactions, as a keyed logic.
 pub struct AccountRules {
-    /// The rules.
-    pub rules: Rules,
+    /// The rule versions on this worker.
+    pub book: Rc<RefCell<RuleBook>>,
     /// Idle accounts are forgotten after this long, if set.
     pub ttl: Option<EventTime>,
 }
@@ -59,8 +67,12 @@ impl KeyedLogic for AccountRules {
 
     fn apply(&self, _: &u64, account: &mut Account, mut pending: Vec<Transaction>, out: &mut Emit<'_, Alert>) {
         pending.sort_by_key(|t| (t.time, t.id));
+        let mut book = self.book.borrow_mut();
+        if book.len() > 1 {
+            book.advance(out.now());
+        }
         for t in &pending {
-            if let Some(alert) = self.rules.check(account, t) {
+            if let Some(alert) = book.at(t.time).check(account, t) {
                 out.give(alert);
             }
         }
@@ -87,14 +99,19 @@ impl KeyedLogic for AccountRules {
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
     let name = "fraud_rules.per_account";
+    let changes = events.clone().flat_map(FraudEvent::into_rule_change);
+    let granularity = ctx.policy().granularity_ms;
+    let (versions, late_changes) =
+        rule_versions(changes, params::rules(ctx), granularity, "fraud_rules.rules");
     let logic = AccountRules {
-        rules: Rules::default(),
+        book: Rc::clone(&versions.book),
         ttl: ctx.state_ttl(),
     };
     let (alerts, late) = events
         .flat_map(FraudEvent::into_transaction)
+        .concat(versions.gate())
         .keyed(name, logic, keyed_options(name));
-    ctx.dead_letter(late);
+    ctx.dead_letter(late.concat(late_changes));
     ctx.emit(alerts);
 }
 
@@ -104,5 +121,6 @@ pub const QUERY: Pipeline<FraudEvent> = Pipeline {
     description: "rule alerts per account: small then large, velocity, amount anomaly, impossible travel, new country",
     columns: &["id", "account", "time", "amount", "rules", "score", "seen"],
     writes_files: false,
+    params: &[params::RULES],
     build,
 };

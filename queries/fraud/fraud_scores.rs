@@ -7,15 +7,20 @@
 //!
 //! **Illustrates** and **state:** as `fraud`; only the output differs.
 
-use crate::fraud::detect::{detect, Thresholds, SCORED_COLUMNS};
+use crate::fraud::detect::{detect, SCORED_COLUMNS};
 use crate::fraud::model::FraudEvent;
-use crate::fraud::rules::Rules;
+use crate::fraud::params;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
-    let (scored, dead) = detect(events, Rules::default(), Thresholds::default());
+    let (scored, dead) = detect(
+        events,
+        params::rules(ctx),
+        params::thresholds(ctx),
+        ctx.policy().granularity_ms,
+    );
     ctx.dead_letter(dead);
     ctx.emit(scored);
 }
@@ -26,5 +31,6 @@ pub const QUERY: Pipeline<FraudEvent> = Pipeline {
     description: "every transaction's model and rules scores and decision (for evaluation)",
     columns: SCORED_COLUMNS,
     writes_files: false,
+    params: &[params::RULES, params::THRESHOLDS],
     build,
 };

@@ -49,5 +49,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "pass-through: every bid",
     columns: &["auction", "bidder", "price", "dateTime", "extra"],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -56,5 +56,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "currency conversion: bids with price × 0.908",
     columns: &["auction", "bidder", "price", "dateTime", "extra"],
     writes_files: false,
+    params: &[],
     build,
 };

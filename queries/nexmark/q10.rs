@@ -76,5 +76,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "log to file system: bids in files partitioned by day and minute, committed by the watermark",
     columns: &["auction", "bidder", "price", "dateTime", "extra", "dt", "hm"],
     writes_files: true,
+    params: &[],
     build,
 };

@@ -61,5 +61,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "user sessions: bids per bidder per session (10 s inactivity gap)",
     columns: &["bidder", "bid_count", "starttime", "endtime", "window_start", "window_end"],
     writes_files: false,
+    params: &[],
     build,
 };

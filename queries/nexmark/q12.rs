@@ -53,5 +53,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "processing-time windows: bids per bidder per 10 s of wall-clock time",
     columns: &["bidder", "bid_count", "starttime", "endtime"],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -70,6 +70,7 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "bounded side-input join: bids joined with data/side_input.csv on auction % 10000",
     columns: &["auction", "bidder", "price", "dateTime", "value"],
     writes_files: false,
+    params: &[],
     build,
 };
 

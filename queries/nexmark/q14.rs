@@ -80,6 +80,7 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "calculation: mid-priced bids with an hour label and a count of 'c' in extra",
     columns: &["auction", "bidder", "price", "bidTimeType", "dateTime", "extra", "c_counts"],
     writes_files: false,
+    params: &[],
     build,
 };
 

@@ -180,5 +180,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
         "window_start", "window_end",
     ],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -122,5 +122,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
         "rank3_auctions", "window_start", "window_end",
     ],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -126,5 +126,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
         "avg_price", "sum_price", "window_start", "window_end",
     ],
     writes_files: false,
+    params: &[],
     build,
 };

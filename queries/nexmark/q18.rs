@@ -74,5 +74,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "find last bid: the latest bid of every (bidder, auction) pair (updating)",
     columns: &["auction", "bidder", "price", "channel", "url", "dateTime", "extra", "diff"],
     writes_files: false,
+    params: &[],
     build,
 };

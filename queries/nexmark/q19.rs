@@ -93,5 +93,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "auction top-10 price: the ten highest bids of every auction, ranked (updating)",
     columns: &["auction", "bidder", "price", "channel", "url", "dateTime", "extra", "rank_number", "diff"],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -42,5 +42,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "selection: bids on auctions whose id is a multiple of 123",
     columns: &["auction", "price"],
     writes_files: false,
+    params: &[],
     build,
 };

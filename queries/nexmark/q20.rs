@@ -192,5 +192,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
         "initialBid", "reserve", "auction_dateTime", "expires", "seller", "category", "auction_extra", "diff",
     ],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -77,6 +77,7 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "add channel id: from the channel name or the url's channel_id parameter",
     columns: &["auction", "bidder", "price", "channel", "channel_id"],
     writes_files: false,
+    params: &[],
     build,
 };
 

@@ -55,5 +55,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "get URL directories: the first three path segments of the bid url",
     columns: &["auction", "bidder", "price", "channel", "dir1", "dir2", "dir3"],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -70,5 +70,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "local item suggestion: category-10 auctions of sellers in OR, ID or CA (incremental join)",
     columns: &["name", "city", "state", "id", "diff"],
     writes_files: false,
+    params: &[],
     build,
 };

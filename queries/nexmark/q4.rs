@@ -90,5 +90,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "average price per category: mean final price of its closed auctions (updating)",
     columns: &["id", "final", "diff"],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -263,6 +263,7 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "hot items: auctions with the most bids per 10 s window sliding by 2 s (ties all reported)",
     columns: &["auction", "num", "window_start", "window_end"],
     writes_files: false,
+    params: &[],
     build,
 };
 

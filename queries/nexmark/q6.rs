@@ -100,5 +100,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "average selling price by seller: mean winning price of their last 10 closed auctions",
     columns: &["seller", "avg_price", "diff"],
     writes_files: false,
+    params: &[],
     build,
 };

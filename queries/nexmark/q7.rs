@@ -141,5 +141,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "highest bid: the bids at each 10 s tumbling window's maximum price",
     columns: &["auction", "bidder", "price", "dateTime", "extra", "window_start", "window_end"],
     writes_files: false,
+    params: &[],
     build,
 };

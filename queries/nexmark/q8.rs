@@ -215,5 +215,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
     description: "monitor new users: people who registered and opened an auction in the same 10 s window",
     columns: &["id", "name", "stime", "window_start", "window_end"],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -103,5 +103,6 @@ pub const QUERY: Pipeline<Event> = Pipeline {
         "extra", "auction", "bidder", "price", "bid_dateTime", "bid_extra", "diff",
     ],
     writes_files: false,
+    params: &[],
     build,
 };

@@ -23,17 +23,20 @@
 use super::features::{features, COUNT};
 use super::learner::Logistic;
 use super::model::{FraudEvent, Label, Transaction};
+use super::rulebook::{rule_versions, RuleBook};
 use super::rules::{Account, Rule, Rules};
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
 use crate::operators::KeyedCore;
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
 use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
@@ -104,8 +107,8 @@ pub enum Staged {
 
 /// The account stage.
 pub struct Accounts {
-    /// The rules.
-    pub rules: Rules,
+    /// The rule versions on this worker.
+    pub book: Rc<RefCell<RuleBook>>,
 }
 
 impl Accounts {
@@ -131,7 +134,7 @@ impl Accounts {
     }
 
     fn transaction(&self, state: &mut AccountState, t: Transaction, out: &mut Emit<'_, Staged>) {
-        let assessment = self.rules.assess(&mut state.rules, &t);
+        let assessment = self.book.borrow().at(t.time).assess(&mut state.rules, &t);
         let x = features(&t, &assessment);
         if let Some(i) = state.early.iter().position(|l| l.id == t.id) {
             // Its label came first: it is an example at once, at the transaction's time.
@@ -167,6 +170,8 @@ fn order(e: &FraudEvent) -> (EventTime, u8, u64) {
     match e {
         FraudEvent::Label(l) => (l.time, 0, l.id),
         FraudEvent::Transaction(t) => (t.time, 1, t.id),
+        // Never here: rule changes go to the rule stage.
+        FraudEvent::Rule(c) => (c.time, 2, 0),
     }
 }
 
@@ -198,11 +203,18 @@ impl KeyedLogic for Accounts {
         mut pending: Vec<FraudEvent>,
         out: &mut Emit<'_, Staged>,
     ) {
+        {
+            let mut book = self.book.borrow_mut();
+            if book.len() > 1 {
+                book.advance(out.now());
+            }
+        }
         pending.sort_by_key(order);
         for e in pending {
             match e {
                 FraudEvent::Label(l) => self.label(state, l, out),
                 FraudEvent::Transaction(t) => self.transaction(state, t, out),
+                FraudEvent::Rule(_) => {}
             }
         }
     }
@@ -475,17 +487,28 @@ pub fn score<'s>(
 }
 
 /// The whole detection dataflow: scored transactions and dead letters (unmatched labels, late
-/// records).
+/// records, late rule changes). `rules` is the rule book at the start; rule changes in the
+/// stream change it from their event time on; `granularity` is the source's stamping
+/// granularity (ms).
 pub fn detect<'s>(
     events: StreamVec<'s, EventTime, FraudEvent>,
     rules: Rules,
     thresholds: Thresholds,
+    granularity: EventTime,
 ) -> (
     StreamVec<'s, EventTime, Scored>,
     StreamVec<'s, EventTime, DeadLetter>,
 ) {
     let name = "fraud.accounts";
-    let (staged, late) = events.keyed(name, Accounts { rules }, keyed_options(name));
+    let changes = events.clone().flat_map(FraudEvent::into_rule_change);
+    let (versions, late_changes) = rule_versions(changes, rules, granularity, "fraud.rules");
+    let events = events
+        .filter(|e| !matches!(e, FraudEvent::Rule(_)))
+        .concat(versions.gate());
+    let accounts = Accounts {
+        book: Rc::clone(&versions.book),
+    };
+    let (staged, late) = events.keyed(name, accounts, keyed_options(name));
     let examples = staged.clone().flat_map(|s| match s {
         Staged::Example(e) => Some(e),
         _ => None,
@@ -508,5 +531,5 @@ pub fn detect<'s>(
     let trainer = "fraud.trainer";
     let (models, _never_late) = examples.keyed(trainer, Trainer, keyed_options(trainer));
     let scored = score(assessed, models, thresholds);
-    (scored, late.concat(unmatched))
+    (scored, late.concat(unmatched).concat(late_changes))
 }

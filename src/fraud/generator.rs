@@ -415,6 +415,7 @@ mod tests {
                     assert!(labels.insert(l.id, r).is_none(), "label twice for {}", l.id);
                     assert!(matches!(g.event(l.id), FraudEvent::Transaction(_)));
                 }
+                FraudEvent::Rule(c) => panic!("the generator changes no rules: {c:?}"),
             }
         }
         // The first 200,000 transactions are labelled, each once.

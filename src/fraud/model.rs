@@ -1,11 +1,13 @@
-//! The fraud domain's records: card transactions and the labels (chargebacks, confirmations)
-//! that arrive for them later in event time, in one stream.
+//! The fraud domain's records: card transactions, the labels (chargebacks, confirmations) that
+//! arrive for them later in event time, and changes to the rule book, in one stream.
 //!
-//! A record is either a [`Transaction`] or a [`Label`]. Both are written as one flat row with a
-//! `kind` column (`transaction` or `label`), so a stream of them can be JSON lines or CSV with a
-//! header row; a label leaves the transaction's columns empty. A row missing a column its kind
-//! needs is a decoding error (a dead letter naming the column), never a default.
+//! A record is a [`Transaction`], a [`Label`] or a [`RuleChange`]. All are written as one flat
+//! row with a `kind` column (`transaction`, `label` or `rule`), so a stream of them can be JSON
+//! lines or CSV with a header row; a label leaves the transaction's columns empty. A row missing
+//! a column its kind needs is a decoding error (a dead letter naming the column), never a
+//! default; so is a rule change naming no rule, or a key or value its rule does not take.
 
+use super::rules::{Rule, Rules};
 use crate::record::Record;
 use crate::time::EventTime;
 use compact_str::CompactString;
@@ -63,6 +65,21 @@ pub struct Label {
     pub fraud: bool,
 }
 
+/// A change to one rule of the rule book, effective for transactions from `time` on.
+///
+/// As a row: `{"kind":"rule","time":…,"rule":"velocity","set":{"max_count":5}}` — `set` is a
+/// JSON object of the rule's keys (in CSV, its JSON text), e.g. `{"enabled":false}` to switch
+/// the rule off.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleChange {
+    /// From when it applies, epoch ms.
+    pub time: EventTime,
+    /// The rule changed.
+    pub rule: Rule,
+    /// Its new keys, as a JSON object's text (checked when the record is read).
+    pub set: String,
+}
+
 /// One record of a fraud stream.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "Row", into = "Row")]
@@ -71,6 +88,8 @@ pub enum FraudEvent {
     Transaction(Transaction),
     /// A label for an earlier transaction.
     Label(Label),
+    /// A change to the rule book.
+    Rule(RuleChange),
 }
 
 impl FraudEvent {
@@ -78,7 +97,15 @@ impl FraudEvent {
     pub fn into_transaction(self) -> Option<Transaction> {
         match self {
             FraudEvent::Transaction(t) => Some(t),
-            FraudEvent::Label(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The rule change, if this is one.
+    pub fn into_rule_change(self) -> Option<RuleChange> {
+        match self {
+            FraudEvent::Rule(c) => Some(c),
+            _ => None,
         }
     }
 
@@ -86,15 +113,16 @@ impl FraudEvent {
     pub fn into_label(self) -> Option<Label> {
         match self {
             FraudEvent::Label(l) => Some(l),
-            FraudEvent::Transaction(_) => None,
+            _ => None,
         }
     }
 
-    /// The account it concerns.
+    /// The account it concerns (none for a rule change: it concerns every account).
     pub fn account(&self) -> u64 {
         match self {
             FraudEvent::Transaction(t) => t.account,
             FraudEvent::Label(l) => l.account,
+            FraudEvent::Rule(_) => 0,
         }
     }
 }
@@ -104,6 +132,7 @@ impl Record for FraudEvent {
         match self {
             FraudEvent::Transaction(t) => t.time,
             FraudEvent::Label(l) => l.time,
+            FraudEvent::Rule(c) => c.time,
         }
     }
 }
@@ -114,17 +143,20 @@ impl Record for FraudEvent {
 enum Kind {
     Transaction,
     Label,
+    Rule,
 }
 
-/// The flat row both kinds are written as (JSON or CSV): the columns of a transaction, and a
-/// label's `fraud`. Every column is written (empty ones as `null`): the same encoding carries
-/// records between processes, where no field may be skipped.
+/// The flat row every kind is written as (JSON or CSV): the columns of a transaction, a
+/// label's `fraud`, a rule change's `rule` and `set`. Every column is written (empty ones as
+/// `null`): the same encoding carries records between processes, where no field may be skipped.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Row {
     kind: Kind,
-    id: u64,
+    #[serde(default)]
+    id: Option<u64>,
     time: EventTime,
-    account: u64,
+    #[serde(default)]
+    account: Option<u64>,
     #[serde(default)]
     merchant: Option<u64>,
     #[serde(default)]
@@ -143,36 +175,84 @@ struct Row {
     card_present: Option<bool>,
     #[serde(default)]
     fraud: Option<bool>,
+    #[serde(default)]
+    rule: Option<CompactString>,
+    #[serde(default, deserialize_with = "object_or_text")]
+    set: Option<String>,
+}
+
+/// A rule change's `set`: a JSON object (JSON lines) or its text (CSV, and between processes).
+fn object_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    if !d.is_human_readable() {
+        return Option::<String>::deserialize(d);
+    }
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) if s.is_empty() => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s)),
+        v => Ok(Some(v.to_string())),
+    }
 }
 
 impl TryFrom<Row> for FraudEvent {
     type Error = String;
 
     fn try_from(row: Row) -> Result<Self, String> {
-        let need = |what: &str| format!("{:?} {} has no {what}", row.kind, row.id).to_lowercase();
+        let what = match row.id {
+            Some(id) => format!("{:?} {id}", row.kind).to_lowercase(),
+            None => format!("{:?} at {}", row.kind, row.time).to_lowercase(),
+        };
+        let need = |column: &str| format!("{what} has no {column}");
+        if row.kind != Kind::Rule {
+            let (id, account) = (
+                row.id.ok_or_else(|| need("id"))?,
+                row.account.ok_or_else(|| need("account"))?,
+            );
+            if row.kind == Kind::Label {
+                return Ok(FraudEvent::Label(Label {
+                    id,
+                    time: row.time,
+                    account,
+                    fraud: row.fraud.ok_or_else(|| need("fraud"))?,
+                }));
+            }
+        }
         match row.kind {
-            Kind::Label => Ok(FraudEvent::Label(Label {
-                id: row.id,
-                time: row.time,
-                account: row.account,
-                fraud: row.fraud.ok_or_else(|| need("fraud"))?,
-            })),
+            Kind::Label => unreachable!("labels are read above"),
+            Kind::Rule => {
+                let name = row.rule.as_deref().ok_or_else(|| need("rule"))?;
+                let rule = Rule::named(name).ok_or_else(|| {
+                    let names: Vec<&str> = Rule::ALL.iter().map(|r| r.name()).collect();
+                    format!("{what}: no rule {name:?} (rules: {})", names.join(", "))
+                })?;
+                let set = row.set.clone().ok_or_else(|| need("set"))?;
+                // Checked now, against the defaults: a change that cannot apply is a dead
+                // letter here, not a surprise later.
+                Rules::default()
+                    .with_change(rule, &set)
+                    .map_err(|e| format!("{what}: {e}"))?;
+                Ok(FraudEvent::Rule(RuleChange {
+                    time: row.time,
+                    rule,
+                    set,
+                }))
+            }
             Kind::Transaction => {
                 let amount = row.amount.ok_or_else(|| need("amount"))?;
                 if !amount.is_finite() || amount < 0.0 {
-                    return Err(format!("transaction {} has amount {amount}", row.id));
+                    return Err(format!("{what} has amount {amount}"));
                 }
                 let (lat, lon) = (
                     row.lat.ok_or_else(|| need("lat"))?,
                     row.lon.ok_or_else(|| need("lon"))?,
                 );
                 if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
-                    return Err(format!("transaction {} is at ({lat}, {lon})", row.id));
+                    return Err(format!("{what} is at ({lat}, {lon})"));
                 }
                 Ok(FraudEvent::Transaction(Transaction {
-                    id: row.id,
+                    id: row.id.unwrap_or_default(),
                     time: row.time,
-                    account: row.account,
+                    account: row.account.unwrap_or_default(),
                     merchant: row.merchant.ok_or_else(|| need("merchant"))?,
                     amount,
                     currency: row.currency.clone().ok_or_else(|| need("currency"))?,
@@ -192,9 +272,9 @@ impl From<FraudEvent> for Row {
         match event {
             FraudEvent::Transaction(t) => Row {
                 kind: Kind::Transaction,
-                id: t.id,
+                id: Some(t.id),
                 time: t.time,
-                account: t.account,
+                account: Some(t.account),
                 merchant: Some(t.merchant),
                 amount: Some(t.amount),
                 currency: Some(t.currency),
@@ -204,12 +284,14 @@ impl From<FraudEvent> for Row {
                 channel: Some(t.channel),
                 card_present: Some(t.card_present),
                 fraud: None,
+                rule: None,
+                set: None,
             },
             FraudEvent::Label(l) => Row {
                 kind: Kind::Label,
-                id: l.id,
+                id: Some(l.id),
                 time: l.time,
-                account: l.account,
+                account: Some(l.account),
                 merchant: None,
                 amount: None,
                 currency: None,
@@ -219,6 +301,25 @@ impl From<FraudEvent> for Row {
                 channel: None,
                 card_present: None,
                 fraud: Some(l.fraud),
+                rule: None,
+                set: None,
+            },
+            FraudEvent::Rule(c) => Row {
+                kind: Kind::Rule,
+                id: None,
+                time: c.time,
+                account: None,
+                merchant: None,
+                amount: None,
+                currency: None,
+                lat: None,
+                lon: None,
+                country: None,
+                channel: None,
+                card_present: None,
+                fraud: None,
+                rule: Some(c.rule.name().into()),
+                set: Some(c.set),
             },
         }
     }
@@ -300,6 +401,42 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("amount -3"), "{e}");
+    }
+
+    #[test]
+    fn rule_changes_are_read_checked_and_round_trip() {
+        let json = r#"{"kind":"rule","time":5000,"rule":"velocity","set":{"max_count":3}}"#;
+        let change: FraudEvent = serde_json::from_str(json).unwrap();
+        let FraudEvent::Rule(c) = &change else {
+            panic!("{change:?}")
+        };
+        assert_eq!((c.time, c.rule), (5000, Rule::Velocity));
+        let back: FraudEvent =
+            serde_json::from_str(&serde_json::to_string(&change).unwrap()).unwrap();
+        assert_eq!(back, change);
+        let bytes = bincode::serialize(&change).unwrap();
+        assert_eq!(bincode::deserialize::<FraudEvent>(&bytes).unwrap(), change);
+        for (bad, why) in [
+            (
+                r#"{"kind":"rule","time":1,"rule":"speed","set":{}}"#,
+                "no rule \"speed\"",
+            ),
+            (
+                r#"{"kind":"rule","time":1,"rule":"velocity","set":{"max":3}}"#,
+                "no key \"max\"",
+            ),
+            (
+                r#"{"kind":"rule","time":1,"rule":"velocity","set":{"weight":2}}"#,
+                "weight 2",
+            ),
+            (
+                r#"{"kind":"rule","time":1,"rule":"velocity"}"#,
+                "has no set",
+            ),
+        ] {
+            let e = serde_json::from_str::<FraudEvent>(bad).unwrap_err();
+            assert!(e.to_string().contains(why), "{bad}: {e}");
+        }
     }
 
     #[test]

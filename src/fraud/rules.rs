@@ -1,17 +1,19 @@
 //! Fraud rules evaluated per account in event time: each transaction is checked against the
 //! account's state as of the transactions before it, then added to that state.
 //!
-//! The rules ([`Rules`], every parameter settable):
+//! The rules ([`Rules`], a rule book: each rule switched on or off, weighted and parameterised,
+//! read from a TOML or JSON file and changed while a pipeline runs — see
+//! [`rulebook`](super::rulebook)):
 //! - **small then large** (Flink's walkthrough): an amount below `small_below` followed, within
-//!   `small_then_large_within` ms, by one above `large_above`;
-//! - **velocity**: more than `velocity_count` transactions, or more than `velocity_sum` spent, in
-//!   the `velocity_window` ms ending with this one (sliding, per transaction);
+//!   `within_ms`, by one above `large_above`;
+//! - **velocity**: more than `max_count` transactions, or more than `max_sum` spent, in the
+//!   `window_ms` ending with this one (sliding, per transaction);
 //! - **amount anomaly**: the amount's z-score against the account's running mean and standard
-//!   deviation (Welford) above `z_above`, once the account has `z_min_history` transactions;
+//!   deviation (Welford) above `z_above`, once the account has `min_history` transactions;
 //! - **impossible travel**: between consecutive card-present transactions, a speed above
-//!   `max_speed_kmh` over more than `travel_min_km`;
+//!   `max_speed_kmh` over more than `min_km`;
 //! - **new country** / **new merchant**: a country, or a merchant, the account has not used in
-//!   its history (the last `remembered` merchants), once it has `new_min_history` transactions.
+//!   its history (the last `remembered` merchants), once it has `min_history` transactions.
 //!
 //! A transaction that fires at least one rule becomes an [`Alert`] naming the rules, the
 //! transaction, the account's state the rules saw and a score: the sum of the fired rules'
@@ -22,86 +24,309 @@ use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
-/// The rules' parameters and weights.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// The rule book: every rule's switch, weight and parameters. Written as TOML (or JSON), one
+/// table per rule; a table or key left out keeps its default:
+///
+/// ```toml
+/// [small_then_large]
+/// small_below = 1.0
+/// large_above = 500.0
+/// within_ms = 60000
+///
+/// [velocity]
+/// max_count = 5
+///
+/// [new_merchant]
+/// enabled = false
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
-    /// Small then large: the small amount's bound.
-    pub small_below: f64,
-    /// Small then large: the large amount's bound.
-    pub large_above: f64,
-    /// Small then large: at most this long between them, ms.
-    pub small_then_large_within: EventTime,
-    /// Velocity: the sliding window, ms.
-    pub velocity_window: EventTime,
-    /// Velocity: more transactions than this in the window fire.
-    pub velocity_count: u64,
-    /// Velocity: more spent than this in the window fires.
-    pub velocity_sum: f64,
-    /// Amount anomaly: z-scores above this fire.
-    pub z_above: f64,
-    /// Amount anomaly: transactions of history needed first.
-    pub z_min_history: u64,
-    /// Impossible travel: speeds above this fire, km/h.
-    pub max_speed_kmh: f64,
-    /// Impossible travel: only over more than this, km.
-    pub travel_min_km: f64,
-    /// New country / merchant: transactions of history needed first.
-    pub new_min_history: u64,
-    /// New merchant: how many recent merchants an account remembers.
-    pub remembered: usize,
-    /// Each rule's weight in the score.
-    pub weights: Weights,
+    /// Small then large (Flink's walkthrough rule).
+    pub small_then_large: SmallThenLarge,
+    /// Velocity.
+    pub velocity: Velocity,
+    /// Amount anomaly.
+    pub amount_anomaly: AmountAnomaly,
+    /// Impossible travel.
+    pub impossible_travel: ImpossibleTravel,
+    /// New country.
+    pub new_country: NewCountry,
+    /// New merchant.
+    pub new_merchant: NewMerchant,
 }
 
-/// Each rule's contribution to an alert's score.
+/// An amount below `small_below` followed, within `within_ms`, by one above `large_above`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Weights {
-    /// Small then large.
-    pub small_then_large: f64,
-    /// Velocity.
-    pub velocity: f64,
-    /// Amount anomaly.
-    pub amount_anomaly: f64,
-    /// Impossible travel.
-    pub impossible_travel: f64,
-    /// New country.
-    pub new_country: f64,
-    /// New merchant.
-    pub new_merchant: f64,
+pub struct SmallThenLarge {
+    /// Whether it is checked.
+    pub enabled: bool,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// The small amount's bound.
+    pub small_below: f64,
+    /// The large amount's bound.
+    pub large_above: f64,
+    /// At most this long between them, ms.
+    pub within_ms: EventTime,
 }
 
-impl Default for Weights {
+/// More than `max_count` transactions, or more than `max_sum` spent, in the `window_ms` ending
+/// with this one (sliding, per transaction).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Velocity {
+    /// Whether it is checked.
+    pub enabled: bool,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// The sliding window, ms.
+    pub window_ms: EventTime,
+    /// More transactions than this in the window fire.
+    pub max_count: u64,
+    /// More spent than this in the window fires.
+    pub max_sum: f64,
+}
+
+/// The amount's z-score against the account's running mean and standard deviation (Welford)
+/// above `z_above`, once the account has `min_history` transactions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmountAnomaly {
+    /// Whether it is checked.
+    pub enabled: bool,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// Z-scores above this fire.
+    pub z_above: f64,
+    /// Transactions of history needed first.
+    pub min_history: u64,
+}
+
+/// Between consecutive card-present transactions, a speed above `max_speed_kmh` over more than
+/// `min_km`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ImpossibleTravel {
+    /// Whether it is checked.
+    pub enabled: bool,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// Speeds above this fire, km/h.
+    pub max_speed_kmh: f64,
+    /// Only over more than this, km.
+    pub min_km: f64,
+}
+
+/// A country the account has not used, once it has `min_history` transactions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewCountry {
+    /// Whether it is checked.
+    pub enabled: bool,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// Transactions of history needed first.
+    pub min_history: u64,
+}
+
+/// A merchant not among the account's last `remembered`, once it has `min_history`
+/// transactions. Alone it does not make an alert (it is the ordinary case); it adds its weight.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NewMerchant {
+    /// Whether it is checked.
+    pub enabled: bool,
+    /// Its weight in the score.
+    pub weight: f64,
+    /// Transactions of history needed first.
+    pub min_history: u64,
+    /// How many recent merchants an account remembers.
+    pub remembered: usize,
+}
+
+impl Default for SmallThenLarge {
     fn default() -> Self {
-        Weights {
-            small_then_large: 0.9,
-            velocity: 0.5,
-            amount_anomaly: 0.6,
-            impossible_travel: 0.9,
-            new_country: 0.4,
-            new_merchant: 0.1,
+        SmallThenLarge {
+            enabled: true,
+            weight: 0.9,
+            small_below: 2.0,
+            large_above: 500.0,
+            within_ms: 60_000,
         }
     }
 }
 
-impl Default for Rules {
+impl Default for Velocity {
     fn default() -> Self {
-        Rules {
-            small_below: 2.0,
-            large_above: 500.0,
-            small_then_large_within: 60_000,
-            velocity_window: 600_000,
-            velocity_count: 8,
-            velocity_sum: 3_000.0,
-            z_above: 4.0,
-            z_min_history: 10,
-            max_speed_kmh: 900.0,
-            travel_min_km: 500.0,
-            new_min_history: 5,
-            remembered: 32,
-            weights: Weights::default(),
+        Velocity {
+            enabled: true,
+            weight: 0.5,
+            window_ms: 600_000,
+            max_count: 8,
+            max_sum: 3_000.0,
         }
+    }
+}
+
+impl Default for AmountAnomaly {
+    fn default() -> Self {
+        AmountAnomaly {
+            enabled: true,
+            weight: 0.6,
+            z_above: 4.0,
+            min_history: 10,
+        }
+    }
+}
+
+impl Default for ImpossibleTravel {
+    fn default() -> Self {
+        ImpossibleTravel {
+            enabled: true,
+            weight: 0.9,
+            max_speed_kmh: 900.0,
+            min_km: 500.0,
+        }
+    }
+}
+
+impl Default for NewCountry {
+    fn default() -> Self {
+        NewCountry {
+            enabled: true,
+            weight: 0.4,
+            min_history: 5,
+        }
+    }
+}
+
+impl Default for NewMerchant {
+    fn default() -> Self {
+        NewMerchant {
+            enabled: true,
+            weight: 0.1,
+            min_history: 5,
+            remembered: 32,
+        }
+    }
+}
+
+/// The longest history a rule may look back, ms: a day (windows longer than this are refused).
+pub const MAX_WINDOW_MS: EventTime = 86_400_000;
+
+impl Rules {
+    /// Reads a rule book from a TOML file (or JSON, for a `.json` file).
+    pub fn from_file(path: &std::path::Path) -> Result<Rules, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let rules: Rules = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        } else {
+            toml::from_str(&text).map_err(|e| {
+                let what = e.message().to_string();
+                match e.span() {
+                    Some(span) => {
+                        let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                        format!("{} line {line}: {what}", path.display())
+                    }
+                    None => format!("{}: {what}", path.display()),
+                }
+            })?
+        };
+        rules
+            .validate()
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(rules)
+    }
+
+    /// Whether every value is usable: weights in [0, 1], windows within [`MAX_WINDOW_MS`],
+    /// bounds finite and positive where they must be.
+    pub fn validate(&self) -> Result<(), String> {
+        let weights = [
+            ("small_then_large", self.small_then_large.weight),
+            ("velocity", self.velocity.weight),
+            ("amount_anomaly", self.amount_anomaly.weight),
+            ("impossible_travel", self.impossible_travel.weight),
+            ("new_country", self.new_country.weight),
+            ("new_merchant", self.new_merchant.weight),
+        ];
+        for (rule, w) in weights {
+            if !(0.0..=1.0).contains(&w) {
+                return Err(format!("{rule}.weight {w} is not in [0, 1]"));
+            }
+        }
+        for (key, ms) in [
+            (
+                "small_then_large.within_ms",
+                self.small_then_large.within_ms,
+            ),
+            ("velocity.window_ms", self.velocity.window_ms),
+        ] {
+            if ms == 0 || ms > MAX_WINDOW_MS {
+                return Err(format!("{key} {ms} is not in [1, {MAX_WINDOW_MS}]"));
+            }
+        }
+        let positive = [
+            ("velocity.max_sum", self.velocity.max_sum),
+            ("amount_anomaly.z_above", self.amount_anomaly.z_above),
+            (
+                "impossible_travel.max_speed_kmh",
+                self.impossible_travel.max_speed_kmh,
+            ),
+            ("impossible_travel.min_km", self.impossible_travel.min_km),
+            (
+                "small_then_large.large_above",
+                self.small_then_large.large_above,
+            ),
+            (
+                "small_then_large.small_below",
+                self.small_then_large.small_below,
+            ),
+        ];
+        for (key, v) in positive {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{key} {v} is not a finite, non-negative number"));
+            }
+        }
+        if self.new_merchant.remembered == 0 {
+            return Err("new_merchant.remembered must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The rule book with `rule`'s table changed by `set`, a JSON object of its keys (e.g.
+    /// `{"max_count": 5}` or `{"enabled": false}`); keys left out keep their values. An unknown
+    /// key or an unusable value is an error and changes nothing.
+    pub fn with_change(&self, rule: Rule, set: &str) -> Result<Rules, String> {
+        let patch: serde_json::Value =
+            serde_json::from_str(set).map_err(|e| format!("set {set:?}: {e}"))?;
+        let serde_json::Value::Object(patch) = patch else {
+            return Err(format!("set {set:?} is not a JSON object"));
+        };
+        let mut whole = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let name = rule.name();
+        let Some(serde_json::Value::Object(table)) = whole.get_mut(name) else {
+            return Err(format!("no rule {name}"));
+        };
+        for (k, v) in patch {
+            if !table.contains_key(&k) {
+                let keys: Vec<&String> = table.keys().collect();
+                return Err(format!("rule {name} has no key {k:?} (it has {keys:?})"));
+            }
+            table.insert(k, v);
+        }
+        let changed: Rules =
+            serde_json::from_value(whole).map_err(|e| format!("rule {name}: {e}"))?;
+        changed.validate()?;
+        Ok(changed)
+    }
+
+    /// How far back an account's recent transactions are kept: the longer of the velocity
+    /// window and the small-then-large span.
+    fn keep_ms(&self) -> EventTime {
+        self.velocity.window_ms.max(self.small_then_large.within_ms)
     }
 }
 
@@ -109,18 +334,47 @@ impl Default for Rules {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rule {
-    /// See [`Rules::small_below`].
+    /// See [`SmallThenLarge`].
     SmallThenLarge,
-    /// See [`Rules::velocity_window`].
+    /// See [`Velocity`].
     Velocity,
-    /// See [`Rules::z_above`].
+    /// See [`AmountAnomaly`].
     AmountAnomaly,
-    /// See [`Rules::max_speed_kmh`].
+    /// See [`ImpossibleTravel`].
     ImpossibleTravel,
-    /// See [`Rules::new_min_history`].
+    /// See [`NewCountry`].
     NewCountry,
-    /// See [`Rules::remembered`].
+    /// See [`NewMerchant`].
     NewMerchant,
+}
+
+impl Rule {
+    /// Every rule, in order.
+    pub const ALL: [Rule; 6] = [
+        Rule::SmallThenLarge,
+        Rule::Velocity,
+        Rule::AmountAnomaly,
+        Rule::ImpossibleTravel,
+        Rule::NewCountry,
+        Rule::NewMerchant,
+    ];
+
+    /// Its name: its table in a rule book, and how alerts name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::SmallThenLarge => "small_then_large",
+            Rule::Velocity => "velocity",
+            Rule::AmountAnomaly => "amount_anomaly",
+            Rule::ImpossibleTravel => "impossible_travel",
+            Rule::NewCountry => "new_country",
+            Rule::NewMerchant => "new_merchant",
+        }
+    }
+
+    /// The rule named `name`.
+    pub fn named(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
 }
 
 /// An account's state as the rules see it.
@@ -233,8 +487,9 @@ impl Rules {
 
     /// What the rules find for `t` against `account`'s state; adds `t` to the state.
     pub fn assess(&self, account: &mut Account, t: &Transaction) -> Assessment {
+        let (stl, vel) = (&self.small_then_large, &self.velocity);
         // The window ending with this transaction.
-        let keep = self.velocity_window.max(self.small_then_large_within);
+        let keep = self.keep_ms();
         while account
             .recent
             .front()
@@ -242,50 +497,57 @@ impl Rules {
         {
             account.recent.pop_front();
         }
-        let in_velocity = |at: EventTime| at + self.velocity_window > t.time;
         let (mut window_count, mut window_sum) = (1u64, t.amount);
         let mut small_before = false;
         for &(at, amount) in &account.recent {
-            if in_velocity(at) {
+            if at + vel.window_ms > t.time {
                 window_count += 1;
                 window_sum += amount;
             }
-            if amount < self.small_below && at + self.small_then_large_within > t.time {
+            if amount < stl.small_below && at + stl.within_ms > t.time {
                 small_before = true;
             }
         }
         let std_dev = account.std_dev();
+        let travel = &self.impossible_travel;
         let speed_kmh = match (t.card_present, account.last_present) {
             (true, Some((at, lat, lon))) => {
                 let km = distance_km((lat, lon), (t.lat, t.lon));
                 let hours = (t.time.saturating_sub(at)).max(1) as f64 / 3_600_000.0;
-                (km > self.travel_min_km).then_some(km / hours)
+                (km > travel.min_km).then_some(km / hours)
             }
             _ => None,
         };
         let mut rules = Vec::new();
-        if small_before && t.amount > self.large_above {
+        if stl.enabled && small_before && t.amount > stl.large_above {
             rules.push(Rule::SmallThenLarge);
         }
-        if window_count > self.velocity_count || window_sum > self.velocity_sum {
+        if vel.enabled && (window_count > vel.max_count || window_sum > vel.max_sum) {
             rules.push(Rule::Velocity);
         }
-        if account.count >= self.z_min_history
+        let anomaly = &self.amount_anomaly;
+        if anomaly.enabled
+            && account.count >= anomaly.min_history
             && std_dev > 0.0
-            && (t.amount - account.mean) / std_dev > self.z_above
+            && (t.amount - account.mean) / std_dev > anomaly.z_above
         {
             rules.push(Rule::AmountAnomaly);
         }
-        if speed_kmh.is_some_and(|v| v > self.max_speed_kmh) {
+        if travel.enabled && speed_kmh.is_some_and(|v| v > travel.max_speed_kmh) {
             rules.push(Rule::ImpossibleTravel);
         }
-        if account.count >= self.new_min_history {
-            if !account.countries.contains(&t.country) {
-                rules.push(Rule::NewCountry);
-            }
-            if !account.merchants.contains(&t.merchant) {
-                rules.push(Rule::NewMerchant);
-            }
+        let (country, merchant) = (&self.new_country, &self.new_merchant);
+        if country.enabled
+            && account.count >= country.min_history
+            && !account.countries.contains(&t.country)
+        {
+            rules.push(Rule::NewCountry);
+        }
+        if merchant.enabled
+            && account.count >= merchant.min_history
+            && !account.merchants.contains(&t.merchant)
+        {
+            rules.push(Rule::NewMerchant);
         }
         let seen = Seen {
             count: account.count,
@@ -302,14 +564,13 @@ impl Rules {
 
     /// A rule's weight.
     pub fn weight(&self, rule: Rule) -> f64 {
-        let w = &self.weights;
         match rule {
-            Rule::SmallThenLarge => w.small_then_large,
-            Rule::Velocity => w.velocity,
-            Rule::AmountAnomaly => w.amount_anomaly,
-            Rule::ImpossibleTravel => w.impossible_travel,
-            Rule::NewCountry => w.new_country,
-            Rule::NewMerchant => w.new_merchant,
+            Rule::SmallThenLarge => self.small_then_large.weight,
+            Rule::Velocity => self.velocity.weight,
+            Rule::AmountAnomaly => self.amount_anomaly.weight,
+            Rule::ImpossibleTravel => self.impossible_travel.weight,
+            Rule::NewCountry => self.new_country.weight,
+            Rule::NewMerchant => self.new_merchant.weight,
         }
     }
 
@@ -329,7 +590,7 @@ impl Rules {
         }
         if let Some(at) = account.merchants.iter().position(|m| *m == t.merchant) {
             account.merchants.remove(at);
-        } else if account.merchants.len() >= self.remembered.max(1) {
+        } else if account.merchants.len() >= self.new_merchant.remembered.max(1) {
             account.merchants.pop_front();
         }
         account.merchants.push_back(t.merchant);
@@ -407,5 +668,59 @@ mod tests {
         let alert = rules.check(&mut a, &sydney).unwrap();
         assert_eq!(alert.rules, vec![Rule::ImpossibleTravel]);
         assert!(alert.seen.speed_kmh.unwrap() > 15_000.0);
+    }
+
+    #[test]
+    fn a_rule_book_reads_from_toml_and_json_with_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml_path = dir.path().join("rules.toml");
+        std::fs::write(
+            &toml_path,
+            "[velocity]\nmax_count = 3\n\n[new_merchant]\nenabled = false\n",
+        )
+        .unwrap();
+        let rules = Rules::from_file(&toml_path).unwrap();
+        assert_eq!(rules.velocity.max_count, 3);
+        assert!(!rules.new_merchant.enabled);
+        assert_eq!(
+            rules.velocity.window_ms, 600_000,
+            "unnamed keys keep defaults"
+        );
+        let json_path = dir.path().join("rules.json");
+        std::fs::write(&json_path, r#"{"amount_anomaly":{"z_above":3.5}}"#).unwrap();
+        assert_eq!(
+            Rules::from_file(&json_path).unwrap().amount_anomaly.z_above,
+            3.5
+        );
+        std::fs::write(&toml_path, "[velocity]\nmax_count = 3\nwindow = 5\n").unwrap();
+        let e = Rules::from_file(&toml_path).unwrap_err();
+        assert!(
+            e.contains("line 3") && e.contains("unknown field `window`"),
+            "{e}"
+        );
+        std::fs::write(&toml_path, "[velocity]\nwindow_ms = 0\n").unwrap();
+        let e = Rules::from_file(&toml_path).unwrap_err();
+        assert!(e.contains("velocity.window_ms 0"), "{e}");
+    }
+
+    #[test]
+    fn a_change_sets_only_the_keys_it_names() {
+        let rules = Rules::default();
+        let off = rules
+            .with_change(Rule::SmallThenLarge, r#"{"enabled":false}"#)
+            .unwrap();
+        assert!(!off.small_then_large.enabled);
+        assert_eq!(off.small_then_large.within_ms, 60_000);
+        assert_eq!(off.velocity, rules.velocity);
+        let mut a = Account::default();
+        off.check(&mut a, &tx(1, 0, 0.5));
+        assert!(
+            off.check(&mut a, &tx(2, 1_000, 600.0)).is_none(),
+            "switched off"
+        );
+        assert!(rules
+            .with_change(Rule::Velocity, r#"{"max_count":"x"}"#)
+            .is_err());
+        assert!(rules.with_change(Rule::Velocity, "[1]").is_err());
     }
 }

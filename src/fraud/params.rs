@@ -1,0 +1,85 @@
+//! The fraud pipelines' parameters (`--param NAME=VALUE`): the rule book to start from and the
+//! decision thresholds.
+
+use super::detect::Thresholds;
+use super::rules::Rules;
+use crate::pipeline::{Context, Param};
+use std::path::Path;
+
+/// `rules=FILE`: the rule book to start from (TOML, or JSON for `.json`).
+pub const RULES: Param = Param {
+    name: "rules",
+    help: "the rule book to start from, a TOML (or .json) file (default: built-in rules)",
+    check: check_rules,
+};
+
+/// `thresholds=REVIEW,BLOCK`: the risks from which a transaction is reviewed, or blocked.
+pub const THRESHOLDS: Param = Param {
+    name: "thresholds",
+    help: "REVIEW,BLOCK: risk from which a transaction is reviewed, blocked (default 0.5,0.85)",
+    check: check_thresholds,
+};
+
+fn check_rules(value: &str) -> Result<(), String> {
+    Rules::from_file(Path::new(value)).map(|_| ())
+}
+
+fn parse_thresholds(value: &str) -> Result<Thresholds, String> {
+    let (review, block) = value
+        .split_once(',')
+        .ok_or_else(|| "expected REVIEW,BLOCK, e.g. 0.5,0.85".to_string())?;
+    let number = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|x| (0.0..=1.0).contains(x))
+            .ok_or_else(|| format!("{s:?} is not a risk in [0, 1]"))
+    };
+    let (review, block) = (number(review)?, number(block)?);
+    if review > block {
+        return Err(format!("review {review} is above block {block}"));
+    }
+    Ok(Thresholds { review, block })
+}
+
+fn check_thresholds(value: &str) -> Result<(), String> {
+    parse_thresholds(value).map(|_| ())
+}
+
+/// The rule book the run starts from. Checked before the run: a file that changed since and no
+/// longer reads is logged, and the built-in rules are used.
+pub fn rules(ctx: &Context<'_>) -> Rules {
+    let Some(path) = ctx.param(RULES.name) else {
+        return Rules::default();
+    };
+    Rules::from_file(Path::new(path)).unwrap_or_else(|e| {
+        tracing::error!("--param rules: {e}; using the built-in rules");
+        Rules::default()
+    })
+}
+
+/// The decision thresholds of the run.
+pub fn thresholds(ctx: &Context<'_>) -> Thresholds {
+    ctx.param(THRESHOLDS.name)
+        .and_then(|v| parse_thresholds(v).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_two_ordered_risks() {
+        assert_eq!(
+            parse_thresholds("0.4, 0.9").unwrap(),
+            Thresholds {
+                review: 0.4,
+                block: 0.9
+            }
+        );
+        assert!(parse_thresholds("0.9,0.4").unwrap_err().contains("above"));
+        assert!(parse_thresholds("0.5").is_err());
+        assert!(parse_thresholds("0.5,2").unwrap_err().contains("[0, 1]"));
+    }
+}

@@ -1,0 +1,252 @@
+//! The rule book while a pipeline runs: changes in the stream, each effective from its own
+//! event time, the same at any worker count.
+//!
+//! A [`RuleChange`] is a record of the fraud stream (from the same file or topic as the
+//! transactions, or a second source). The changes go to one keyed stage (`RuleStage`, one key:
+//! one worker), which applies them in event-time order to the book it holds — ordinary keyed
+//! state, so it is checkpointed and restored with the rest — and sends each new version to every
+//! worker. There a [`RuleBook`] files the versions by the time they apply from, and the account
+//! stages look up the version in force at each transaction's time.
+//!
+//! **Exactly at its time.** The versions reach a worker's book through an operator whose
+//! (empty) output is joined to the account stage's input ([`RuleVersions::gate`]), so the
+//! account stage's frontier passes a time only once every version stamped at or before it is in
+//! the book. A change is stamped at its event time's stamp (ingest rounds down) and applies to
+//! transactions at or after its time, which are stamped no earlier: every transaction sees
+//! exactly the changes before it. A change read after the watermark has passed its stamp could
+//! no longer apply exactly: it is a dead letter (`late`), not applied to some transactions and
+//! not others.
+//!
+//! **Restore.** The stage's restored book is sent again once, at the time the run resumes from,
+//! so every worker's book is what it was when the checkpoint was taken.
+
+use super::model::RuleChange;
+use super::rules::Rules;
+use crate::deadletter::DeadLetter;
+use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::KeyedCore;
+use crate::time::EventTime;
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use timely::container::CapacityContainerBuilder;
+use timely::dataflow::channels::pact::Pipeline;
+use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::StreamVec;
+
+/// One worker's rule versions, by the time each applies from.
+#[derive(Debug)]
+pub struct RuleBook {
+    versions: BTreeMap<EventTime, Rc<Rules>>,
+}
+
+impl RuleBook {
+    /// A book holding `initial` from the beginning of time.
+    pub fn new(initial: Rules) -> Self {
+        RuleBook {
+            versions: BTreeMap::from([(0, Rc::new(initial))]),
+        }
+    }
+
+    /// The rules in force at `time`.
+    pub fn at(&self, time: EventTime) -> &Rules {
+        match self.versions.range(..=time).next_back() {
+            Some((_, rules)) => rules,
+            // Unreachable: the initial version applies from 0.
+            None => match self.versions.values().next() {
+                Some(rules) => rules,
+                None => default_rules(),
+            },
+        }
+    }
+
+    /// Files a version applying from `from`.
+    fn insert(&mut self, from: EventTime, rules: Rules) {
+        self.versions.insert(from, Rc::new(rules));
+    }
+
+    /// Forgets the versions no transaction at or after `time` can need.
+    pub fn advance(&mut self, time: EventTime) {
+        while self.versions.len() > 1 && self.versions.range(..=time).nth(1).is_some() {
+            self.versions.pop_first();
+        }
+    }
+
+    /// How many versions it holds.
+    pub fn len(&self) -> usize {
+        self.versions.len()
+    }
+
+    /// Whether it holds none (never: the initial version is there until a later one replaces
+    /// it).
+    pub fn is_empty(&self) -> bool {
+        self.versions.is_empty()
+    }
+}
+
+fn default_rules() -> &'static Rules {
+    static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(Rules::default)
+}
+
+/// The rule stage's state: the book after every change applied so far.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Book {
+    /// The rules now (`None`: no change yet, the initial book).
+    rules: Option<Rules>,
+    /// Not written to checkpoints: a restored book is sent once, at the resume time.
+    #[serde(skip)]
+    sent: bool,
+}
+
+/// A rule version for the workers' books: the rules, and the time they apply from.
+pub type Version = (EventTime, Rules);
+
+/// The keyed stage that applies rule changes in event-time order.
+struct RuleStage {
+    initial: Rules,
+    granularity: EventTime,
+}
+
+impl KeyedLogic for RuleStage {
+    type Record = RuleChange;
+    type Key = ();
+    type State = Book;
+    type Pending = Vec<RuleChange>;
+    type Output = Version;
+
+    fn key(&self, _: &RuleChange) {}
+
+    fn too_late(&self, c: &RuleChange, stamp: EventTime) -> Option<String> {
+        let own = c.time - c.time % self.granularity.max(1);
+        (stamp > own).then(|| {
+            format!(
+                "rule change effective at {} was read after the watermark passed it ({stamp}): publish changes ahead of their time",
+                c.time
+            )
+        })
+    }
+
+    fn stash(&self, pending: &mut Vec<RuleChange>, c: RuleChange) {
+        pending.push(c);
+    }
+
+    fn apply(
+        &self,
+        _: &(),
+        book: &mut Book,
+        mut pending: Vec<RuleChange>,
+        out: &mut Emit<'_, Version>,
+    ) {
+        // In time order; changes at the same time in an order that does not depend on arrival.
+        pending.sort_by(|a, b| (a.time, a.rule, &a.set).cmp(&(b.time, b.rule, &b.set)));
+        for c in pending {
+            let now = book.rules.as_ref().unwrap_or(&self.initial);
+            match now.with_change(c.rule, &c.set) {
+                Ok(next) => {
+                    out.give((c.time, next.clone()));
+                    book.rules = Some(next);
+                }
+                // Checked against the defaults when read; against this book it can still fail
+                // (e.g. a window beyond the limit only with this book's other keys): logged.
+                Err(e) => tracing::warn!(
+                    "rule change at {} ({}) not applied: {e}",
+                    c.time,
+                    c.rule.name()
+                ),
+            }
+        }
+        book.sent = true;
+    }
+
+    fn next_due(&self, book: &Book) -> Option<EventTime> {
+        // A restored book not yet sent is due at once.
+        (!book.sent && book.rules.is_some()).then_some(0)
+    }
+
+    fn on_due(&self, _: &(), book: &mut Book, out: &mut Emit<'_, Version>) {
+        if let Some(rules) = &book.rules {
+            out.give((out.now(), rules.clone()));
+        }
+        book.sent = true;
+    }
+
+    fn is_done(&self, book: &Book) -> bool {
+        book.rules.is_none()
+    }
+}
+
+/// The rule versions on this worker: the book, and what gates an account stage on it.
+pub struct RuleVersions<'s> {
+    /// This worker's book.
+    pub book: Rc<RefCell<RuleBook>>,
+    /// An empty stream to join to the account stage's input: its frontier holds that stage
+    /// until the versions up to a time are in the book.
+    gate: StreamVec<'s, EventTime, RuleChange>,
+}
+
+impl<'s> RuleVersions<'s> {
+    /// The gate, as an empty stream of the account stage's records.
+    pub fn gate<D: Clone + 'static>(&self) -> StreamVec<'s, EventTime, D> {
+        use timely::dataflow::operators::vec::Map;
+        self.gate.clone().flat_map(|_| None::<D>)
+    }
+}
+
+/// The rule book as `changes` change it, starting from `initial`; `granularity` is the
+/// source's stamping granularity (ms). Returns the versions on this worker and the dead
+/// letters of changes too late to apply exactly.
+pub fn rule_versions<'s>(
+    changes: StreamVec<'s, EventTime, RuleChange>,
+    initial: Rules,
+    granularity: EventTime,
+    name: &str,
+) -> (RuleVersions<'s>, StreamVec<'s, EventTime, DeadLetter>) {
+    let stage = RuleStage {
+        initial: initial.clone(),
+        granularity,
+    };
+    let (versions, late) = changes.keyed(name, stage, keyed_options(name));
+    let book = Rc::new(RefCell::new(RuleBook::new(initial)));
+    let filed = Rc::clone(&book);
+    let gate = versions
+        .broadcast()
+        .unary::<CapacityContainerBuilder<Vec<RuleChange>>, _, _, _>(
+            Pipeline,
+            &format!("{name}.file"),
+            move |_, _| {
+                move |input, _output| {
+                    input.for_each(|_, batch| {
+                        let mut book = filed.borrow_mut();
+                        for (from, rules) in batch.drain(..) {
+                            book.insert(from, rules);
+                        }
+                    });
+                }
+            },
+        );
+    (RuleVersions { book, gate }, late)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_book_answers_with_the_version_in_force() {
+        let mut book = RuleBook::new(Rules::default());
+        let strict = Rules::default()
+            .with_change(super::super::rules::Rule::Velocity, r#"{"max_count":2}"#)
+            .unwrap();
+        book.insert(1_000, strict.clone());
+        assert_eq!(book.at(999).velocity.max_count, 8);
+        assert_eq!(book.at(1_000), &strict);
+        book.advance(500);
+        assert_eq!(book.len(), 2, "the initial version still applies at 500");
+        book.advance(1_000);
+        assert_eq!(book.len(), 1);
+        assert_eq!(book.at(5_000), &strict);
+    }
+}
