@@ -375,6 +375,9 @@ pub struct Scored {
     pub rules: Vec<Rule>,
     /// Examples the model had learned.
     pub model_examples: u64,
+    /// The features it was scored on (written by `fraud_scores` only, as `features`).
+    #[serde(skip)]
+    pub features: [f64; COUNT],
 }
 
 /// The output columns of a [`Scored`] row (the `fraud` and `fraud_scores` pipelines).
@@ -459,6 +462,7 @@ pub fn score<'s>(
                                 rules_score: a.rules_score,
                                 rules: a.rules,
                                 model_examples: model.learned,
+                                features: a.x,
                             });
                         }
                     }
