@@ -21,6 +21,7 @@
 //! A transaction behind the watermark is a dead letter (`late`): checking it out of order would
 //! change what the rules saw.
 
+use crate::fraud::detect::split;
 use crate::fraud::model::{FraudEvent, Transaction};
 use crate::fraud::params;
 use crate::fraud::rulebook::{rule_versions, RuleBook};
@@ -99,7 +100,9 @@ impl KeyedLogic for AccountRules {
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
     let name = "fraud_rules.per_account";
-    let changes = events.clone().flat_map(FraudEvent::into_rule_change);
+    let [transactions, changes] =
+        split(events, |e| usize::from(matches!(e, FraudEvent::Rule(_))));
+    let changes = changes.flat_map(FraudEvent::into_rule_change);
     let granularity = ctx.policy().granularity_ms;
     let (versions, late_changes) =
         rule_versions(changes, params::rules(ctx), granularity, "fraud_rules.rules");
@@ -107,7 +110,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>
         book: Rc::clone(&versions.book),
         ttl: ctx.state_ttl(),
     };
-    let (alerts, late) = events
+    let (alerts, late) = transactions
         .flat_map(FraudEvent::into_transaction)
         .concat(versions.gate())
         .keyed(name, logic, keyed_options(name));

@@ -36,7 +36,7 @@ use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
+use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
 use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
@@ -504,20 +504,30 @@ pub fn detect<'s>(
     StreamVec<'s, EventTime, DeadLetter>,
 ) {
     let name = "fraud.accounts";
-    let changes = events.clone().flat_map(FraudEvent::into_rule_change);
+    // Split, not cloned: each record goes one way.
+    let [events, changes] = split(events, |e| usize::from(matches!(e, FraudEvent::Rule(_))));
+    let changes = changes.flat_map(FraudEvent::into_rule_change);
     let (versions, late_changes) = rule_versions(changes, rules, granularity, "fraud.rules");
-    let events = events
-        .filter(|e| !matches!(e, FraudEvent::Rule(_)))
-        .concat(versions.gate());
     let accounts = Accounts {
         book: Rc::clone(&versions.book),
     };
-    let (staged, late) = events.keyed(name, accounts, keyed_options(name));
-    let examples = staged.clone().flat_map(|s| match s {
+    let (staged, late) = events
+        .concat(versions.gate())
+        .keyed(name, accounts, keyed_options(name));
+    let [assessed, examples, unmatched] = split(staged, |s| match s {
+        Staged::Assessed(_) => 0,
+        Staged::Example(_) => 1,
+        Staged::Unmatched(..) => 2,
+    });
+    let assessed = assessed.flat_map(|s| match s {
+        Staged::Assessed(a) => Some(a),
+        _ => None,
+    });
+    let examples = examples.flat_map(|s| match s {
         Staged::Example(e) => Some(e),
         _ => None,
     });
-    let unmatched = staged.clone().flat_map(move |s| match s {
+    let unmatched = unmatched.flat_map(move |s| match s {
         Staged::Unmatched(label, why) => Some(DeadLetter::new(
             Origin::Operator {
                 operator: name.to_string(),
@@ -528,12 +538,21 @@ pub fn detect<'s>(
         )),
         _ => None,
     });
-    let assessed = staged.flat_map(|s| match s {
-        Staged::Assessed(a) => Some(a),
-        _ => None,
-    });
     let trainer = "fraud.trainer";
     let (models, _never_late) = examples.keyed(trainer, Trainer, keyed_options(trainer));
     let scored = score(assessed, models, thresholds);
     (scored, late.concat(unmatched).concat(late_changes))
+}
+
+/// `stream` split `N` ways by `part` (each record moved to one part, none cloned).
+pub fn split<'s, D: 'static, const N: usize>(
+    stream: StreamVec<'s, EventTime, D>,
+    part: impl Fn(&D) -> usize + 'static,
+) -> [StreamVec<'s, EventTime, D>; N] {
+    let parts = stream.partition(N as u64, move |d| (part(&d) as u64, d));
+    match <[_; N]>::try_from(parts) {
+        Ok(parts) => parts,
+        // `partition` makes exactly N streams.
+        Err(parts) => unreachable!("{} parts, not {N}", parts.len()),
+    }
 }
