@@ -26,6 +26,9 @@
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::time::EventTime;
 use rustc_hash::FxHashMap as HashMap;
+
+/// The map of per-key states.
+type KeyMap<K, V> = griddle::HashMap<K, V, rustc_hash::FxBuildHasher>;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -274,7 +277,9 @@ fn refile<L: KeyedLogic>(
 /// One worker's keyed state, pending records and due times.
 struct Core<L: KeyedLogic> {
     logic: std::rc::Rc<L>,
-    keys: HashMap<L::Key, Entry<L::State>>,
+    /// Per-key states. The map grows incrementally (griddle): a doubling moves a few entries
+    /// per insert instead of all at once, so a growing key space causes no latency spike.
+    keys: KeyMap<L::Key, Entry<L::State>>,
     /// Keys by due time. A key whose due time changed stays filed under the old one too (a
     /// removal would cost more than the skip): entries that disagree with the key's own
     /// [`Entry::due`] are stale and passed over.
@@ -454,7 +459,7 @@ impl<'s, R: ExchangeData> KeyedCore<'s, R> for StreamVec<'s, EventTime, R> {
         let operator = name.to_owned();
         let mut core = Core {
             logic,
-            keys: HashMap::default(),
+            keys: KeyMap::default(),
             due: BTreeMap::new(),
             pending: BTreeMap::new(),
             done_upto: options.resume_at,
