@@ -1,6 +1,7 @@
 //! Checkpoints and restore, through the binary: a run killed (SIGKILL) at each step of the
 //! checkpoint protocol and restored — at the same or another worker or process count — commits
-//! exactly the rows of an independent batch computation over the same input; a damaged newest
+//! exactly the rows of an independent batch computation over the same input (the fraud model and
+//! rule book: exactly the rows of an uninterrupted run); a damaged newest
 //! checkpoint is reported and the previous one used; a checkpoint of another run is refused;
 //! SIGTERM stops with a final checkpoint that a restore continues from.
 
@@ -237,6 +238,96 @@ fn a_generated_run_restores_at_another_worker_or_process_count() {
             dir.path(),
         );
     }
+}
+
+#[test]
+fn the_fraud_model_and_rule_book_restore_exactly() {
+    // Three hours of generated transactions at 20 a second (labels an hour later, so the model
+    // learns throughout) with a rule change after the first hour; checkpoints every 10 minutes of
+    // event time. A run killed after its second checkpoint and restored at another worker count
+    // writes exactly the scores of an uninterrupted run: the accounts' features, the model and
+    // the rule book all came back.
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("fraud.jsonl");
+    let gen = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["gen", "fraud", "--events", "200000", "--rate", "20", "-o"])
+        .arg(&generated)
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{}", stderr(&gen));
+    let mut lines: Vec<String> = std::fs::read_to_string(&generated)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let first: Value = serde_json::from_str(&lines[0]).unwrap();
+    let change_at = first["time"].as_u64().unwrap() + 3_900_000;
+    let at = lines
+        .iter()
+        .position(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["time"]
+                .as_u64()
+                .unwrap()
+                + 1_000
+                >= change_at
+        })
+        .unwrap();
+    lines.insert(
+        at,
+        format!(
+            r#"{{"kind":"rule","time":{change_at},"rule":"velocity","set":{{"max_count":2}}}}"#
+        ),
+    );
+    let file = write_lines(dir.path(), "fraud-with-rule.jsonl", &lines);
+    let source = format!("file:{}", file.display());
+    let whole = dir.path().join("whole.jsonl");
+    let uninterrupted = run(
+        &[
+            "fraud_scores",
+            "--source",
+            &source,
+            "-w",
+            "2",
+            "--report",
+            "none",
+            "--sink",
+            &format!("file:{}", whole.display()),
+        ],
+        None,
+    );
+    assert!(uninterrupted.status.success(), "{}", stderr(&uninterrupted));
+    let rows = read_rows(&whole);
+    let velocity = |r: &&&Value| r["rules"].as_array().unwrap().contains(&"velocity".into());
+    let (before_change, after_change): (Vec<&Value>, Vec<&Value>) = rows
+        .iter()
+        .partition(|r| r["time"].as_u64().unwrap() < change_at);
+    assert!(
+        after_change.iter().filter(velocity).count()
+            > 10 * before_change.iter().filter(velocity).count(),
+        "the rule change shows"
+    );
+    let expected = canonical(&rows);
+    assert_eq!(
+        expected.len(),
+        200_000
+            - lines
+                .iter()
+                .filter(|l| l.contains(r#""kind":"label""#))
+                .count()
+    );
+    let interval = ["--checkpoint-interval", "10m"];
+    let before = [&["-w", "2"][..], &interval[..]].concat();
+    let after = [&["-w", "1"][..], &interval[..]].concat();
+    crash_and_restore(
+        "fraud_scores",
+        &source,
+        &before,
+        &after,
+        // The ninth checkpoint (90 minutes) is after the rule change and the first labels.
+        "after-manifest:9",
+        &expected,
+        dir.path(),
+    );
 }
 
 #[test]
