@@ -230,21 +230,32 @@ fn disorder(lines: &[String], max_ms: u64) -> Vec<String> {
 const EVENTS: &str = "200000";
 const RATE: &str = "20";
 
+/// The rows of `pipeline` run as two processes on loopback, reading `source` (flags).
+fn two_processes(d: &Path, pipeline: &str, source: &[&str]) -> Vec<Value> {
+    let port = free_port_pair().to_string();
+    let out = d.join(format!("{pipeline}-two-{{process}}.jsonl"));
+    let sink = format!("file:{}", out.display());
+    let mut args = vec!["run", pipeline, "-n", "2", "--port", &port, "--sink", &sink];
+    args.extend_from_slice(source);
+    sluice(&args);
+    let part = |i: usize| d.join(format!("{pipeline}-two-{i}.jsonl"));
+    rows(&[&part(0), &part(1)])
+}
+
+/// Writes [`EVENTS`] generated records at [`RATE`] to `path`.
+fn generate(path: &Path) {
+    let path = path.to_str().unwrap();
+    sluice(&[
+        "gen", "fraud", "--events", EVENTS, "--rate", RATE, "-o", path,
+    ]);
+}
+
 #[test]
 fn rule_alerts_match_the_batch_reference_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let file = d.join("fraud.jsonl");
-    sluice(&[
-        "gen",
-        "fraud",
-        "--events",
-        EVENTS,
-        "--rate",
-        RATE,
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    generate(&file);
     let lines = lines_of(&file);
     assert_eq!(lines.len(), 200_000);
     let expected = reference(&lines);
@@ -297,25 +308,11 @@ fn rule_alerts_match_the_batch_reference_everywhere() {
         assert_rows(&rows(&[&out]), &expected, name);
     }
 
-    let port = free_port_pair().to_string();
-    let out = d.join("two-{process}.jsonl");
-    sluice(&[
-        "run",
+    let both = two_processes(
+        d,
         "fraud_rules",
-        "--source",
-        "fraud",
-        "--events",
-        EVENTS,
-        "--rate",
-        RATE,
-        "-n",
-        "2",
-        "--port",
-        &port,
-        "--sink",
-        &format!("file:{}", out.display()),
-    ]);
-    let both = rows(&[&d.join("two-0.jsonl"), &d.join("two-1.jsonl")]);
+        &["--source", "fraud", "--events", EVENTS, "--rate", RATE],
+    );
     assert_rows(&both, &expected, "two processes");
 }
 
@@ -338,6 +335,7 @@ fn bad_and_late_transactions_are_dead_letters_counted_exactly() {
         // 20 s behind the newest record: behind the watermark (4 s delay).
         good(5, 1_000_500),
         r#"{"kind":"rule","time":1030000,"rule":"speed","set":{"max_count":3}}"#.to_string(),
+        r#"{"kind":"rule","time":1030000,"rule":"velocity","set":{"max":3}}"#.to_string(),
         // A rule change for a time the watermark has passed: it cannot apply exactly.
         r#"{"kind":"rule","time":1000600,"rule":"velocity","set":{"max_count":3}}"#.to_string(),
     ];
@@ -371,7 +369,7 @@ fn bad_and_late_transactions_are_dead_letters_counted_exactly() {
         .collect();
     assert_eq!(
         reasons.iter().filter(|r| r.as_str() != "late").count(),
-        4,
+        5,
         "{letters:?}"
     );
     assert_eq!(
@@ -392,6 +390,12 @@ fn bad_and_late_transactions_are_dead_letters_counted_exactly() {
     assert!(
         letters
             .iter()
+            .any(|l| l.contains("not applied: rule velocity has no key")),
+        "{letters:?}"
+    );
+    assert!(
+        letters
+            .iter()
             .any(|l| l.contains("transaction 2 has no amount")),
         "{letters:?}"
     );
@@ -407,16 +411,7 @@ fn rule_changes_take_effect_exactly_at_their_event_time() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let generated = d.join("fraud.jsonl");
-    sluice(&[
-        "gen",
-        "fraud",
-        "--events",
-        EVENTS,
-        "--rate",
-        RATE,
-        "-o",
-        generated.to_str().unwrap(),
-    ]);
+    generate(&generated);
     let lines = lines_of(&generated);
     let time = |l: &String| {
         serde_json::from_str::<Value>(l).unwrap()["time"]
@@ -496,21 +491,11 @@ fn rule_changes_take_effect_exactly_at_their_event_time() {
         ]);
         assert_rows(&rows(&[&out]), &expected, name);
     }
-    let port = free_port_pair().to_string();
-    let out = d.join("two-{process}.jsonl");
-    sluice(&[
-        "run",
+    let both = two_processes(
+        d,
         "fraud_rules",
-        "--source",
-        &format!("file:{}", shuffled.display()),
-        "-n",
-        "2",
-        "--port",
-        &port,
-        "--sink",
-        &format!("file:{}", out.display()),
-    ]);
-    let both = rows(&[&d.join("two-0.jsonl"), &d.join("two-1.jsonl")]);
+        &["--source", &format!("file:{}", shuffled.display())],
+    );
     assert_rows(&both, &expected, "two processes");
 
     // The same first change as a rule book the run starts from: it holds from the beginning.
@@ -612,16 +597,7 @@ fn model_scores_match_the_batch_reference_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let file = d.join("fraud.jsonl");
-    sluice(&[
-        "gen",
-        "fraud",
-        "--events",
-        EVENTS,
-        "--rate",
-        RATE,
-        "-o",
-        file.to_str().unwrap(),
-    ]);
+    generate(&file);
     let lines = lines_of(&file);
     let expected = reference_scores(&lines);
     let transactions = lines
@@ -663,25 +639,11 @@ fn model_scores_match_the_batch_reference_everywhere() {
         sluice(&args);
         assert_rows(&rows(&[&out]), &expected, name);
     }
-    let port = free_port_pair().to_string();
-    let out = d.join("two-{process}.jsonl");
-    sluice(&[
-        "run",
+    let both = two_processes(
+        d,
         "fraud_scores",
-        "--source",
-        "fraud",
-        "--events",
-        EVENTS,
-        "--rate",
-        RATE,
-        "-n",
-        "2",
-        "--port",
-        &port,
-        "--sink",
-        &format!("file:{}", out.display()),
-    ]);
-    let both = rows(&[&d.join("two-0.jsonl"), &d.join("two-1.jsonl")]);
+        &["--source", "fraud", "--events", EVENTS, "--rate", RATE],
+    );
     assert_rows(&both, &expected, "two processes");
     // `fraud` keeps the decisions that are not `allow`.
     let out = d.join("decisions.jsonl");

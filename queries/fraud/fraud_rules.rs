@@ -21,13 +21,12 @@
 //! A transaction behind the watermark is a dead letter (`late`): checking it out of order would
 //! change what the rules saw.
 
-use crate::fraud::detect::split;
 use crate::fraud::model::{FraudEvent, Transaction};
 use crate::fraud::params;
 use crate::fraud::rulebook::{rule_versions, RuleBook};
 use crate::fraud::rules::{Account, Alert};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
-use crate::operators::KeyedCore;
+use crate::operators::{split, KeyedCore};
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use std::cell::RefCell;

@@ -9,7 +9,7 @@
 //!
 //! **Illustrates** and **state:** as `fraud`; only the output differs.
 
-use crate::fraud::detect::{detect, Scored};
+use crate::fraud::detect::{detect, Scored, SCORED_COLUMNS_WITH_FEATURES};
 use crate::fraud::features::COUNT;
 use crate::fraud::model::FraudEvent;
 use crate::fraud::params;
@@ -45,19 +45,7 @@ fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>
 pub const QUERY: Pipeline<FraudEvent> = Pipeline {
     name: "fraud_scores",
     description: "every transaction's model and rules scores and decision (for evaluation)",
-    columns: &[
-        "id",
-        "account",
-        "time",
-        "amount",
-        "decision",
-        "risk",
-        "model_score",
-        "rules_score",
-        "rules",
-        "model_examples",
-        "features",
-    ],
+    columns: SCORED_COLUMNS_WITH_FEATURES,
     writes_files: false,
     params: &[params::RULES, params::THRESHOLDS],
     build,

@@ -27,7 +27,7 @@ use super::rulebook::{rule_versions, RuleBook};
 use super::rules::{Account, Rule, Rules};
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
-use crate::operators::KeyedCore;
+use crate::operators::{split, KeyedCore};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -36,7 +36,7 @@ use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Map, Partition};
+use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
@@ -380,8 +380,8 @@ pub struct Scored {
     pub features: [f64; COUNT],
 }
 
-/// The output columns of a [`Scored`] row (the `fraud` and `fraud_scores` pipelines).
-pub const SCORED_COLUMNS: &[&str] = &[
+/// The output columns of a [`Scored`] row with its features (`fraud_scores`).
+pub const SCORED_COLUMNS_WITH_FEATURES: &[&str] = &[
     "id",
     "account",
     "time",
@@ -392,7 +392,14 @@ pub const SCORED_COLUMNS: &[&str] = &[
     "rules_score",
     "rules",
     "model_examples",
+    "features",
 ];
+
+/// The output columns of a [`Scored`] row (the `fraud` pipeline): all but the features.
+pub const SCORED_COLUMNS: &[&str] = match SCORED_COLUMNS_WITH_FEATURES.split_last() {
+    Some((_, rest)) => rest,
+    None => &[],
+};
 
 /// Scores each assessed transaction stamped `s` with the latest model version stamped at or
 /// before `s`, once the model stream has passed `s` (no version for `s` can come any more).
@@ -542,17 +549,4 @@ pub fn detect<'s>(
     let (models, _never_late) = examples.keyed(trainer, Trainer, keyed_options(trainer));
     let scored = score(assessed, models, thresholds);
     (scored, late.concat(unmatched).concat(late_changes))
-}
-
-/// `stream` split `N` ways by `part` (each record moved to one part, none cloned).
-pub fn split<'s, D: 'static, const N: usize>(
-    stream: StreamVec<'s, EventTime, D>,
-    part: impl Fn(&D) -> usize + 'static,
-) -> [StreamVec<'s, EventTime, D>; N] {
-    let parts = stream.partition(N as u64, move |d| (part(&d) as u64, d));
-    match <[_; N]>::try_from(parts) {
-        Ok(parts) => parts,
-        // `partition` makes exactly N streams.
-        Err(parts) => unreachable!("{} parts, not {N}", parts.len()),
-    }
 }

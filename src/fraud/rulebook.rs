@@ -20,11 +20,11 @@
 //! **Restore.** The stage's restored book is sent again once, at the time the run resumes from,
 //! so every worker's book is what it was when the checkpoint was taken.
 
-use super::model::RuleChange;
+use super::model::{FraudEvent, RuleChange};
 use super::rules::Rules;
-use crate::deadletter::DeadLetter;
+use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
-use crate::operators::KeyedCore;
+use crate::operators::{split, KeyedCore};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -33,7 +33,8 @@ use std::rc::Rc;
 use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Broadcast;
+use timely::dataflow::operators::vec::{Broadcast, Map};
+use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 /// One worker's rule versions, by the time each applies from.
@@ -104,6 +105,15 @@ pub struct Book {
 /// A rule version for the workers' books: the rules, and the time they apply from.
 pub type Version = (EventTime, Rules);
 
+/// What the rule stage emits.
+#[derive(Clone, Debug)]
+enum Applied {
+    /// A new version of the book.
+    Version(Version),
+    /// A change whose keys or values the book does not take, and why.
+    Rejected(RuleChange, String),
+}
+
 /// The keyed stage that applies rule changes in event-time order.
 struct RuleStage {
     initial: Rules,
@@ -115,7 +125,7 @@ impl KeyedLogic for RuleStage {
     type Key = ();
     type State = Book;
     type Pending = Vec<RuleChange>;
-    type Output = Version;
+    type Output = Applied;
 
     fn key(&self, _: &RuleChange) {}
 
@@ -138,7 +148,7 @@ impl KeyedLogic for RuleStage {
         _: &(),
         book: &mut Book,
         mut pending: Vec<RuleChange>,
-        out: &mut Emit<'_, Version>,
+        out: &mut Emit<'_, Applied>,
     ) {
         // In time order; changes at the same time in an order that does not depend on arrival.
         pending.sort_by(|a, b| (a.time, a.rule, &a.set).cmp(&(b.time, b.rule, &b.set)));
@@ -146,16 +156,12 @@ impl KeyedLogic for RuleStage {
             let now = book.rules.as_ref().unwrap_or(&self.initial);
             match now.with_change(c.rule, &c.set) {
                 Ok(next) => {
-                    out.give((c.time, next.clone()));
+                    out.give(Applied::Version((c.time, next.clone())));
                     book.rules = Some(next);
                 }
-                // Checked against the defaults when read; against this book it can still fail
-                // (e.g. a window beyond the limit only with this book's other keys): logged.
-                Err(e) => tracing::warn!(
-                    "rule change at {} ({}) not applied: {e}",
-                    c.time,
-                    c.rule.name()
-                ),
+                // An unknown key, a value of the wrong type or out of range: the book is
+                // unchanged and the change is a dead letter.
+                Err(e) => out.give(Applied::Rejected(c, e)),
             }
         }
         book.sent = true;
@@ -166,9 +172,9 @@ impl KeyedLogic for RuleStage {
         (!book.sent && book.rules.is_some()).then_some(0)
     }
 
-    fn on_due(&self, _: &(), book: &mut Book, out: &mut Emit<'_, Version>) {
+    fn on_due(&self, _: &(), book: &mut Book, out: &mut Emit<'_, Applied>) {
         if let Some(rules) = &book.rules {
-            out.give((out.now(), rules.clone()));
+            out.give(Applied::Version((out.now(), rules.clone())));
         }
         book.sent = true;
     }
@@ -190,14 +196,14 @@ pub struct RuleVersions<'s> {
 impl<'s> RuleVersions<'s> {
     /// The gate, as an empty stream of the account stage's records.
     pub fn gate<D: Clone + 'static>(&self) -> StreamVec<'s, EventTime, D> {
-        use timely::dataflow::operators::vec::Map;
         self.gate.clone().flat_map(|_| None::<D>)
     }
 }
 
 /// The rule book as `changes` change it, starting from `initial`; `granularity` is the
 /// source's stamping granularity (ms). Returns the versions on this worker and the dead
-/// letters of changes too late to apply exactly.
+/// letters of changes too late to apply exactly (`late`) or that the book does not take
+/// (`invalid_event`).
 pub fn rule_versions<'s>(
     changes: StreamVec<'s, EventTime, RuleChange>,
     initial: Rules,
@@ -208,7 +214,24 @@ pub fn rule_versions<'s>(
         initial: initial.clone(),
         granularity,
     };
-    let (versions, late) = changes.keyed(name, stage, keyed_options(name));
+    let (applied, late) = changes.keyed(name, stage, keyed_options(name));
+    let [versions, rejected] = split(applied, |a| usize::from(matches!(a, Applied::Rejected(..))));
+    let operator = name.to_string();
+    let rejected = rejected.flat_map(move |a| match a {
+        Applied::Rejected(change, why) => Some(DeadLetter::new(
+            Origin::Operator {
+                operator: operator.clone(),
+            },
+            Reason::InvalidEvent,
+            format!("rule change at {} not applied: {why}", change.time),
+            &serde_json::to_vec(&FraudEvent::Rule(change)).unwrap_or_default(),
+        )),
+        Applied::Version(_) => None,
+    });
+    let versions = versions.flat_map(|a| match a {
+        Applied::Version(v) => Some(v),
+        Applied::Rejected(..) => None,
+    });
     let book = Rc::new(RefCell::new(RuleBook::new(initial)));
     let filed = Rc::clone(&book);
     let gate = versions
@@ -227,7 +250,7 @@ pub fn rule_versions<'s>(
                 }
             },
         );
-    (RuleVersions { book, gate }, late)
+    (RuleVersions { book, gate }, late.concat(rejected))
 }
 
 #[cfg(test)]

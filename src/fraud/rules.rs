@@ -19,6 +19,7 @@
 //! transaction, the account's state the rules saw and a score: the sum of the fired rules'
 //! weights, at most 1.
 
+pub use super::model::Rule;
 use super::model::{distance_km, Transaction};
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
@@ -327,53 +328,6 @@ impl Rules {
     /// window and the small-then-large span.
     fn keep_ms(&self) -> EventTime {
         self.velocity.window_ms.max(self.small_then_large.within_ms)
-    }
-}
-
-/// A rule's name, as alerts report it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Rule {
-    /// See [`SmallThenLarge`].
-    SmallThenLarge,
-    /// See [`Velocity`].
-    Velocity,
-    /// See [`AmountAnomaly`].
-    AmountAnomaly,
-    /// See [`ImpossibleTravel`].
-    ImpossibleTravel,
-    /// See [`NewCountry`].
-    NewCountry,
-    /// See [`NewMerchant`].
-    NewMerchant,
-}
-
-impl Rule {
-    /// Every rule, in order.
-    pub const ALL: [Rule; 6] = [
-        Rule::SmallThenLarge,
-        Rule::Velocity,
-        Rule::AmountAnomaly,
-        Rule::ImpossibleTravel,
-        Rule::NewCountry,
-        Rule::NewMerchant,
-    ];
-
-    /// Its name: its table in a rule book, and how alerts name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::SmallThenLarge => "small_then_large",
-            Rule::Velocity => "velocity",
-            Rule::AmountAnomaly => "amount_anomaly",
-            Rule::ImpossibleTravel => "impossible_travel",
-            Rule::NewCountry => "new_country",
-            Rule::NewMerchant => "new_merchant",
-        }
-    }
-
-    /// The rule named `name`.
-    pub fn named(name: &str) -> Option<Rule> {
-        Rule::ALL.into_iter().find(|r| r.name() == name)
     }
 }
 
@@ -722,5 +676,13 @@ mod tests {
             .with_change(Rule::Velocity, r#"{"max_count":"x"}"#)
             .is_err());
         assert!(rules.with_change(Rule::Velocity, "[1]").is_err());
+        let e = rules
+            .with_change(Rule::Velocity, r#"{"max":3}"#)
+            .unwrap_err();
+        assert!(e.contains("no key \"max\""), "{e}");
+        let e = rules
+            .with_change(Rule::Velocity, r#"{"weight":2}"#)
+            .unwrap_err();
+        assert!(e.contains("weight 2"), "{e}");
     }
 }

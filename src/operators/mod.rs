@@ -3,7 +3,8 @@
 //! One keyed event-time core ([`keyed`]: routing, order, due times, lateness, state in and out)
 //! carries windows fired by the frontier (tumbling, and sliding with shared panes), sessions,
 //! count windows and per-window gathering, each a small [`KeyedLogic`]. Beside them:
-//! processing-time windows, partitioned files, and the aggregations windows fold records into.
+//! processing-time windows, partitioned files, the aggregations windows fold records into, and
+//! [`split`] (a stream several ways, without copies).
 
 pub mod aggregate;
 pub mod count_window;
@@ -13,6 +14,7 @@ pub mod partitioned_files;
 pub mod processing_time;
 pub mod session;
 pub mod spec;
+pub mod split;
 pub mod updating;
 pub mod window;
 pub mod windowing;
@@ -24,5 +26,6 @@ pub use keyed::{KeyedCore, KeyedLogic, KeyedOptions};
 pub use partitioned_files::PartitionedFiles;
 pub use processing_time::ProcessingTimeCount;
 pub use spec::{by, By, Fold};
+pub use split::split;
 pub use window::{Window, WindowResult, WindowStreams, Windows};
 pub use windowing::Windowing;
