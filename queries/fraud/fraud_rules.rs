@@ -23,10 +23,10 @@
 
 use crate::fraud::model::{FraudEvent, Transaction};
 use crate::fraud::params;
-use crate::fraud::rulebook::{rule_versions, RuleBook};
+use crate::fraud::rulebook::{with_rule_book, RuleBook};
 use crate::fraud::rules::{Account, Alert};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
-use crate::operators::{split, KeyedCore};
+use crate::operators::KeyedCore;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use std::cell::RefCell;
@@ -68,9 +68,7 @@ impl KeyedLogic for AccountRules {
     fn apply(&self, _: &u64, account: &mut Account, mut pending: Vec<Transaction>, out: &mut Emit<'_, Alert>) {
         pending.sort_by_key(|t| (t.time, t.id));
         let mut book = self.book.borrow_mut();
-        if book.len() > 1 {
-            book.advance(out.now());
-        }
+        book.advance(out.now());
         for t in &pending {
             if let Some(alert) = book.at(t.time).check(account, t) {
                 out.give(alert);
@@ -99,21 +97,17 @@ impl KeyedLogic for AccountRules {
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
     let name = "fraud_rules.per_account";
-    let [transactions, changes] =
-        split(events, |e| usize::from(matches!(e, FraudEvent::Rule(_))));
-    let changes = changes.flat_map(FraudEvent::into_rule_change);
     let granularity = ctx.policy().granularity_ms;
-    let (versions, late_changes) =
-        rule_versions(changes, params::rules(ctx), granularity, "fraud_rules.rules");
+    let ruled = with_rule_book(events, params::rules(ctx), granularity, "fraud_rules.rules");
     let logic = AccountRules {
-        book: Rc::clone(&versions.book),
+        book: ruled.book,
         ttl: ctx.state_ttl(),
     };
-    let (alerts, late) = transactions
+    let (alerts, late) = ruled
+        .events
         .flat_map(FraudEvent::into_transaction)
-        .concat(versions.gate())
         .keyed(name, logic, keyed_options(name));
-    ctx.dead_letter(late.concat(late_changes));
+    ctx.dead_letter(late.concat(ruled.dead));
     ctx.emit(alerts);
 }
 

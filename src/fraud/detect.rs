@@ -23,7 +23,7 @@
 use super::features::{features, COUNT};
 use super::learner::Logistic;
 use super::model::{FraudEvent, Label, Transaction};
-use super::rulebook::{rule_versions, RuleBook};
+use super::rulebook::{with_rule_book, RuleBook};
 use super::rules::{Account, Rule, Rules};
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
@@ -203,12 +203,7 @@ impl KeyedLogic for Accounts {
         mut pending: Vec<FraudEvent>,
         out: &mut Emit<'_, Staged>,
     ) {
-        {
-            let mut book = self.book.borrow_mut();
-            if book.len() > 1 {
-                book.advance(out.now());
-            }
-        }
+        self.book.borrow_mut().advance(out.now());
         pending.sort_by_key(order);
         for e in pending {
             match e {
@@ -511,16 +506,9 @@ pub fn detect<'s>(
     StreamVec<'s, EventTime, DeadLetter>,
 ) {
     let name = "fraud.accounts";
-    // Split, not cloned: each record goes one way.
-    let [events, changes] = split(events, |e| usize::from(matches!(e, FraudEvent::Rule(_))));
-    let changes = changes.flat_map(FraudEvent::into_rule_change);
-    let (versions, late_changes) = rule_versions(changes, rules, granularity, "fraud.rules");
-    let accounts = Accounts {
-        book: Rc::clone(&versions.book),
-    };
-    let (staged, late) = events
-        .concat(versions.gate())
-        .keyed(name, accounts, keyed_options(name));
+    let ruled = with_rule_book(events, rules, granularity, "fraud.rules");
+    let accounts = Accounts { book: ruled.book };
+    let (staged, late) = ruled.events.keyed(name, accounts, keyed_options(name));
     let [assessed, examples, unmatched] = split(staged, |s| match s {
         Staged::Assessed(_) => 0,
         Staged::Example(_) => 1,
@@ -548,5 +536,5 @@ pub fn detect<'s>(
     let trainer = "fraud.trainer";
     let (models, _never_late) = examples.keyed(trainer, Trainer, keyed_options(trainer));
     let scored = score(assessed, models, thresholds);
-    (scored, late.concat(unmatched).concat(late_changes))
+    (scored, late.concat(unmatched).concat(ruled.dead))
 }

@@ -9,7 +9,7 @@
 //! stages look up the version in force at each transaction's time.
 //!
 //! **Exactly at its time.** The versions reach a worker's book through an operator whose
-//! (empty) output is joined to the account stage's input ([`RuleVersions::gate`]), so the
+//! (empty) output is joined to the account stage's input ([`with_rule_book`]), so the
 //! account stage's frontier passes a time only once every version stamped at or before it is in
 //! the book. A change is stamped at its event time's stamp (ingest rounds down) and applies to
 //! transactions at or after its time, which are stamped no earlier: every transaction sees
@@ -37,59 +37,43 @@ use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
-/// One worker's rule versions, by the time each applies from.
+/// One worker's rule versions: the one in force now and later ones by the time each applies
+/// from.
 #[derive(Debug)]
 pub struct RuleBook {
-    versions: BTreeMap<EventTime, Rc<Rules>>,
+    /// In force until the first of `later`.
+    current: Rc<Rules>,
+    later: BTreeMap<EventTime, Rc<Rules>>,
 }
 
 impl RuleBook {
     /// A book holding `initial` from the beginning of time.
     pub fn new(initial: Rules) -> Self {
         RuleBook {
-            versions: BTreeMap::from([(0, Rc::new(initial))]),
+            current: Rc::new(initial),
+            later: BTreeMap::new(),
         }
     }
 
-    /// The rules in force at `time`.
+    /// The rules in force at `time` (no earlier than the last [`RuleBook::advance`]).
     pub fn at(&self, time: EventTime) -> &Rules {
-        match self.versions.range(..=time).next_back() {
-            Some((_, rules)) => rules,
-            // Unreachable: the initial version applies from 0.
-            None => match self.versions.values().next() {
-                Some(rules) => rules,
-                None => default_rules(),
-            },
-        }
+        self.later
+            .range(..=time)
+            .next_back()
+            .map_or(&self.current, |(_, rules)| rules)
     }
 
     /// Files a version applying from `from`.
     fn insert(&mut self, from: EventTime, rules: Rules) {
-        self.versions.insert(from, Rc::new(rules));
+        self.later.insert(from, Rc::new(rules));
     }
 
-    /// Forgets the versions no transaction at or after `time` can need.
+    /// Moves to `time`: versions no transaction at or after it can need are forgotten.
     pub fn advance(&mut self, time: EventTime) {
-        while self.versions.len() > 1 && self.versions.range(..=time).nth(1).is_some() {
-            self.versions.pop_first();
+        while let Some(entry) = self.later.first_entry().filter(|e| *e.key() <= time) {
+            self.current = entry.remove();
         }
     }
-
-    /// How many versions it holds.
-    pub fn len(&self) -> usize {
-        self.versions.len()
-    }
-
-    /// Whether it holds none (never: the initial version is there until a later one replaces
-    /// it).
-    pub fn is_empty(&self) -> bool {
-        self.versions.is_empty()
-    }
-}
-
-fn default_rules() -> &'static Rules {
-    static DEFAULT: std::sync::OnceLock<Rules> = std::sync::OnceLock::new();
-    DEFAULT.get_or_init(Rules::default)
 }
 
 /// The rule stage's state: the book after every change applied so far.
@@ -184,32 +168,29 @@ impl KeyedLogic for RuleStage {
     }
 }
 
-/// The rule versions on this worker: the book, and what gates an account stage on it.
-pub struct RuleVersions<'s> {
+/// A fraud stream with its rule changes taken out and applied to a rule book.
+pub struct Ruled<'s> {
+    /// The other records, held back (by their frontier) until the rule versions up to a time
+    /// are in this worker's book: the account stage's input.
+    pub events: StreamVec<'s, EventTime, FraudEvent>,
     /// This worker's book.
     pub book: Rc<RefCell<RuleBook>>,
-    /// An empty stream to join to the account stage's input: its frontier holds that stage
-    /// until the versions up to a time are in the book.
-    gate: StreamVec<'s, EventTime, RuleChange>,
+    /// Changes too late to apply exactly (`late`) or that the book does not take
+    /// (`invalid_event`).
+    pub dead: StreamVec<'s, EventTime, DeadLetter>,
 }
 
-impl<'s> RuleVersions<'s> {
-    /// The gate, as an empty stream of the account stage's records.
-    pub fn gate<D: Clone + 'static>(&self) -> StreamVec<'s, EventTime, D> {
-        self.gate.clone().flat_map(|_| None::<D>)
-    }
-}
-
-/// The rule book as `changes` change it, starting from `initial`; `granularity` is the
-/// source's stamping granularity (ms). Returns the versions on this worker and the dead
-/// letters of changes too late to apply exactly (`late`) or that the book does not take
-/// (`invalid_event`).
-pub fn rule_versions<'s>(
-    changes: StreamVec<'s, EventTime, RuleChange>,
+/// Takes the rule changes out of `events` and applies them to a book starting from `initial`,
+/// through the rule stage `name`; `granularity` is the source's stamping granularity (ms).
+pub fn with_rule_book<'s>(
+    events: StreamVec<'s, EventTime, FraudEvent>,
     initial: Rules,
     granularity: EventTime,
     name: &str,
-) -> (RuleVersions<'s>, StreamVec<'s, EventTime, DeadLetter>) {
+) -> Ruled<'s> {
+    // Split, not cloned: each record goes one way.
+    let [events, changes] = split(events, |e| usize::from(matches!(e, FraudEvent::Rule(_))));
+    let changes = changes.flat_map(FraudEvent::into_rule_change);
     let stage = RuleStage {
         initial: initial.clone(),
         granularity,
@@ -234,9 +215,10 @@ pub fn rule_versions<'s>(
     });
     let book = Rc::new(RefCell::new(RuleBook::new(initial)));
     let filed = Rc::clone(&book);
+    // Files the versions; its output is empty, and its frontier is the versions' frontier.
     let gate = versions
         .broadcast()
-        .unary::<CapacityContainerBuilder<Vec<RuleChange>>, _, _, _>(
+        .unary::<CapacityContainerBuilder<Vec<FraudEvent>>, _, _, _>(
             Pipeline,
             &format!("{name}.file"),
             move |_, _| {
@@ -250,7 +232,11 @@ pub fn rule_versions<'s>(
                 }
             },
         );
-    (RuleVersions { book, gate }, late.concat(rejected))
+    Ruled {
+        events: events.concat(gate),
+        book,
+        dead: late.concat(rejected),
+    }
 }
 
 #[cfg(test)]
@@ -267,9 +253,9 @@ mod tests {
         assert_eq!(book.at(999).velocity.max_count, 8);
         assert_eq!(book.at(1_000), &strict);
         book.advance(500);
-        assert_eq!(book.len(), 2, "the initial version still applies at 500");
+        assert_eq!(book.at(999).velocity.max_count, 8, "still in force at 999");
         book.advance(1_000);
-        assert_eq!(book.len(), 1);
+        assert!(book.later.is_empty(), "the initial version is forgotten");
         assert_eq!(book.at(5_000), &strict);
     }
 }
