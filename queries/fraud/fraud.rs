@@ -16,7 +16,7 @@
 //! one model (15 weights, their scaler) on one worker, copied to all after each stamp that
 //! taught it something. Unmatched labels (unknown transaction, second label) are dead letters.
 
-use crate::fraud::detect::{detect, Decision, SCORED_COLUMNS};
+use crate::fraud::detect::{Decision, SCORED_COLUMNS};
 use crate::fraud::model::FraudEvent;
 use crate::fraud::params;
 use crate::pipeline::{Context, Pipeline};
@@ -25,13 +25,7 @@ use timely::dataflow::operators::vec::Filter;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
-    let (scored, dead) = detect(
-        events,
-        params::rules(ctx),
-        params::thresholds(ctx),
-        ctx.policy().granularity_ms,
-    );
-    ctx.dead_letter(dead);
+    let scored = params::scored(events, ctx);
     ctx.emit(scored.filter(|s| s.decision != Decision::Allow));
 }
 

@@ -9,7 +9,7 @@
 //!
 //! **Illustrates** and **state:** as `fraud`; only the output differs.
 
-use crate::fraud::detect::{detect, Scored, SCORED_COLUMNS_WITH_FEATURES};
+use crate::fraud::detect::{Scored, SCORED_COLUMNS_WITH_FEATURES};
 use crate::fraud::features::COUNT;
 use crate::fraud::model::FraudEvent;
 use crate::fraud::params;
@@ -28,13 +28,7 @@ struct Row {
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, FraudEvent>, ctx: &mut Context<'s>) {
-    let (scored, dead) = detect(
-        events,
-        params::rules(ctx),
-        params::thresholds(ctx),
-        ctx.policy().granularity_ms,
-    );
-    ctx.dead_letter(dead);
+    let scored = params::scored(events, ctx);
     ctx.emit(scored.map(|scored| Row {
         features: scored.features,
         scored,

@@ -1,10 +1,13 @@
 //! The fraud pipelines' parameters (`--param NAME=VALUE`): the rule book to start from and the
-//! decision thresholds.
+//! decision thresholds; and the detection dataflow built with them ([`scored`]).
 
-use super::detect::Thresholds;
+use super::detect::{detect, Scored, Thresholds};
+use super::model::FraudEvent;
 use super::rules::Rules;
 use crate::pipeline::{Context, Param};
+use crate::time::EventTime;
 use std::path::Path;
+use timely::dataflow::StreamVec;
 
 /// `rules=FILE`: the rule book to start from (TOML, or JSON for `.json`).
 pub const RULES: Param = Param {
@@ -63,6 +66,18 @@ pub fn thresholds(ctx: &Context<'_>) -> Thresholds {
     ctx.param(THRESHOLDS.name)
         .and_then(|v| parse_thresholds(v).ok())
         .unwrap_or_default()
+}
+
+/// The detection dataflow ([`detect`]) with the run's rule book, thresholds and stamping
+/// granularity; its dead letters go to the run's. For `fraud` and `fraud_scores`.
+pub fn scored<'s>(
+    events: StreamVec<'s, EventTime, FraudEvent>,
+    ctx: &mut Context<'s>,
+) -> StreamVec<'s, EventTime, Scored> {
+    let granularity = ctx.policy().granularity_ms;
+    let (scored, dead) = detect(events, rules(ctx), thresholds(ctx), granularity);
+    ctx.dead_letter(dead);
+    scored
 }
 
 #[cfg(test)]
