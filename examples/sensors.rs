@@ -7,7 +7,7 @@
 //! **Illustrates:** everything a user writes to run Sluice on records of their own, outside
 //! this crate: a record type (a [`Record`]: serde data with an event time, readable as CSV
 //! with a header row or as JSON), a [`Pipeline`] built on the keyed window operator, a small
-//! deterministic generator, and one call — [`sluice::app::main`] — that gives the program
+//! deterministic generator with a setting of its own (`--devices`), and one call — [`sluice::app::main`] — that gives the program
 //! Sluice's whole command line: sources (`--source sensors`, `file:PATH --format csv`,
 //! `kafka://…`), sinks, `-w/-n/-p/-h`, reports, dead letters, `gen`, `list`.
 //!
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sluice::catalog::{Catalog, Domain};
 use sluice::connectors::generator::{Generate, GeneratorConfig};
 use sluice::operators::{by, Aggregate, WindowResult, Windowing, Windows};
-use sluice::pipeline::{Context, Pipeline};
+use sluice::pipeline::{Context, Param, Pipeline};
 use sluice::record::Record;
 use sluice::time::EventTime;
 use std::process::ExitCode;
@@ -154,10 +154,28 @@ pub const SENSOR_STATS: Pipeline<Reading> = Pipeline {
     build: stats,
 };
 
-/// A fleet of 20 devices, each reading a daily cycle plus noise; values are multiples of
-/// 0.25 °C, so sums are exact in any order. Reading `n` comes from device `n mod 20`.
+/// A fleet of devices (`--devices`, default 20), each reading a daily cycle plus noise; values
+/// are multiples of 0.25 °C, so sums are exact in any order. Reading `n` comes from device
+/// `n mod devices`.
 struct Fleet {
     config: GeneratorConfig,
+    devices: u64,
+}
+
+/// The generator's own setting: `--devices N` on `run` and `gen`, checked before it runs.
+const FLEET_OPTIONS: &[Param] = &[Param {
+    name: "devices",
+    help: "Devices in the fleet (default 20)",
+    check: |text| parse_devices(text).map(drop),
+}];
+
+fn parse_devices(text: &str) -> Result<u64, String> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{text:?} is not a number of devices in 1..=1000000"
+        )),
+    }
 }
 
 impl Generate for Fleet {
@@ -165,7 +183,7 @@ impl Generate for Fleet {
 
     fn record(&mut self, n: u64) -> Reading {
         let time = self.config.event_time(n);
-        let device = n % 20;
+        let device = n % self.devices;
         let mut x = (n ^ self.config.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         x ^= x >> 31;
         let day = (time % 86_400_000) as f64 / 86_400_000.0;
@@ -183,6 +201,7 @@ impl Generate for Fleet {
 fn fleet(config: &GeneratorConfig) -> Box<dyn Generate<Record = Reading>> {
     Box::new(Fleet {
         config: config.clone(),
+        devices: config.option("devices", parse_devices, 20),
     })
 }
 
@@ -191,6 +210,7 @@ fn main() -> ExitCode {
         name: "sensors",
         description: "temperature readings of a fleet of devices",
         generator: Some(fleet),
+        generator_options: FLEET_OPTIONS,
         pipelines: &[&SENSOR_STATS],
     }))
 }

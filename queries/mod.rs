@@ -43,6 +43,7 @@ pub fn nexmark_domain() -> Domain<crate::nexmark::model::Event> {
         name: crate::nexmark::NAME,
         description: "the Nexmark auction benchmark (persons, auctions, bids)",
         generator: Some(crate::nexmark::generator),
+        generator_options: &[],
         pipelines: nexmark::ALL,
     }
 }
@@ -53,6 +54,7 @@ pub fn fraud_domain() -> Domain<crate::fraud::model::FraudEvent> {
         name: crate::fraud::NAME,
         description: "card transactions with delayed fraud labels; per-account rules",
         generator: Some(crate::fraud::generator),
+        generator_options: crate::fraud::generator::OPTIONS,
         pipelines: fraud::ALL,
     }
 }

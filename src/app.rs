@@ -12,7 +12,10 @@ use crate::catalog::{
 };
 use crate::checkpoint::CheckpointError;
 use crate::cli::exit::{FAILED, REJECTED, UNAVAILABLE, USAGE};
-use crate::cli::{CatArgs, Cli, Command, Endpoint, GenArgs, ReportFormat, RunArgs};
+use crate::cli::{
+    check_generator_settings, given_generator_settings, with_generator_flags, CatArgs, Cli,
+    Command, Endpoint, GenArgs, GeneratorFlag, ReportFormat, RunArgs,
+};
 use crate::connectors::kafka::{self, KafkaError, KafkaUrl};
 use crate::connectors::sink::{per_process_path, SinkSpec};
 use crate::connectors::SourceError;
@@ -22,6 +25,7 @@ use crate::local::Supervision;
 use crate::stop::Stop;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -118,15 +122,22 @@ pub fn main(catalog: Catalog) -> ExitCode {
                 .map(|n| n.to_string_lossy().into_owned())
         })
         .unwrap_or_else(|| "sluice".into());
-    let matches = Cli::command().bin_name(name).get_matches();
+    let flags = generator_flags(&catalog);
+    let matches = with_generator_flags(Cli::command().bin_name(name), &flags).get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging();
     let sub = matches.subcommand().map(|(_, m)| m.clone());
     let result = match (cli.command, sub) {
         (Command::List { json }, _) => list(&catalog, json),
-        (Command::Gen(args), Some(m)) => generate(&catalog, &args, &m),
+        (Command::Gen(args), Some(m)) => {
+            let settings = given_generator_settings(&m, &flags);
+            generate(&catalog, &args, &m, settings)
+        }
         (Command::Cat(args), _) => cat(&args),
-        (Command::Run(args), Some(m)) => run_pipeline(&catalog, &args, &m),
+        (Command::Run(args), Some(m)) => {
+            let settings = given_generator_settings(&m, &flags);
+            run_pipeline(&catalog, &args, &m, settings)
+        }
         (_, None) => unreachable!("clap requires a subcommand"),
     };
     match result {
@@ -166,6 +177,23 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// One flag per generator setting of the catalog's domains; domains sharing a name share it.
+fn generator_flags(catalog: &Catalog) -> Vec<GeneratorFlag> {
+    let mut flags: Vec<GeneratorFlag> = Vec::new();
+    for domain in catalog.domains() {
+        for setting in domain.generator_options() {
+            match flags.iter_mut().find(|f| f.setting.name == setting.name) {
+                Some(flag) => flag.domains.push(domain.name()),
+                None => flags.push(GeneratorFlag {
+                    setting: *setting,
+                    domains: vec![domain.name()],
+                }),
+            }
+        }
+    }
+    flags
+}
+
 /// A stop switch thrown by the first SIGINT/SIGTERM (a second one exits at once).
 fn stop_on_signals(then: &'static str) -> Result<Stop, Failure> {
     let stop = Stop::new();
@@ -194,13 +222,22 @@ fn gen_domain<'c>(catalog: &'c Catalog, args: &GenArgs) -> Result<&'c dyn Domain
     })
 }
 
-fn generate(catalog: &Catalog, args: &GenArgs, matches: &clap::ArgMatches) -> Result<u8, Failure> {
+fn generate(
+    catalog: &Catalog,
+    args: &GenArgs,
+    matches: &clap::ArgMatches,
+    settings: BTreeMap<String, String>,
+) -> Result<u8, Failure> {
     args.check_applicable(matches)
         .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     let domain = gen_domain(catalog, args)?;
+    check_generator_settings(&settings, domain.name(), domain.generator_options(), None)
+        .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     let stop = stop_on_signals("ending the output")?;
+    let mut config = args.generator.config();
+    config.options = settings;
     let request = GenerateRequest {
-        config: args.generator.config(),
+        config,
         events: args.generator.total(),
         format: args.format,
         stop: &stop,
@@ -315,10 +352,15 @@ fn sink_endpoint(spec: &SinkSpec) -> Endpoint {
 }
 
 /// The source of `args` as the pipeline's domain reads it.
-fn source_request(args: &RunArgs) -> Result<SourceRequest, Failure> {
+fn source_request(
+    args: &RunArgs,
+    settings: BTreeMap<String, String>,
+) -> Result<SourceRequest, Failure> {
+    let mut generator = args.generator_spec();
+    generator.config.options = settings;
     Ok(SourceRequest {
         text: args.source.clone(),
-        generator: args.generator_spec(),
+        generator,
         kafka: args.kafka_source().map_err(Failure::usage)?,
         input: args.input_format(),
     })
@@ -328,6 +370,7 @@ fn run_pipeline(
     catalog: &Catalog,
     args: &RunArgs,
     matches: &clap::ArgMatches,
+    settings: BTreeMap<String, String>,
 ) -> Result<u8, Failure> {
     let Some((domain, info)) = catalog.find(&args.query) else {
         let names: Vec<&str> = catalog.pipelines().iter().map(|p| p.name).collect();
@@ -339,8 +382,16 @@ fn run_pipeline(
     };
     let kafka_sink = args.kafka_sink().map_err(Failure::usage)?;
     let sink = SinkSpec::parse(&args.sink, kafka_sink).map_err(Failure::usage)?;
-    let source = source_request(args)?;
+    let source = source_request(args, settings)?;
     let kind = domain.source_kind(&source)?;
+    let reads = (kind != SourceKind::Generator).then(|| args.source.clone().unwrap_or_default());
+    check_generator_settings(
+        &source.generator.config.options,
+        domain.name(),
+        domain.generator_options(),
+        reads.as_deref(),
+    )
+    .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
     args.check_applicable(
         matches,
         source_endpoint(kind),

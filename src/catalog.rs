@@ -44,6 +44,7 @@
 //!     name: "web",
 //!     description: "clicks on a web site",
 //!     generator: None,
+//!     generator_options: &[],
 //!     pipelines: &[&CLICKS],
 //! });
 //! assert_eq!(catalog.find("clicks").unwrap().1.domain, "web");
@@ -54,7 +55,7 @@ use crate::connectors::kafka::{self, KafkaError, KafkaProps, KafkaSourceOptions,
 use crate::connectors::{InputFormat, SourceError, SourceSpec};
 use crate::driver::{run, RunConfig, RunError, RunOptions, RunOutcome};
 use crate::launch::Mesh;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Param, Pipeline};
 use crate::record::{Format, Record};
 use crate::stop::Stop;
 use std::io::Write;
@@ -68,6 +69,9 @@ pub struct Domain<R: 'static> {
     pub description: &'static str,
     /// The domain's generator of records, if it has one.
     pub generator: Option<MakeGenerator<R>>,
+    /// Settings of its own the generator takes (`--NAME VALUE` on `run` and `gen`, read with
+    /// [`GeneratorConfig::option`]), beyond the seed, rate and the rest every generator shares.
+    pub generator_options: &'static [Param],
     /// The pipelines, in `sluice list` order.
     pub pipelines: &'static [&'static Pipeline<R>],
 }
@@ -135,6 +139,8 @@ pub trait DomainEntry: Send + Sync {
     fn pipelines(&self) -> Vec<PipelineInfo>;
     /// Whether it has a generator.
     fn has_generator(&self) -> bool;
+    /// The settings of its own its generator takes.
+    fn generator_options(&self) -> &'static [Param];
     /// What `request` names for this domain's records, or why it names nothing usable.
     fn source_kind(&self, request: &SourceRequest) -> Result<SourceKind, SourceError>;
     /// Runs `pipeline` on this process's share of `mesh`.
@@ -222,6 +228,10 @@ impl<R: Record> DomainEntry for Domain<R> {
 
     fn has_generator(&self) -> bool {
         self.generator.is_some()
+    }
+
+    fn generator_options(&self) -> &'static [Param] {
+        self.generator_options
     }
 
     fn source_kind(&self, request: &SourceRequest) -> Result<SourceKind, SourceError> {

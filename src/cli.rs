@@ -17,10 +17,12 @@ use crate::console::ProgressMode;
 use crate::ingest::IngestConfig;
 use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
 use crate::metrics::MetricsConfig;
+use crate::pipeline::Param;
 use crate::record::Format;
 use crate::time::{parse_timestamp, WatermarkPolicy};
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -212,6 +214,7 @@ impl GeneratorArgs {
             base_time: self.base_time.unwrap_or(DEFAULT_BASE_TIME),
             burst: self.burst,
             hot_key_percent: self.hot_key,
+            options: BTreeMap::new(),
         }
     }
 
@@ -717,6 +720,108 @@ impl GenArgs {
         }
         Ok(())
     }
+}
+
+/// A domain's own generator setting as the command line offers it: `--NAME VALUE` on `run` and
+/// `gen`, under the generator heading, checked by the domain's check as clap parses it.
+#[derive(Clone, Debug)]
+pub struct GeneratorFlag {
+    /// The setting (its name is the flag's).
+    pub setting: Param,
+    /// The domains whose generators take it.
+    pub domains: Vec<&'static str>,
+}
+
+fn generator_flag_id(name: &str) -> String {
+    format!("generator-setting-{name}")
+}
+
+/// `command` with one `--NAME` flag on `run` and `gen` for each of `flags`.
+///
+/// # Panics
+///
+/// If a setting is named like one of the subcommand's own flags (a programming error in the
+/// domain: the flag would be ambiguous).
+pub fn with_generator_flags(command: clap::Command, flags: &[GeneratorFlag]) -> clap::Command {
+    let add = |mut sub: clap::Command| {
+        for flag in flags {
+            let name = flag.setting.name;
+            assert!(
+                !sub.get_arguments().any(|a| a.get_long() == Some(name)),
+                "generator setting --{name} of {} clashes with a flag of `{}`",
+                flag.domains.join(", "),
+                sub.get_name()
+            );
+            let check = flag.setting.check;
+            sub = sub.arg(
+                clap::Arg::new(generator_flag_id(name))
+                    .long(name)
+                    .value_name(name.to_uppercase())
+                    .help(format!(
+                        "{} ({} generator)",
+                        flag.setting.help,
+                        flag.domains.join(", ")
+                    ))
+                    .help_heading("Generator (--source <domain>)")
+                    .value_parser(move |text: &str| check(text).map(|()| text.to_string())),
+            );
+        }
+        sub
+    };
+    command
+        .mut_subcommand("run", add)
+        .mut_subcommand("gen", add)
+}
+
+/// The generator settings given in `matches` (a `run` or `gen` subcommand's), by name.
+pub fn given_generator_settings(
+    matches: &ArgMatches,
+    flags: &[GeneratorFlag],
+) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .filter_map(|flag| {
+            let value = matches.get_one::<String>(&generator_flag_id(flag.setting.name))?;
+            Some((flag.setting.name.to_string(), value.clone()))
+        })
+        .collect()
+}
+
+/// Refuses generator settings that a run or `gen` would ignore: any when the records do not
+/// come from a generator (`source` names what they come from), and one that `domain`'s generator
+/// does not take (`takes`).
+pub fn check_generator_settings(
+    given: &BTreeMap<String, String>,
+    domain: &str,
+    takes: &[Param],
+    source: Option<&str>,
+) -> Result<(), String> {
+    if let (Some(name), Some(source)) = (given.keys().next(), source) {
+        return Err(format!(
+            "--{name} applies only to a generator (--source <domain>); this run reads {source}"
+        ));
+    }
+    for (name, value) in given {
+        match takes.iter().find(|t| t.name == name) {
+            // Domains sharing a setting's name share its flag: this domain's own check decides.
+            Some(setting) => {
+                (setting.check)(value).map_err(|e| format!("--{name} {value}: {e}"))?
+            }
+            None if takes.is_empty() => {
+                return Err(format!(
+                    "--{name} is not a setting of the {domain} generator, which takes none"
+                ))
+            }
+            None => {
+                let names: Vec<String> = takes.iter().map(|t| format!("--{}", t.name)).collect();
+                return Err(format!(
+                    "--{name} is not a setting of the {domain} generator; it takes: {}",
+                    names.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses a duration with its unit, as `humantime` reads them: `250ms`, `4s`, `1.5s`, `2m`,

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -190,6 +190,35 @@ fn the_example_has_the_whole_command_line() {
     assert_eq!(report["events"], 20000);
     assert_eq!(report["source"], "sensors");
     assert_eq!(report["workers"], 2);
+    // Its generator's own setting, checked before anything runs.
+    let out = sensors(&["gen", "--devices", "3", "--events", "9", "--format", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let devices: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        devices,
+        BTreeSet::from(["dev-00", "dev-01", "dev-02"].map(String::from))
+    );
+    let bad = sensors(&["gen", "--devices", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("not a number of devices"),
+        "{}",
+        stderr(&bad)
+    );
+    let elsewhere = sensors(&[
+        "run",
+        "sensor_stats",
+        "--source",
+        "file:x.csv",
+        "--devices",
+        "3",
+    ]);
+    assert_eq!(elsewhere.status.code(), Some(2));
+    assert!(stderr(&elsewhere).contains("--devices applies only to a generator"));
     // Its records are flat: CSV is theirs; Nexmark's are not.
     let help = sensors(&["run", "--help"]);
     assert!(String::from_utf8_lossy(&help.stdout).contains("Usage: sensors run"));

@@ -12,6 +12,7 @@
 use super::{Ingest, ReadStatus, Reader, SourceError};
 use crate::record::Record;
 use crate::time::EventTime;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// 2026-01-01 00:00:00.000 UTC: the default event time of record 0, fixed so runs are
@@ -32,6 +33,11 @@ pub struct GeneratorConfig {
     /// Per cent of the records a domain puts on its hottest key (nexmark: bids on one auction);
     /// 0 leaves the domain's own key distribution untouched.
     pub hot_key_percent: u8,
+    /// The domain's own settings (`--accounts 50000` for the fraud generator), by name, as
+    /// given; the domain declares them in [`Domain::generator_options`](crate::catalog::Domain)
+    /// and the command line checks them before a generator is made. Read with
+    /// [`option`](GeneratorConfig::option).
+    pub options: BTreeMap<String, String>,
 }
 
 impl Default for GeneratorConfig {
@@ -42,6 +48,7 @@ impl Default for GeneratorConfig {
             base_time: DEFAULT_BASE_TIME,
             burst: None,
             hot_key_percent: 0,
+            options: BTreeMap::new(),
         }
     }
 }
@@ -80,6 +87,20 @@ impl Burst {
 }
 
 impl GeneratorConfig {
+    /// The domain setting `name` parsed by `parse`, `default` when it is not set. A value
+    /// `parse` refuses also gives `default`, with a warning: the command line checks values
+    /// with the domain's own check before a generator is made, so only a configuration built in
+    /// code can hold one.
+    pub fn option<T>(&self, name: &str, parse: fn(&str) -> Result<T, String>, default: T) -> T {
+        let Some(text) = self.options.get(name) else {
+            return default;
+        };
+        parse(text).unwrap_or_else(|e| {
+            tracing::warn!("generator setting {name}={text} ignored: {e}");
+            default
+        })
+    }
+
     /// The offset of record `n` from record 0 on the schedule, ns: `n × 10⁹ / rate`, at
     /// `factor × rate` inside the burst.
     pub fn offset_ns(&self, n: u64) -> u128 {

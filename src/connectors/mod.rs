@@ -377,10 +377,13 @@ impl<R: Record> SourceSpec<R> {
     /// that decides which records it delivers, in which order.
     pub fn fingerprint(&self) -> String {
         match self {
-            SourceSpec::Generator { name, spec, .. } => format!(
-                "{name}(seed {}, rate {}, base {}, events {:?})",
-                spec.config.seed, spec.config.rate, spec.config.base_time, spec.events
-            ),
+            SourceSpec::Generator { name, spec, .. } => {
+                let c = &spec.config;
+                format!(
+                    "{name}(seed {}, rate {}, base {}, events {:?}, burst {:?}, hot key {}, options {:?})",
+                    c.seed, c.rate, c.base_time, spec.events, c.burst, c.hot_key_percent, c.options
+                )
+            }
             SourceSpec::File { path, input } => format!("file:{} {input:?}", path.display()),
             SourceSpec::Kafka { url, .. } => url.to_string(),
         }

@@ -1,19 +1,20 @@
 //! The fraud domain's generator: card traffic with per-account habits and injected, labelled
-//! fraud, and the labels arriving a fixed delay later in event time (`--source fraud`).
+//! fraud, and the labels arriving a set delay later in event time (`--source fraud`).
 //!
 //! Record `n` is a pure function of `(config, n)`, like every generator's. The stream starts with
 //! [`label_lag`](Generator::label_lag)`× 2` transactions; after them, even records are transactions
 //! and odd ones labels, the `i`-th label naming the `i`-th transaction (shuffled within blocks of
-//! 64, so labels do not come in transaction order). In steady state a label arrives
-//! [`LABEL_DELAY_MS`] of event time after its transaction (± a block); every transaction gets
-//! exactly one label.
+//! 64, so labels do not come in transaction order). In steady state a label arrives the label
+//! delay (`--label-delay`, default [`LABEL_DELAY_MS`]: an hour) of event time after its
+//! transaction (± a block); every transaction gets exactly one label.
 //!
-//! **Accounts** — as many as make [`PER_ACCOUNT_DAY`] transactions a day each at the configured
-//! rate, at least [`MIN_ACCOUNTS`]; a fifth of the traffic from the busiest 1 % — each have a home city, a typical
-//! amount (log-normal, median 15–150), a currency and eight usual merchants, all drawn from the
-//! account id. A normal transaction is at a usual merchant 80 % of the time, at the terminal
-//! (70 %), online (25 %) or a cash machine (5 %), near home, for a log-normal amount around the
-//! account's typical one, larger in the evening and online at night.
+//! **Accounts** — `--accounts`, by default as many as make [`PER_ACCOUNT_DAY`] transactions a
+//! day each at the configured rate, at least [`MIN_ACCOUNTS`]; a fifth of the traffic from the
+//! busiest 1 % — each have a home city, a typical amount (log-normal, median 15–150), a
+//! currency and eight usual merchants (of `--merchants`, default [`MERCHANTS`]), all drawn from
+//! the account id. A normal transaction is at a usual merchant 80 % of the time, at the
+//! terminal (70 %), online (25 %) or a cash machine (5 %), near home, for a log-normal amount
+//! around the account's typical one, larger in the evening and online at night.
 //!
 //! **Fraud** comes in episodes: a block of 256 records holds one with probability 1/10, on
 //! even (transaction) offsets, of one of four kinds, every transaction of which is labelled
@@ -21,22 +22,74 @@
 //! 500–2,000), *account takeover* (three online amounts 5–15× the usual from a foreign country),
 //! *impossible travel* (a normal transaction at home, then one at a terminal in a city ≥ 3,000 km
 //! away; only the second is fraud) and *merchant collusion* (six accounts paying round amounts
-//! online to one of 20 colluding merchants).
+//! online to one of [`COLLUDERS`] colluding merchants, ids just above the ordinary ones).
 
 use super::model::{Channel, FraudEvent, Label, Transaction};
 use crate::connectors::generator::{Generate, GeneratorConfig, SplitMix64 as Rng};
+use crate::pipeline::Param;
 use crate::time::EventTime;
 
 /// Transactions per account and day, on average: the number of accounts follows the rate.
 pub const PER_ACCOUNT_DAY: u64 = 20;
 /// The fewest accounts.
 pub const MIN_ACCOUNTS: u64 = 1_000;
-/// Ordinary merchants, ids `0..MERCHANTS`.
+/// Ordinary merchants by default, ids `0..merchants`.
 pub const MERCHANTS: u64 = 10_000;
-/// Colluding merchants, ids `MERCHANTS..MERCHANTS + COLLUDERS`.
+/// Colluding merchants, ids `merchants..merchants + COLLUDERS`.
 pub const COLLUDERS: u64 = 20;
-/// A label's delay after its transaction, event time: one hour.
+/// A label's delay after its transaction by default, event time: one hour.
 pub const LABEL_DELAY_MS: u64 = 3_600_000;
+/// The fewest accounts `--accounts` takes: the busiest 1 % must be at least one.
+const FEWEST_ACCOUNTS: u64 = 100;
+
+/// The generator's own settings (`--accounts`, `--merchants`, `--label-delay` on `sluice run`
+/// and `sluice gen`).
+pub const OPTIONS: &[Param] = &[
+    Param {
+        name: "accounts",
+        help: "Accounts (default: 20 transactions per account and day at the rate, at least 1000)",
+        check: |text| parse_accounts(text).map(drop),
+    },
+    Param {
+        name: "merchants",
+        help: "Ordinary merchants (default 10000; 20 colluding ones come on top)",
+        check: |text| parse_merchants(text).map(drop),
+    },
+    Param {
+        name: "label-delay",
+        help: "Event time from a transaction to its label, e.g. 1h or 3d (default 1h)",
+        check: |text| parse_label_delay(text).map(drop),
+    },
+];
+
+fn parse_count(text: &str, fewest: u64, what: &str) -> Result<u64, String> {
+    let n: u64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of {what}"))?;
+    if n < fewest || n > 1 << 40 {
+        return Err(format!("{what}: {n} is outside {fewest}..=2^40"));
+    }
+    Ok(n)
+}
+
+fn parse_accounts(text: &str) -> Result<u64, String> {
+    parse_count(text, FEWEST_ACCOUNTS, "accounts")
+}
+
+fn parse_merchants(text: &str) -> Result<u64, String> {
+    parse_count(text, 1, "merchants")
+}
+
+fn parse_label_delay(text: &str) -> Result<u64, String> {
+    let delay = crate::cli::parse_duration(text)?;
+    let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    if ms == 0 || ms > 365 * 86_400_000 {
+        return Err(format!(
+            "{text}: a label delay is more than 0 and at most a year"
+        ));
+    }
+    Ok(ms)
+}
 /// Records per fraud-episode block.
 const BLOCK: u64 = 256;
 /// One block in this many holds an episode.
@@ -106,19 +159,39 @@ pub struct Generator {
     lag: u64,
     /// Accounts, ids `0..accounts`.
     accounts: u64,
+    /// Ordinary merchants, ids `0..merchants`.
+    merchants: u64,
+    /// Event time from a transaction to its label, ms.
+    label_delay: u64,
 }
 
 impl Generator {
     /// The generator for `config`.
     pub fn new(config: GeneratorConfig) -> Self {
-        // Steady state: a label trails its transaction by 4 × lag + 1 records.
-        let delay_records = LABEL_DELAY_MS.saturating_mul(config.rate.max(1)) / 1000;
         let per_day = config.rate.max(1).saturating_mul(86_400);
+        let accounts = (per_day / PER_ACCOUNT_DAY).max(MIN_ACCOUNTS);
+        let accounts = config.option("accounts", parse_accounts, accounts);
+        let merchants = config.option("merchants", parse_merchants, MERCHANTS);
+        let label_delay = config.option("label-delay", parse_label_delay, LABEL_DELAY_MS);
+        // Steady state: a label trails its transaction by 4 × lag + 1 records.
+        let delay_records = label_delay.saturating_mul(config.rate.max(1)) / 1000;
         Generator {
             lag: (delay_records / 4).max(SHUFFLE),
-            accounts: (per_day / PER_ACCOUNT_DAY).max(MIN_ACCOUNTS),
+            accounts,
+            merchants,
+            label_delay,
             config,
         }
+    }
+
+    /// Event time from a transaction to its label, ms (± a block).
+    pub fn label_delay(&self) -> u64 {
+        self.label_delay
+    }
+
+    /// How many ordinary merchants there are; colluders follow them.
+    pub fn merchants(&self) -> u64 {
+        self.merchants
     }
 
     /// Half the number of transactions before the first label.
@@ -162,7 +235,7 @@ impl Generator {
 
     /// An account's `j`-th usual merchant.
     fn usual_merchant(&self, account: u64, j: u64) -> u64 {
-        Rng::seeded(self.config.seed ^ 0x3e7c, account * 8 + j).below(MERCHANTS)
+        Rng::seeded(self.config.seed ^ 0x3e7c, account * 8 + j).below(self.merchants)
     }
 
     /// The episode of block `b`, if any: its pattern and its random draws.
@@ -259,7 +332,7 @@ impl Generator {
         let merchant = if rng.chance(0.8) {
             self.usual_merchant(account, rng.below(8))
         } else {
-            rng.below(MERCHANTS)
+            rng.below(self.merchants)
         };
         let evening = if (18..22).contains(&hour) { 1.3 } else { 1.0 };
         let amount = match channel {
@@ -308,7 +381,7 @@ impl Generator {
             }
         };
         let abroad = far(&mut episode);
-        let colluder = MERCHANTS + episode.below(COLLUDERS);
+        let colluder = self.merchants + episode.below(COLLUDERS);
         let mut t = self.normal(n, victim, &mut rng);
         let place = |t: &mut Transaction, city: usize| {
             let (_, country, currency, lat, lon) = CITIES[city];
@@ -321,7 +394,7 @@ impl Generator {
             Pattern::CardTesting => {
                 t.channel = Channel::Online;
                 t.card_present = false;
-                t.merchant = rng.below(MERCHANTS);
+                t.merchant = rng.below(self.merchants);
                 t.amount = if n % BLOCK == 48 {
                     round_cents(500.0 + 1_500.0 * rng.unit())
                 } else {
@@ -331,7 +404,7 @@ impl Generator {
             Pattern::AccountTakeover => {
                 t.channel = Channel::Online;
                 t.card_present = false;
-                t.merchant = rng.below(MERCHANTS);
+                t.merchant = rng.below(self.merchants);
                 t.amount = round_cents(profile.typical * (5.0 + 10.0 * rng.unit()));
                 place(&mut t, abroad);
             }
@@ -389,7 +462,7 @@ impl Generate for Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
 
     fn generator(rate: u64) -> Generator {
         Generator::new(GeneratorConfig {
@@ -446,7 +519,7 @@ mod tests {
             match pattern {
                 Pattern::CardTesting if n % BLOCK == 48 => assert!(t.amount >= 500.0),
                 Pattern::CardTesting => assert!(t.amount < 2.0),
-                Pattern::MerchantCollusion => assert!(t.merchant >= MERCHANTS),
+                Pattern::MerchantCollusion => assert!(t.merchant >= g.merchants()),
                 Pattern::AccountTakeover | Pattern::ImpossibleTravel => {
                     let home = CITIES[g.profile(t.account).home];
                     let abroad = super::super::model::distance_km((t.lat, t.lon), (home.3, home.4))
@@ -458,6 +531,56 @@ mod tests {
         assert_eq!(seen.len(), 4, "{seen:?}");
         let share = fraud as f64 / total as f64;
         assert!((0.001..0.01).contains(&share), "fraud share {share}");
+    }
+
+    #[test]
+    fn settings_choose_accounts_merchants_and_the_label_delay() {
+        let mut config = GeneratorConfig {
+            rate: 1000,
+            ..GeneratorConfig::default()
+        };
+        for (name, value) in [
+            ("accounts", "250"),
+            ("merchants", "40"),
+            ("label-delay", "2d"),
+        ] {
+            config.options.insert(name.into(), value.into());
+        }
+        let g = Generator::new(config);
+        assert_eq!((g.accounts(), g.merchants()), (250, 40));
+        assert_eq!(g.label_delay(), 2 * 86_400_000);
+        // Two days at 1000/s: 172.8 M records, a quarter of them the lag.
+        assert_eq!(g.label_lag(), 172_800_000 / 4);
+        let (mut accounts, mut merchants) = (HashSet::new(), HashSet::new());
+        for n in (0..200_000u64).step_by(2) {
+            let t = g.transaction(n);
+            assert!(t.account < 250, "{t:?}");
+            match g.truth(n) {
+                Some((Pattern::MerchantCollusion, _)) => {
+                    assert!((40..40 + COLLUDERS).contains(&t.merchant))
+                }
+                _ => assert!(t.merchant < 40, "{t:?}"),
+            }
+            accounts.insert(t.account);
+            merchants.insert(t.merchant);
+        }
+        assert_eq!(accounts.len(), 250);
+        assert!(merchants.len() >= 40, "{}", merchants.len());
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let check = |name: &str, value: &str| {
+            let setting = OPTIONS.iter().find(|p| p.name == name).unwrap();
+            (setting.check)(value)
+        };
+        assert!(check("accounts", "100").is_ok());
+        assert!(check("accounts", "99").unwrap_err().contains("100..="));
+        assert!(check("accounts", "many").is_err());
+        assert!(check("merchants", "0").is_err());
+        assert!(check("label-delay", "30d").is_ok());
+        assert!(check("label-delay", "30").unwrap_err().contains("unit"));
+        assert!(check("label-delay", "0s").is_err());
     }
 
     #[test]
