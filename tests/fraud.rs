@@ -34,14 +34,31 @@ fn lines_of(path: &Path) -> Vec<String> {
 }
 
 /// Rows of one or more JSON-lines files, sorted by transaction id.
+/// The rows of `paths`, by id, without their `latency_ms` (wall clock: checked to be a
+/// plausible figure, then dropped so rows compare with a reference).
 fn rows(paths: &[&Path]) -> Vec<Value> {
     let mut v: Vec<Value> = paths
         .iter()
         .flat_map(|p| lines_of(p))
-        .map(|l| serde_json::from_str(&l).unwrap())
+        .map(|l| {
+            let mut row: Value = serde_json::from_str(&l).unwrap();
+            if let Some(ms) = row.as_object_mut().unwrap().remove("latency_ms") {
+                let ms = ms.as_f64().unwrap_or(-1.0);
+                assert!((0.0..600_000.0).contains(&ms), "latency_ms {ms} in {l}");
+            }
+            row
+        })
         .collect();
     v.sort_by_key(|r| r["id"].as_u64());
     v
+}
+
+/// Every alert of `path` states its ingest-to-alert latency.
+fn assert_timed(path: &Path) {
+    for line in lines_of(path) {
+        let row: Value = serde_json::from_str(&line).unwrap();
+        assert!(row["latency_ms"].is_f64(), "no latency_ms: {line}");
+    }
 }
 
 /// Whether two rows are equal, numbers to 1e-9 relative (running and batch sums of the same
@@ -305,6 +322,7 @@ fn rule_alerts_match_the_batch_reference_everywhere() {
         let mut args = vec!["run", "fraud_rules", "-w", workers, "--sink", sink.as_str()];
         args.extend_from_slice(source);
         sluice(&args);
+        assert_timed(&out);
         assert_rows(&rows(&[&out]), &expected, name);
     }
 
@@ -668,6 +686,7 @@ fn model_scores_match_the_batch_reference_everywhere() {
         })
         .collect();
     assert!(!decided.is_empty());
+    assert_timed(&out);
     assert_rows(&rows(&[&out]), &decided, "fraud");
 }
 
@@ -758,6 +777,15 @@ fn pipeline_parameters_are_checked_before_the_run() {
             vec!["run", "fraud", "--param", "nothing"],
             "expected NAME=VALUE",
         ),
+        (
+            vec!["gen", "fraud", "--accounts", "50"],
+            "accounts: 50 is outside 100..=2^40",
+        ),
+        (
+            vec!["run", "q1", "--merchants", "50"],
+            "--merchants is not a setting of the nexmark generator",
+        ),
+        (vec!["run", "fraud", "--label-delay", "3"], "has no unit"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(&args)

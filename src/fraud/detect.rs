@@ -26,6 +26,7 @@ use super::model::{FraudEvent, Label, Transaction};
 use super::rulebook::{with_rule_book, RuleBook};
 use super::rules::{Account, Rule, Rules};
 use crate::deadletter::{DeadLetter, Origin, Reason};
+use crate::operators::ingested::Ingested;
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
 use crate::operators::{split, KeyedCore};
 use crate::time::EventTime;
@@ -79,6 +80,8 @@ pub struct Assessed {
     pub rules_score: f64,
     /// Its features.
     pub x: [f64; COUNT],
+    /// When the pipeline received it ([`Ingested`]).
+    pub ingested_us: u64,
 }
 
 /// A labelled transaction's features, for the trainer.
@@ -133,7 +136,13 @@ impl Accounts {
         }
     }
 
-    fn transaction(&self, state: &mut AccountState, t: Transaction, out: &mut Emit<'_, Staged>) {
+    fn transaction(
+        &self,
+        state: &mut AccountState,
+        t: Transaction,
+        ingested_us: u64,
+        out: &mut Emit<'_, Staged>,
+    ) {
         let assessment = self.book.borrow().at(t.time).assess(&mut state.rules, &t);
         let x = features(&t, &assessment);
         if let Some(i) = state.early.iter().position(|l| l.id == t.id) {
@@ -161,13 +170,14 @@ impl Accounts {
             rules: assessment.rules,
             rules_score: assessment.score,
             x,
+            ingested_us,
         }));
     }
 }
 
 /// Orders an account's records: by time, labels before transactions at equal times, then id.
-fn order(e: &FraudEvent) -> (EventTime, u8, u64) {
-    match e {
+fn order(e: &Ingested<FraudEvent>) -> (EventTime, u8, u64) {
+    match &e.record {
         FraudEvent::Label(l) => (l.time, 0, l.id),
         FraudEvent::Transaction(t) => (t.time, 1, t.id),
         // Never here: rule changes go to the rule stage.
@@ -176,23 +186,23 @@ fn order(e: &FraudEvent) -> (EventTime, u8, u64) {
 }
 
 impl KeyedLogic for Accounts {
-    type Record = FraudEvent;
+    type Record = Ingested<FraudEvent>;
     type Key = u64;
     type State = AccountState;
-    type Pending = Vec<FraudEvent>;
+    type Pending = Vec<Ingested<FraudEvent>>;
     type Output = Staged;
 
-    fn key(&self, e: &FraudEvent) -> u64 {
-        e.account()
+    fn key(&self, e: &Ingested<FraudEvent>) -> u64 {
+        e.record.account()
     }
 
-    fn too_late(&self, e: &FraudEvent, stamp: EventTime) -> Option<String> {
+    fn too_late(&self, e: &Ingested<FraudEvent>, stamp: EventTime) -> Option<String> {
         let t = order(e).0;
         (t < stamp)
             .then(|| format!("event time {t} is behind the account stage's frontier {stamp}"))
     }
 
-    fn stash(&self, pending: &mut Vec<FraudEvent>, e: FraudEvent) {
+    fn stash(&self, pending: &mut Vec<Ingested<FraudEvent>>, e: Ingested<FraudEvent>) {
         pending.push(e);
     }
 
@@ -200,15 +210,15 @@ impl KeyedLogic for Accounts {
         &self,
         _: &u64,
         state: &mut AccountState,
-        mut pending: Vec<FraudEvent>,
+        mut pending: Vec<Ingested<FraudEvent>>,
         out: &mut Emit<'_, Staged>,
     ) {
         self.book.borrow_mut().advance(out.now());
         pending.sort_by_key(order);
         for e in pending {
-            match e {
+            match e.record {
                 FraudEvent::Label(l) => self.label(state, l, out),
-                FraudEvent::Transaction(t) => self.transaction(state, t, out),
+                FraudEvent::Transaction(t) => self.transaction(state, t, e.at_us, out),
                 FraudEvent::Rule(_) => {}
             }
         }
@@ -373,6 +383,10 @@ pub struct Scored {
     /// The features it was scored on (written by `fraud_scores` only, as `features`).
     #[serde(skip)]
     pub features: [f64; COUNT],
+    /// When the pipeline received the transaction ([`Ingested`]; the `fraud` pipeline writes
+    /// the latency from it).
+    #[serde(skip)]
+    pub ingested_us: u64,
 }
 
 /// The output columns of a [`Scored`] row with its features (`fraud_scores`).
@@ -390,11 +404,21 @@ pub const SCORED_COLUMNS_WITH_FEATURES: &[&str] = &[
     "features",
 ];
 
-/// The output columns of a [`Scored`] row (the `fraud` pipeline): all but the features.
-pub const SCORED_COLUMNS: &[&str] = match SCORED_COLUMNS_WITH_FEATURES.split_last() {
-    Some((_, rest)) => rest,
-    None => &[],
-};
+/// The output columns of a [`Scored`] row with its ingest-to-decision latency in ms (the
+/// `fraud` pipeline's alerts).
+pub const SCORED_COLUMNS_WITH_LATENCY: &[&str] = &[
+    "id",
+    "account",
+    "time",
+    "amount",
+    "decision",
+    "risk",
+    "model_score",
+    "rules_score",
+    "rules",
+    "model_examples",
+    "latency_ms",
+];
 
 /// Scores each assessed transaction stamped `s` with the latest model version stamped at or
 /// before `s`, once the model stream has passed `s` (no version for `s` can come any more).
@@ -465,6 +489,7 @@ pub fn score<'s>(
                                 rules: a.rules,
                                 model_examples: model.learned,
                                 features: a.x,
+                                ingested_us: a.ingested_us,
                             });
                         }
                     }
@@ -492,12 +517,13 @@ pub fn score<'s>(
     )
 }
 
-/// The whole detection dataflow: scored transactions and dead letters (unmatched labels, late
-/// records, late rule changes). `rules` is the rule book at the start; rule changes in the
+/// The whole detection dataflow, over records stamped with their ingest time
+/// ([`Ingested::stamp`]): scored transactions and dead letters (unmatched labels, late records,
+/// late rule changes). `rules` is the rule book at the start; rule changes in the
 /// stream change it from their event time on; `granularity` is the source's stamping
 /// granularity (ms).
 pub fn detect<'s>(
-    events: StreamVec<'s, EventTime, FraudEvent>,
+    events: StreamVec<'s, EventTime, Ingested<FraudEvent>>,
     rules: Rules,
     thresholds: Thresholds,
     granularity: EventTime,

@@ -4,6 +4,7 @@
 use super::detect::{detect, Scored, Thresholds};
 use super::model::FraudEvent;
 use super::rules::Rules;
+use crate::operators::ingested::Ingested;
 use crate::pipeline::{Context, Param};
 use crate::time::EventTime;
 use std::path::Path;
@@ -68,13 +69,15 @@ pub fn thresholds(ctx: &Context<'_>) -> Thresholds {
         .unwrap_or_default()
 }
 
-/// The detection dataflow ([`detect`]) with the run's rule book, thresholds and stamping
-/// granularity; its dead letters go to the run's. For `fraud` and `fraud_scores`.
+/// The detection dataflow ([`detect`]) over the source's records stamped with their ingest
+/// time, with the run's rule book, thresholds and stamping granularity; its dead letters go to
+/// the run's. For `fraud` and `fraud_scores`.
 pub fn scored<'s>(
     events: StreamVec<'s, EventTime, FraudEvent>,
     ctx: &mut Context<'s>,
 ) -> StreamVec<'s, EventTime, Scored> {
     let granularity = ctx.policy().granularity_ms;
+    let events = Ingested::stamp(events);
     let (scored, dead) = detect(events, rules(ctx), thresholds(ctx), granularity);
     ctx.dead_letter(dead);
     scored

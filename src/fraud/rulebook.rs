@@ -23,6 +23,7 @@
 use super::model::{FraudEvent, RuleChange};
 use super::rules::Rules;
 use crate::deadletter::{DeadLetter, Origin, Reason};
+use crate::operators::ingested::Ingested;
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
 use crate::operators::{split, KeyedCore};
 use crate::time::EventTime;
@@ -172,7 +173,7 @@ impl KeyedLogic for RuleStage {
 pub struct Ruled<'s> {
     /// The other records, held back (by their frontier) until the rule versions up to a time
     /// are in this worker's book: the account stage's input.
-    pub events: StreamVec<'s, EventTime, FraudEvent>,
+    pub events: StreamVec<'s, EventTime, Ingested<FraudEvent>>,
     /// This worker's book.
     pub book: Rc<RefCell<RuleBook>>,
     /// Changes too late to apply exactly (`late`) or that the book does not take
@@ -183,14 +184,16 @@ pub struct Ruled<'s> {
 /// Takes the rule changes out of `events` and applies them to a book starting from `initial`,
 /// through the rule stage `name`; `granularity` is the source's stamping granularity (ms).
 pub fn with_rule_book<'s>(
-    events: StreamVec<'s, EventTime, FraudEvent>,
+    events: StreamVec<'s, EventTime, Ingested<FraudEvent>>,
     initial: Rules,
     granularity: EventTime,
     name: &str,
 ) -> Ruled<'s> {
     // Split, not cloned: each record goes one way.
-    let [events, changes] = split(events, |e| usize::from(matches!(e, FraudEvent::Rule(_))));
-    let changes = changes.flat_map(FraudEvent::into_rule_change);
+    let [events, changes] = split(events, |e| {
+        usize::from(matches!(e.record, FraudEvent::Rule(_)))
+    });
+    let changes = changes.flat_map(|e| e.record.into_rule_change());
     let stage = RuleStage {
         initial: initial.clone(),
         granularity,
@@ -218,7 +221,7 @@ pub fn with_rule_book<'s>(
     // Files the versions; its output is empty, and its frontier is the versions' frontier.
     let gate = versions
         .broadcast()
-        .unary::<CapacityContainerBuilder<Vec<FraudEvent>>, _, _, _>(
+        .unary::<CapacityContainerBuilder<Vec<Ingested<FraudEvent>>>, _, _, _>(
             Pipeline,
             &format!("{name}.file"),
             move |_, _| {
