@@ -33,7 +33,6 @@ fn lines_of(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Rows of one or more JSON-lines files, sorted by transaction id.
 /// The rows of `paths`, by id, without their `latency_ms` (wall clock: checked to be a
 /// plausible figure, then dropped so rows compare with a reference).
 fn rows(paths: &[&Path]) -> Vec<Value> {
@@ -578,7 +577,12 @@ fn reference_scores(lines: &[String]) -> Vec<Value> {
                     let a = rules.assess(accounts.entry(t.account).or_default(), t);
                     let x = features(t, &a);
                     let p = model.score(&x);
-                    let risk = p.max(a.score);
+                    // The model counts once it has learned 1,000 examples.
+                    let risk = if model.learned >= 1_000 {
+                        p.max(a.score)
+                    } else {
+                        a.score
+                    };
                     let decision = if risk >= 0.85 {
                         "block"
                     } else if risk >= 0.5 {

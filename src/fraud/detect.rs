@@ -16,7 +16,8 @@
 //! 3. **Scoring** ([`score`]): a transaction stamped `s` is scored by the model that has learned
 //!    every example of the stamps before `s` — prequential: scored before it is learned from,
 //!    never with a label from its own future. Decision: the larger of the model's probability
-//!    and the rules' score against [`Thresholds`].
+//!    and the rules' score against [`Thresholds`] — the rules' score alone until the model has
+//!    learned [`MODEL_WARMUP`] examples.
 //!
 //! [features]: super::features
 
@@ -44,6 +45,11 @@ use timely::dataflow::StreamVec;
 /// How long, in event time, a transaction's features wait for its label (and a label for its
 /// transaction): seven days.
 pub const LABEL_WAIT_MS: EventTime = 7 * 86_400_000;
+
+/// Examples the model must have learned before its score counts in a decision: an untrained
+/// model says 0.5 for everything (review, at the default thresholds), so until then the rules
+/// alone decide. Its score is written either way.
+pub const MODEL_WARMUP: u64 = 1_000;
 
 /// A transaction's features, kept until its label comes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -469,7 +475,11 @@ pub fn score<'s>(
                         let mut session = output.session(&at);
                         for a in entry.remove() {
                             let model_score = model.score(&a.x);
-                            let risk = model_score.max(a.rules_score);
+                            let risk = if model.learned >= MODEL_WARMUP {
+                                model_score.max(a.rules_score)
+                            } else {
+                                a.rules_score
+                            };
                             let decision = if risk >= thresholds.block {
                                 Decision::Block
                             } else if risk >= thresholds.review {
