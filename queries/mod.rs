@@ -37,6 +37,12 @@ section!(
     fraud, fraud_rules, fraud_scores
 );
 
+section!(
+    /// Sensor readings of a device fleet: offline devices, fleet statistics.
+    iot (crate::iot::model::Reading):
+    iot_offline, iot_fleet
+);
+
 /// The Nexmark domain: its events, generator and queries.
 pub fn nexmark_domain() -> Domain<crate::nexmark::model::Event> {
     Domain {
@@ -59,7 +65,21 @@ pub fn fraud_domain() -> Domain<crate::fraud::model::FraudEvent> {
     }
 }
 
+/// The IoT domain: sensor readings, the fleet generator and its pipelines.
+pub fn iot_domain() -> Domain<crate::iot::model::Reading> {
+    Domain {
+        name: crate::iot::NAME,
+        description: "sensor readings of a device fleet with labelled faults",
+        generator: Some(crate::iot::generator),
+        generator_options: crate::iot::generator::OPTIONS,
+        pipelines: iot::ALL,
+    }
+}
+
 /// Every domain of this crate, for the `sluice` binary.
 pub fn catalog() -> Catalog {
-    Catalog::new().with(nexmark_domain()).with(fraud_domain())
+    Catalog::new()
+        .with(nexmark_domain())
+        .with(fraud_domain())
+        .with(iot_domain())
 }

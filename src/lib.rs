@@ -14,7 +14,8 @@
 //! - [`operators`] — one keyed event-time core (state in and out, time-ordered) with windows,
 //!   sessions, count windows and gathering on it; [`collections`] — differential helpers.
 //! - [`pipeline`] — what a pipeline is and the context it emits rows through; [`catalog`] —
-//!   domains and their pipelines; [`queries`] — this crate's domains (Nexmark: [`nexmark`]).
+//!   domains and their pipelines; [`queries`] — this crate's domains (Nexmark: [`nexmark`],
+//!   fraud: [`fraud`], IoT: [`iot`]).
 //! - [`driver`] — running a pipeline on a worker mesh ([`launch`], [`local`]) after the checks
 //!   of [`preflight`]; [`metrics`] and [`console`] observe the run (latency, throughput, memory,
 //!   progress) and never steer it.
@@ -48,6 +49,7 @@ pub mod deadletter;
 pub mod driver;
 pub mod fraud;
 pub mod ingest;
+pub mod iot;
 pub mod launch;
 pub mod local;
 pub mod metrics;

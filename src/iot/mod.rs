@@ -1,0 +1,22 @@
+//! The IoT domain: sensor readings of a device fleet ([`model`]), a deterministic generator of
+//! the fleet with labelled faults (`--source iot`, [`mod@generator`]), devices that go silent
+//! ([`offline`]) and fleet statistics ([`fleet`]). Its pipelines are under `queries/iot/`. The
+//! engine never imports this module; it is registered with the binary's catalog like a user's
+//! own domain.
+
+pub mod fleet;
+pub mod generator;
+pub mod model;
+pub mod offline;
+pub mod params;
+
+use crate::connectors::generator::{Generate, GeneratorConfig};
+use model::Reading;
+
+/// The name of the domain and of its generator as a source.
+pub const NAME: &str = "iot";
+
+/// Makes the IoT generator (for [`Domain::generator`](crate::catalog::Domain)).
+pub fn generator(config: &GeneratorConfig) -> Box<dyn Generate<Record = Reading>> {
+    Box::new(generator::Generator::new(config.clone()))
+}

@@ -1,0 +1,304 @@
+//! The IoT pipelines against straightforward batch computations over the same readings: offline
+//! and recovered devices (silences cut into generated readings), fleet statistics in tumbling and
+//! sliding windows — in order, disordered within the watermark delay, on two workers and two
+//! processes — and bad readings as dead letters counted exactly.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+/// Generated readings: 20 devices at 1,000 readings/s (each device every 60 ms) for 90 s.
+const DEVICES: &str = "20";
+const RATE: &str = "1000";
+const EVENTS: &str = "90000";
+/// The offline timeout the tests run with.
+const TIMEOUT_MS: u64 = 2_000;
+
+fn ok(args: &[&str]) -> std::process::Output {
+    let out = sluice(args);
+    assert!(out.status.success(), "sluice {args:?}: {}", stderr(&out));
+    out
+}
+
+fn time_of(line: &str) -> u64 {
+    serde_json::from_str::<Value>(line).unwrap()["time"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Generated readings with silences cut in: `(device, from, to)` offsets from the first reading,
+/// ms; a `to` of `u64::MAX` silences the device to the end.
+fn readings(dir: &Path, silences: &[(&str, u64, u64)]) -> Vec<String> {
+    let path = dir.join("generated.jsonl");
+    ok(&[
+        "gen",
+        "iot",
+        "--devices",
+        DEVICES,
+        "--rate",
+        RATE,
+        "--events",
+        EVENTS,
+        "-o",
+        path.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<String> = text.lines().map(String::from).collect();
+    let base = time_of(&lines[0]);
+    lines
+        .into_iter()
+        .filter(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            let offset = v["time"].as_u64().unwrap() - base;
+            !silences
+                .iter()
+                .any(|(device, from, to)| v["device"] == *device && (*from..*to).contains(&offset))
+        })
+        .collect()
+}
+
+/// The offline/recovered alerts of `lines`, computed from each device's reading times; a
+/// trailing silence counts when it ends before `end` (every worker holds readings up to there).
+fn reference_offline(lines: &[String], end: u64) -> Vec<Value> {
+    let mut devices: BTreeMap<String, (Value, Vec<u64>)> = BTreeMap::new();
+    for l in lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let entry = devices
+            .entry(v["device"].as_str().unwrap().to_string())
+            .or_insert_with(|| (v.clone(), Vec::new()));
+        entry.1.push(v["time"].as_u64().unwrap());
+    }
+    let mut out = Vec::new();
+    for (device, (first, mut times)) in devices {
+        times.sort_unstable();
+        let alert = |status: &str, time: u64, last: u64, silent: Option<u64>| {
+            json!({"device": device, "site": first["site"], "model": first["model"],
+                   "status": status, "time": time, "last_seen": last, "silent_ms": silent})
+        };
+        for w in times.windows(2) {
+            if w[1] - w[0] >= TIMEOUT_MS {
+                out.push(alert("offline", w[0] + TIMEOUT_MS, w[0], None));
+                out.push(alert("recovered", w[1], w[0], Some(w[1] - w[0])));
+            }
+        }
+        let last = *times.last().unwrap();
+        if last + TIMEOUT_MS < end {
+            out.push(alert("offline", last + TIMEOUT_MS, last, None));
+        }
+    }
+    out
+}
+
+/// Per (site, model, metric) and window `[k·slide, k·slide + size)`: readings, mean, standard
+/// deviation, min, max — from every reading, in one pass per window.
+fn reference_fleet(lines: &[String], size: u64, slide: u64) -> Vec<Value> {
+    type Key = (String, String, String, u64);
+    let mut windows: BTreeMap<Key, Vec<f64>> = BTreeMap::new();
+    for l in lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let t = v["time"].as_u64().unwrap();
+        let s = |k: &str| v[k].as_str().unwrap().to_string();
+        // Every window start k·slide with start ≤ t < start + size.
+        let mut start = (t / slide) * slide;
+        while start + size > t {
+            windows
+                .entry((s("site"), s("model"), s("metric"), start))
+                .or_default()
+                .push(v["value"].as_f64().unwrap());
+            if start < slide {
+                break;
+            }
+            start -= slide;
+        }
+    }
+    windows
+        .into_iter()
+        .map(|((site, model, metric, start), xs)| {
+            let n = xs.len() as f64;
+            let mean = xs.iter().sum::<f64>() / n;
+            let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+            json!({"site": site, "model": model, "metric": metric, "window_start": start,
+                   "window_end": start + size, "readings": xs.len(), "mean": mean,
+                   "std_dev": var.sqrt(),
+                   "min": xs.iter().copied().fold(f64::INFINITY, f64::min),
+                   "max": xs.iter().copied().fold(f64::NEG_INFINITY, f64::max)})
+        })
+        .collect()
+}
+
+/// Rows sorted by their text with numbers rounded to 6 significant digits (sums in another
+/// order differ in the last bits).
+fn rounded(rows: &[Value]) -> Vec<String> {
+    fn round(v: &Value) -> Value {
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                let x = n.as_f64().unwrap();
+                json!(format!("{x:.6e}"))
+            }
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), round(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    let mut v: Vec<String> = rows.iter().map(|r| round(r).to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Runs `pipeline` over `file` with `args`, in one process or two; its rows.
+fn run(
+    dir: &Path,
+    name: &str,
+    pipeline: &str,
+    file: &Path,
+    args: &[&str],
+    processes: u32,
+) -> Vec<Value> {
+    let source = format!("file:{}", file.display());
+    let out = dir.join(format!("{name}-{{process}}.jsonl"));
+    let sink = format!("file:{}", out.display());
+    let port = free_port_pair().to_string();
+    let mut all = vec!["run", pipeline, "--source", &source, "--sink", &sink];
+    all.extend_from_slice(args);
+    let n = processes.to_string();
+    if processes > 1 {
+        all.extend_from_slice(&["-n", &n, "--port", &port]);
+    }
+    ok(&all);
+    if processes > 1 {
+        (0..processes)
+            .flat_map(|p| read_rows(&dir.join(format!("{name}-{p}.jsonl"))))
+            .collect()
+    } else {
+        read_rows(&dir.join(format!("{name}-{{process}}.jsonl")))
+    }
+}
+
+fn write(dir: &Path, name: &str, lines: &[String]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+/// Displaces each line by less than `max_ms` of event time.
+fn shuffle(lines: &[String], max_ms: u64) -> Vec<String> {
+    let mut keyed: Vec<(u64, usize)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 21;
+            (time_of(l) + x % max_ms, i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| lines[i].clone()).collect()
+}
+
+#[test]
+fn offline_devices_match_the_batch_reference_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let silences = [
+        ("dev-00003", 10_000, 25_000), // one episode
+        ("dev-00007", 40_000, 41_500), // shorter than the timeout: none
+        ("dev-00011", 20_000, 30_000), // two episodes
+        ("dev-00011", 50_000, 60_000),
+        ("dev-00019", 80_000, u64::MAX), // silent to the end: offline, never back
+    ];
+    let lines = readings(d, &silences);
+    let base = time_of(&lines[0]);
+    let end = lines.iter().map(|l| time_of(l)).max().unwrap();
+    let expected = reference_offline(&lines, end);
+    assert_eq!(expected.len(), 2 + 4 + 1, "{expected:#?}");
+    // No silence ends near the end, where workers' latest readings differ.
+    assert!(expected
+        .iter()
+        .all(|a| a["time"].as_u64().unwrap() + 1_000 < end));
+    assert!(expected.iter().all(|a| a["time"].as_u64().unwrap() > base));
+    let file = write(d, "readings.jsonl", &lines);
+    let disordered = write(d, "disordered.jsonl", &shuffle(&lines, 3_000));
+    let timeout = format!("offline_after={TIMEOUT_MS}ms");
+    let p = ["--param", timeout.as_str()];
+    for (name, input, workers, processes) in [
+        ("in-order-w1", &file, "1", 1),
+        ("disordered-w2", &disordered, "2", 1),
+        ("two-processes", &disordered, "1", 2),
+    ] {
+        let mut args = p.to_vec();
+        args.extend_from_slice(&["-w", workers]);
+        let got = run(d, name, "iot_offline", input, &args, processes);
+        assert_eq!(canonical(&got), canonical(&expected), "{name}");
+    }
+}
+
+#[test]
+fn fleet_statistics_match_the_batch_reference_tumbling_and_sliding() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines = readings(d, &[]);
+    let file = write(d, "readings.jsonl", &lines);
+    let disordered = write(d, "disordered.jsonl", &shuffle(&lines, 3_000));
+    for (size, slide) in [(10_000, 10_000), (10_000, 5_000)] {
+        let expected = rounded(&reference_fleet(&lines, size, slide));
+        let (w, s) = (format!("window={size}ms"), format!("slide={slide}ms"));
+        for (name, input, workers, processes) in [
+            ("in-order-w1", &file, "1", 1),
+            ("disordered-w2", &disordered, "2", 1),
+            ("two-processes", &file, "1", 2),
+        ] {
+            let args = ["--param", &w, "--param", &s, "-w", workers];
+            let tag = format!("fleet-{slide}-{name}");
+            let got = run(d, &tag, "iot_fleet", input, &args, processes);
+            assert_eq!(rounded(&got), expected, "{tag}");
+        }
+    }
+}
+
+#[test]
+fn bad_readings_are_dead_letters_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut lines = readings(d, &[]);
+    lines.truncate(3_000);
+    let t = time_of(&lines[100]);
+    let bad = [
+        format!(r#"{{"time":{t},"device":"dev-x","site":"s","model":"m","metric":"temperature"}}"#),
+        format!(
+            r#"{{"time":{t},"device":"dev-x","site":"s","model":"m","metric":"temperature","value":"hot"}}"#
+        ),
+        "not json".to_string(),
+    ];
+    for (i, b) in bad.iter().enumerate() {
+        lines.insert(200 + 500 * i, b.clone());
+    }
+    let file = write(d, "bad.jsonl", &lines);
+    let letters = d.join("dead.jsonl");
+    let out = d.join("out.jsonl");
+    ok(&[
+        "run",
+        "iot_fleet",
+        "--source",
+        &format!("file:{}", file.display()),
+        "--sink",
+        &format!("file:{}", out.display()),
+        "--dead-letter",
+        letters.to_str().unwrap(),
+    ]);
+    let mut reasons: HashMap<String, usize> = HashMap::new();
+    for letter in read_rows(&letters) {
+        *reasons
+            .entry(letter["reason"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(reasons.values().sum::<usize>(), 3, "{reasons:?}");
+    let kept: u64 = read_rows(&out)
+        .iter()
+        .filter(|r| r["window_start"].as_u64().is_some())
+        .map(|r| r["readings"].as_u64().unwrap())
+        .sum();
+    assert_eq!(kept, 3_000, "every good reading is counted once");
+}
