@@ -225,21 +225,14 @@ fn reference_with(lines: &[String], rules_at: &dyn Fn(u64) -> RefRules) -> Vec<V
     out
 }
 
-/// Lines reordered so each moves by less than `max_ms` of event time.
+/// `lines` displaced by less than `max_ms` of event time each.
 fn disorder(lines: &[String], max_ms: u64) -> Vec<String> {
-    let mut keyed: Vec<(u64, usize)> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let t = serde_json::from_str::<Value>(l).unwrap()["time"]
-                .as_u64()
-                .unwrap();
-            let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 20;
-            (t + x % max_ms, i)
-        })
-        .collect();
-    keyed.sort();
-    keyed.into_iter().map(|(_, i)| lines[i].clone()).collect()
+    let time_of = |l: &str| {
+        serde_json::from_str::<Value>(l).unwrap()["time"]
+            .as_u64()
+            .unwrap()
+    };
+    common::disorder_by(lines, max_ms, 0, time_of)
 }
 
 /// 200,000 generated records at 20 a second: 2.8 hours of traffic, labels from the first hour.

@@ -184,20 +184,6 @@ fn write(dir: &Path, name: &str, lines: &[String]) -> std::path::PathBuf {
     path
 }
 
-/// Displaces each line by less than `max_ms` of event time.
-fn shuffle(lines: &[String], max_ms: u64) -> Vec<String> {
-    let mut keyed: Vec<(u64, usize)> = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 21;
-            (time_of(l) + x % max_ms, i)
-        })
-        .collect();
-    keyed.sort_unstable();
-    keyed.into_iter().map(|(_, i)| lines[i].clone()).collect()
-}
-
 #[test]
 fn offline_devices_match_the_batch_reference_everywhere() {
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +206,11 @@ fn offline_devices_match_the_batch_reference_everywhere() {
         .all(|a| a["time"].as_u64().unwrap() + 1_000 < end));
     assert!(expected.iter().all(|a| a["time"].as_u64().unwrap() > base));
     let file = write(d, "readings.jsonl", &lines);
-    let disordered = write(d, "disordered.jsonl", &shuffle(&lines, 3_000));
+    let disordered = write(
+        d,
+        "disordered.jsonl",
+        &disorder_by(&lines, 3_000, 7, time_of),
+    );
     let timeout = format!("offline_after={TIMEOUT_MS}ms");
     let p = ["--param", timeout.as_str()];
     for (name, input, workers, processes) in [
@@ -241,7 +231,11 @@ fn fleet_statistics_match_the_batch_reference_tumbling_and_sliding() {
     let d = dir.path();
     let lines = readings(d, &[]);
     let file = write(d, "readings.jsonl", &lines);
-    let disordered = write(d, "disordered.jsonl", &shuffle(&lines, 3_000));
+    let disordered = write(
+        d,
+        "disordered.jsonl",
+        &disorder_by(&lines, 3_000, 7, time_of),
+    );
     for (size, slide) in [(10_000, 10_000), (10_000, 5_000)] {
         let expected = rounded(&reference_fleet(&lines, size, slide));
         let (w, s) = (format!("window={size}ms"), format!("slide={slide}ms"));

@@ -395,8 +395,8 @@ pub struct Scored {
     pub ingested_us: u64,
 }
 
-/// The output columns of a [`Scored`] row with its features (`fraud_scores`).
-pub const SCORED_COLUMNS_WITH_FEATURES: &[&str] = &[
+/// The columns of every [`Scored`] row.
+const SCORED_COLUMNS: [&str; 10] = [
     "id",
     "account",
     "time",
@@ -407,24 +407,25 @@ pub const SCORED_COLUMNS_WITH_FEATURES: &[&str] = &[
     "rules_score",
     "rules",
     "model_examples",
-    "features",
 ];
+
+/// The [`Scored`] columns and one more.
+const fn scored_columns_and(last: &'static str) -> [&'static str; 11] {
+    let mut columns = [last; 11];
+    let mut i = 0;
+    while i < SCORED_COLUMNS.len() {
+        columns[i] = SCORED_COLUMNS[i];
+        i += 1;
+    }
+    columns
+}
+
+/// The output columns of a [`Scored`] row with its features (`fraud_scores`).
+pub const SCORED_COLUMNS_WITH_FEATURES: &[&str] = &scored_columns_and("features");
 
 /// The output columns of a [`Scored`] row with its ingest-to-decision latency in ms (the
 /// `fraud` pipeline's alerts).
-pub const SCORED_COLUMNS_WITH_LATENCY: &[&str] = &[
-    "id",
-    "account",
-    "time",
-    "amount",
-    "decision",
-    "risk",
-    "model_score",
-    "rules_score",
-    "rules",
-    "model_examples",
-    "latency_ms",
-];
+pub const SCORED_COLUMNS_WITH_LATENCY: &[&str] = &scored_columns_and("latency_ms");
 
 /// Scores each assessed transaction stamped `s` with the latest model version stamped at or
 /// before `s`, once the model stream has passed `s` (no version for `s` can come any more).

@@ -41,13 +41,23 @@ pub fn event_time_of(line: &str) -> u64 {
 /// Reorders lines so that each is displaced by less than `max_disorder_ms` of event time:
 /// sort by event time plus a deterministic pseudo-random jitter in `[0, max_disorder_ms)`.
 pub fn disorder(lines: &[String], max_disorder_ms: u64, seed: u64) -> Vec<String> {
+    disorder_by(lines, max_disorder_ms, seed, event_time_of)
+}
+
+/// [`disorder`] for lines whose event time `time_of` reads.
+pub fn disorder_by(
+    lines: &[String],
+    max_disorder_ms: u64,
+    seed: u64,
+    time_of: fn(&str) -> u64,
+) -> Vec<String> {
     let mut keyed: Vec<(u64, usize)> = lines
         .iter()
         .enumerate()
         .map(|(i, l)| {
             let mut x = (i as u64 ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             x ^= x >> 29;
-            (event_time_of(l) + x % max_disorder_ms, i)
+            (time_of(l) + x % max_disorder_ms, i)
         })
         .collect();
     keyed.sort();
