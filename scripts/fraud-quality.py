@@ -25,21 +25,18 @@ river's model, and the rules alone, over every labelled transaction.
 import argparse
 import csv
 import gzip
-import hashlib
 import io
 import json
 import math
 import os
 import subprocess
 import sys
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ROOT / ".tools"
-RIVER_VERSION = "0.26.1"
-RIVER = TOOLS / f"river-{RIVER_VERSION}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import ROOT, install_river, log, roc_auc, wheel_file  # noqa: E402
+
 EVALML_WHEEL = "evalml-0.84.0-py3-none-any.whl"
 EVALML_SHA256 = "612e35a9b64f55f4b104855c92816508f5c16deb030c33fcf3ac250020f41ccc"
 EVALML_FILE = "evalml/demos/data/fraud_transactions.csv.gz"
@@ -47,37 +44,9 @@ STAMP_MS = 100
 EVALML_LABEL_DELAY_MS = 86_400_000
 
 
-def log(*args):
-    print(*args, file=sys.stderr, flush=True)
-
-
-def install_river():
-    if not (RIVER / ".installed").exists():
-        log(f"installing river {RIVER_VERSION} into {RIVER}")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--target", str(RIVER), f"river=={RIVER_VERSION}"],
-            check=True,
-        )
-        (RIVER / ".installed").touch()
-    sys.path.insert(0, str(RIVER))
-
-
 def evalml_rows():
-    wheels = TOOLS / "wheels"
-    wheel = wheels / EVALML_WHEEL
-    if not wheel.exists():
-        log(f"downloading {EVALML_WHEEL} from PyPI")
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-             "--no-deps", "evalml==0.84.0", "-d", str(wheels)],
-            check=True,
-        )
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    if digest != EVALML_SHA256:
-        sys.exit(f"{wheel}: sha256 {digest}, expected {EVALML_SHA256}")
-    with zipfile.ZipFile(wheel) as z:
-        text = gzip.decompress(z.read(EVALML_FILE)).decode()
+    data = wheel_file("evalml==0.84.0", EVALML_WHEEL, EVALML_SHA256, EVALML_FILE)
+    text = gzip.decompress(data).decode()
     return list(csv.DictReader(io.StringIO(text)))
 
 
@@ -106,24 +75,6 @@ def evalml_stream(path):
         for *_, rec in records:
             f.write(json.dumps(rec) + "\n")
     return len(records)
-
-
-def roc_auc(scores, labels):
-    """Exact ROC AUC (Mann-Whitney), tied scores counted half."""
-    pairs = sorted(zip(scores, labels))
-    pos = sum(labels)
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    rank_sum, i = 0.0, 0
-    while i < len(pairs):
-        j = i
-        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
-            j += 1
-        avg_rank = (i + 1 + j) / 2.0
-        rank_sum += avg_rank * sum(1 for k in range(i, j) if pairs[k][1])
-        i = j
-    return (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)
 
 
 def evaluate(name, stream, scores_path, sluice, workers):

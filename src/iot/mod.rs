@@ -1,11 +1,14 @@
 //! The IoT domain: sensor readings of a device fleet ([`model`]), a deterministic generator of
 //! the fleet with labelled faults (`--source iot`, [`mod@generator`]), devices that go silent
-//! ([`offline`]) and fleet statistics ([`fleet`]). Its pipelines are under `queries/iot/`. The
+//! ([`offline`]), fleet statistics ([`fleet`]) and per-device anomaly detection ([`anomaly`]
+//! with Half-Space Trees, [`hst`]). Its pipelines are under `queries/iot/`. The
 //! engine never imports this module; it is registered with the binary's catalog like a user's
 //! own domain.
 
+pub mod anomaly;
 pub mod fleet;
 pub mod generator;
+pub mod hst;
 pub mod model;
 pub mod offline;
 pub mod params;
