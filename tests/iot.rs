@@ -178,6 +178,29 @@ fn run(
     }
 }
 
+/// Runs `pipeline` over `lines` (one worker) with a dead-letter file: its rows and dead letters.
+fn with_dead_letters(
+    dir: &Path,
+    tag: &str,
+    pipeline: &str,
+    lines: &[String],
+) -> (Vec<Value>, Vec<Value>) {
+    let file = write(dir, &format!("{tag}.jsonl"), lines);
+    let letters = dir.join(format!("{tag}-dead.jsonl"));
+    let out = dir.join(format!("{tag}-out.jsonl"));
+    ok(&[
+        "run",
+        pipeline,
+        "--source",
+        &format!("file:{}", file.display()),
+        "--sink",
+        &format!("file:{}", out.display()),
+        "--dead-letter",
+        letters.to_str().unwrap(),
+    ]);
+    (read_rows(&out), read_rows(&letters))
+}
+
 fn write(dir: &Path, name: &str, lines: &[String]) -> std::path::PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
@@ -269,27 +292,15 @@ fn bad_readings_are_dead_letters_counted_exactly() {
     for (i, b) in bad.iter().enumerate() {
         lines.insert(200 + 500 * i, b.clone());
     }
-    let file = write(d, "bad.jsonl", &lines);
-    let letters = d.join("dead.jsonl");
-    let out = d.join("out.jsonl");
-    ok(&[
-        "run",
-        "iot_fleet",
-        "--source",
-        &format!("file:{}", file.display()),
-        "--sink",
-        &format!("file:{}", out.display()),
-        "--dead-letter",
-        letters.to_str().unwrap(),
-    ]);
+    let (rows, dead) = with_dead_letters(d, "bad", "iot_fleet", &lines);
     let mut reasons: HashMap<String, usize> = HashMap::new();
-    for letter in read_rows(&letters) {
+    for letter in dead {
         *reasons
             .entry(letter["reason"].as_str().unwrap().to_string())
             .or_default() += 1;
     }
     assert_eq!(reasons.values().sum::<usize>(), 3, "{reasons:?}");
-    let kept: u64 = read_rows(&out)
+    let kept: u64 = rows
         .iter()
         .filter(|r| r["window_start"].as_u64().is_some())
         .map(|r| r["readings"].as_u64().unwrap())
@@ -371,21 +382,8 @@ fn anomaly_scores_match_the_batch_reference_everywhere() {
     odd.push(format!(
         r#"{{"time":{t},"device":"dev-00001","site":"s","model":"m","metric":"humidity","value":40.0}}"#
     ));
-    let file = write(d, "odd.jsonl", &odd);
-    let letters = d.join("odd-dead.jsonl");
-    let out = d.join("odd-out.jsonl");
-    ok(&[
-        "run",
-        "iot_scores",
-        "--source",
-        &format!("file:{}", file.display()),
-        "--sink",
-        &format!("file:{}", out.display()),
-        "--dead-letter",
-        letters.to_str().unwrap(),
-    ]);
-    let dead = read_rows(&letters);
+    let (rows, dead) = with_dead_letters(d, "odd", "iot_scores", &odd);
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0]["reason"], "invalid_event");
-    assert_eq!(read_rows(&out).len(), 1_000);
+    assert_eq!(rows.len(), 1_000);
 }
