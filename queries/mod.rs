@@ -40,7 +40,7 @@ section!(
 section!(
     /// Sensor readings of a device fleet: offline devices, fleet statistics.
     iot (crate::iot::model::Reading):
-    iot_offline, iot_fleet, iot_scores, iot_anomaly
+    iot_offline, iot_fleet, iot_scores, iot_anomaly, iot_changes
 );
 
 /// The Nexmark domain: its events, generator and queries.

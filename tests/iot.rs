@@ -308,6 +308,30 @@ fn bad_readings_are_dead_letters_counted_exactly() {
     assert_eq!(kept, 3_000, "every good reading is counted once");
 }
 
+/// A reading as the references see it: time, metric, value, fault.
+type Row = (u64, String, f64, Option<String>);
+
+/// Each device's first reading and its readings in (time, metric) order.
+fn per_device(lines: &[String]) -> BTreeMap<String, (Value, Vec<Row>)> {
+    let mut devices: BTreeMap<String, (Value, Vec<Row>)> = BTreeMap::new();
+    for l in lines {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let entry = devices
+            .entry(v["device"].as_str().unwrap().to_string())
+            .or_insert_with(|| (v.clone(), Vec::new()));
+        entry.1.push((
+            v["time"].as_u64().unwrap(),
+            v["metric"].as_str().unwrap().to_string(),
+            v["value"].as_f64().unwrap(),
+            v["fault"].as_str().map(String::from),
+        ));
+    }
+    for (_, readings) in devices.values_mut() {
+        readings.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    }
+    devices
+}
+
 /// Every sample's score, computed per device in (time, metric) order with the library's
 /// scaler and trees: the samples a batch program would build, scored before learned.
 fn reference_scores(lines: &[String]) -> Vec<Value> {
@@ -315,24 +339,8 @@ fn reference_scores(lines: &[String]) -> Vec<Value> {
     use sluice::iot::hst::{Forest, Masses, MinMax};
     let metrics = ["temperature", "vibration", "pressure"];
     let forest = Forest::new(metrics.len(), TREES, HEIGHT, 42);
-    /// Time, metric, value, fault.
-    type Row = (u64, String, f64, Option<String>);
-    let mut devices: BTreeMap<String, Vec<Row>> = BTreeMap::new();
-    for l in lines {
-        let v: Value = serde_json::from_str(l).unwrap();
-        devices
-            .entry(v["device"].as_str().unwrap().to_string())
-            .or_default()
-            .push((
-                v["time"].as_u64().unwrap(),
-                v["metric"].as_str().unwrap().to_string(),
-                v["value"].as_f64().unwrap(),
-                v["fault"].as_str().map(String::from),
-            ));
-    }
     let mut out = Vec::new();
-    for (device, mut readings) in devices {
-        readings.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    for (device, (_, readings)) in per_device(lines) {
         let (mut scaler, mut masses) = (MinMax::default(), Masses::new(&forest, 250));
         let mut last = vec![0.0; metrics.len()];
         let mut scaled = Vec::new();
@@ -386,4 +394,73 @@ fn anomaly_scores_match_the_batch_reference_everywhere() {
     assert_eq!(dead.len(), 1, "{dead:?}");
     assert_eq!(dead[0]["reason"], "invalid_event");
     assert_eq!(rows.len(), 1_000);
+}
+
+/// Every device's changes, from its samples in (time, metric) order through the library's
+/// detector: what a batch program would find.
+fn reference_changes(lines: &[String]) -> Vec<Value> {
+    use sluice::iot::bocpd::{ChangeDetector, LAMBDA};
+    let metrics = ["temperature", "vibration", "pressure"];
+    let mut out = Vec::new();
+    for (device, (first, readings)) in per_device(lines) {
+        let mut detector = ChangeDetector::default();
+        let (mut last, mut times) = (vec![0.0; metrics.len()], Vec::new());
+        for sample in readings.chunk_by(|a, b| a.0 == b.0) {
+            for (_, metric, value, _) in sample {
+                last[metrics.iter().position(|m| m == metric).unwrap()] = *value;
+            }
+            times.push(sample[0].0);
+            if let Some(c) = detector.step(&last, LAMBDA) {
+                out.push(
+                    json!({"device": device, "site": first["site"], "model": first["model"],
+                                "time": times[c.start as usize], "detected_at": sample[0].0}),
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn change_points_match_the_batch_reference_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two devices change regime: temperature up 10 °C after 40 s, pressure down after 60 s.
+    let mut lines = readings(d, &[]);
+    let base = time_of(&lines[0]);
+    for line in &mut lines {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        let offset = v["time"].as_u64().unwrap() - base;
+        let shift = match (v["device"].as_str().unwrap(), v["metric"].as_str().unwrap()) {
+            ("dev-00005", "temperature") if offset >= 40_000 => 10.0,
+            ("dev-00012", "pressure") if offset >= 60_000 => -1.0,
+            _ => continue,
+        };
+        v["value"] = json!(v["value"].as_f64().unwrap() + shift);
+        *line = v.to_string();
+    }
+    let expected = reference_changes(&lines);
+    for (device, at) in [("dev-00005", 40_000), ("dev-00012", 60_000)] {
+        assert!(
+            expected
+                .iter()
+                .any(|c| c["device"] == device
+                    && c["time"].as_u64().unwrap().abs_diff(base + at) <= 200),
+            "{device}: {expected:#?}"
+        );
+    }
+    let file = write(d, "readings.jsonl", &lines);
+    let disordered = write(
+        d,
+        "disordered.jsonl",
+        &disorder_by(&lines, 3_000, 7, time_of),
+    );
+    for (name, input, workers, processes) in [
+        ("in-order-w1", &file, "1", 1),
+        ("disordered-w2", &disordered, "2", 1),
+        ("two-processes", &disordered, "1", 2),
+    ] {
+        let got = run(d, name, "iot_changes", input, &["-w", workers], processes);
+        assert_eq!(canonical(&got), canonical(&expected), "{name}");
+    }
 }

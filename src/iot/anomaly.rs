@@ -14,6 +14,7 @@
 use super::hst::{Forest, Masses, MinMax};
 use super::model::Reading;
 use super::params;
+use super::sample::{samples, LastValues};
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
 use crate::operators::{split, KeyedCore};
@@ -86,14 +87,12 @@ pub const ALERT_COLUMNS: &[&str] = &[
 pub struct DeviceModel {
     scaler: MinMax,
     masses: Masses,
-    /// The latest value of each metric (carried into samples that lack it).
-    last: Vec<f64>,
+    /// The latest value of each metric, site and model.
+    last: LastValues,
     /// An episode in progress: its start and highest score.
     episode: Option<(EventTime, f64)>,
     /// Samples below the threshold in a row, in an episode.
     calm: u32,
-    site: CompactString,
-    model: CompactString,
 }
 
 /// The detector: the metrics a sample is made of, the forest, window and threshold.
@@ -130,15 +129,15 @@ impl Anomaly {
         self.metrics.iter().position(|m| m == metric)
     }
 
-    /// Scores one sample, then learns it; the score.
-    fn step(&self, d: &mut DeviceModel, scaled: &mut Vec<f64>) -> f64 {
+    /// Scores sample `x`, then learns it; the score.
+    fn step(&self, d: &mut DeviceModel, x: &[f64], scaled: &mut Vec<f64>) -> f64 {
         if d.masses.is_empty() {
             d.masses = Masses::new(&self.forest, self.window);
         }
-        d.scaler.scale(&d.last, scaled);
+        d.scaler.scale(x, scaled);
         let score = d.masses.score(&self.forest, scaled);
-        d.scaler.learn(&d.last);
-        d.scaler.scale(&d.last, scaled);
+        d.scaler.learn(x);
+        d.scaler.scale(x, scaled);
         d.masses.learn(&self.forest, scaled);
         score
     }
@@ -208,50 +207,40 @@ impl KeyedLogic for Anomaly {
         &self,
         device: &CompactString,
         d: &mut DeviceModel,
-        mut pending: Vec<Reading>,
+        pending: Vec<Reading>,
         out: &mut Emit<'_, AnomalyOutput>,
     ) {
-        pending.sort_by(|a, b| (a.time, &a.metric).cmp(&(b.time, &b.metric)));
-        d.last.resize(self.metrics.len(), 0.0);
         let mut scaled = Vec::with_capacity(self.metrics.len());
-        let mut i = 0;
-        while i < pending.len() {
-            let time = pending[i].time;
-            let mut fault = None;
-            while i < pending.len() && pending[i].time == time {
-                let r = &mut pending[i];
-                if let Some(m) = self.metric_index(&r.metric) {
-                    d.last[m] = r.value;
-                }
-                if fault.is_none() {
-                    fault = r.fault.take();
-                }
-                (d.site, d.model) = (std::mem::take(&mut r.site), std::mem::take(&mut r.model));
-                i += 1;
-            }
-            let score = self.step(d, &mut scaled);
-            match self.mode {
-                Mode::Scores => out.give(AnomalyOutput::Score(SampleScore {
+        let mut last = std::mem::take(&mut d.last);
+        samples(&self.metrics, &mut last, pending, |sample, last| {
+            let score = self.step(d, sample.x, &mut scaled);
+            let alert = match self.mode {
+                Mode::Scores => Some(AnomalyOutput::Score(SampleScore {
                     device: device.clone(),
-                    time,
+                    time: sample.time,
                     score,
-                    fault,
+                    fault: sample.fault,
                 })),
                 Mode::Alerts => {
-                    if let Some((status, score, since)) = self.hysteresis(d, time, score) {
-                        out.give(AnomalyOutput::Alert(AnomalyAlert {
-                            device: device.clone(),
-                            site: d.site.clone(),
-                            model: d.model.clone(),
-                            status: CompactString::const_new(status),
-                            time,
-                            score,
-                            since,
-                        }));
-                    }
+                    self.hysteresis(d, sample.time, score)
+                        .map(|(status, score, since)| {
+                            AnomalyOutput::Alert(AnomalyAlert {
+                                device: device.clone(),
+                                site: last.site.clone(),
+                                model: last.model.clone(),
+                                status: CompactString::const_new(status),
+                                time: sample.time,
+                                score,
+                                since,
+                            })
+                        })
                 }
+            };
+            if let Some(o) = alert {
+                out.give(o);
             }
-        }
+        });
+        d.last = last;
     }
 
     fn next_due(&self, _: &DeviceModel) -> Option<EventTime> {

@@ -6,12 +6,15 @@
 //! own domain.
 
 pub mod anomaly;
+pub mod bocpd;
+pub mod changes;
 pub mod fleet;
 pub mod generator;
 pub mod hst;
 pub mod model;
 pub mod offline;
 pub mod params;
+pub mod sample;
 
 use crate::connectors::generator::{Generate, GeneratorConfig};
 use model::Reading;

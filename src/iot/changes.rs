@@ -1,0 +1,124 @@
+//! Per-device change points in event time: each device's samples (over the model's metrics)
+//! through its own [`ChangeDetector`], in event-time order once the watermark passes them — the
+//! same changes at any worker count and arrival order within the allowed delay.
+
+use super::bocpd::{ChangeDetector, RecentTimes, LAMBDA};
+use super::model::Reading;
+use super::params;
+use super::sample::{samples, LastValues};
+use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::KeyedCore;
+use crate::pipeline::Context;
+use crate::time::EventTime;
+use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use timely::dataflow::StreamVec;
+
+/// A change of a device's operating state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRow {
+    /// The device.
+    pub device: CompactString,
+    /// Its site.
+    pub site: CompactString,
+    /// Its model.
+    pub model: CompactString,
+    /// When the new state began: its first sample's time.
+    pub time: EventTime,
+    /// The sample that confirmed it.
+    pub detected_at: EventTime,
+}
+
+/// The output columns of a [`ChangeRow`].
+pub const CHANGE_COLUMNS: &[&str] = &["device", "site", "model", "time", "detected_at"];
+
+/// A device's change detector, last values and recent sample times.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceChanges {
+    detector: ChangeDetector,
+    last: LastValues,
+    times: RecentTimes,
+}
+
+/// The change-point logic over samples of `metrics`.
+pub struct Changes {
+    /// The metrics a sample is made of.
+    pub metrics: Vec<CompactString>,
+    /// Expected samples between changes.
+    pub lambda: f64,
+}
+
+impl KeyedLogic for Changes {
+    type Record = Reading;
+    type Key = CompactString;
+    type State = DeviceChanges;
+    type Pending = Vec<Reading>;
+    type Output = ChangeRow;
+
+    fn key(&self, r: &Reading) -> CompactString {
+        r.device.clone()
+    }
+
+    fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
+        (r.time < stamp).then(|| {
+            format!(
+                "event time {} is behind the change detector's frontier {stamp}",
+                r.time
+            )
+        })
+    }
+
+    fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
+        pending.push(r);
+    }
+
+    fn apply(
+        &self,
+        device: &CompactString,
+        d: &mut DeviceChanges,
+        pending: Vec<Reading>,
+        out: &mut Emit<'_, ChangeRow>,
+    ) {
+        let mut last = std::mem::take(&mut d.last);
+        samples(&self.metrics, &mut last, pending, |sample, last| {
+            d.times.push(sample.time);
+            let Some(change) = d.detector.step(sample.x, self.lambda) else {
+                return;
+            };
+            out.give(ChangeRow {
+                device: device.clone(),
+                site: last.site.clone(),
+                model: last.model.clone(),
+                time: d.times.of(change.start).unwrap_or(sample.time),
+                detected_at: sample.time,
+            });
+        });
+        d.last = last;
+    }
+
+    fn next_due(&self, _: &DeviceChanges) -> Option<EventTime> {
+        None
+    }
+
+    fn on_due(&self, _: &CompactString, _: &mut DeviceChanges, _: &mut Emit<'_, ChangeRow>) {}
+
+    fn is_done(&self, _: &DeviceChanges) -> bool {
+        false
+    }
+}
+
+/// The change points of `readings` with the run's parameters; late readings are dead letters.
+/// Readings of metrics outside the model are not part of any sample.
+pub fn detect<'s>(
+    readings: StreamVec<'s, EventTime, Reading>,
+    ctx: &mut Context<'s>,
+    name: &str,
+) -> StreamVec<'s, EventTime, ChangeRow> {
+    let logic = Changes {
+        metrics: params::metrics(ctx),
+        lambda: LAMBDA,
+    };
+    let (changes, late) = readings.keyed(name, logic, keyed_options(name));
+    ctx.dead_letter(late);
+    changes
+}
