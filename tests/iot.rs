@@ -207,6 +207,34 @@ fn write(dir: &Path, name: &str, lines: &[String]) -> std::path::PathBuf {
     path
 }
 
+/// Runs `pipeline` (with `args`) over `lines` in order on one worker, disordered within the
+/// watermark delay on two, and on two processes; each time its rows must be `expected`'s.
+fn assert_everywhere(
+    d: &Path,
+    pipeline: &str,
+    args: &[&str],
+    lines: &[String],
+    expected: &[Value],
+) {
+    let file = write(d, &format!("{pipeline}.jsonl"), lines);
+    let disordered = write(
+        d,
+        &format!("{pipeline}-disordered.jsonl"),
+        &disorder_by(lines, 3_000, 7, time_of),
+    );
+    for (name, input, workers, processes) in [
+        ("in-order-w1", &file, "1", 1),
+        ("disordered-w2", &disordered, "2", 1),
+        ("two-processes", &disordered, "1", 2),
+    ] {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["-w", workers]);
+        let tag = format!("{pipeline}-{name}");
+        let got = run(d, &tag, pipeline, input, &all, processes);
+        assert_eq!(canonical(&got), canonical(expected), "{tag}");
+    }
+}
+
 #[test]
 fn offline_devices_match_the_batch_reference_everywhere() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,24 +256,8 @@ fn offline_devices_match_the_batch_reference_everywhere() {
         .iter()
         .all(|a| a["time"].as_u64().unwrap() + 1_000 < end));
     assert!(expected.iter().all(|a| a["time"].as_u64().unwrap() > base));
-    let file = write(d, "readings.jsonl", &lines);
-    let disordered = write(
-        d,
-        "disordered.jsonl",
-        &disorder_by(&lines, 3_000, 7, time_of),
-    );
     let timeout = format!("offline_after={TIMEOUT_MS}ms");
-    let p = ["--param", timeout.as_str()];
-    for (name, input, workers, processes) in [
-        ("in-order-w1", &file, "1", 1),
-        ("disordered-w2", &disordered, "2", 1),
-        ("two-processes", &disordered, "1", 2),
-    ] {
-        let mut args = p.to_vec();
-        args.extend_from_slice(&["-w", workers]);
-        let got = run(d, name, "iot_offline", input, &args, processes);
-        assert_eq!(canonical(&got), canonical(&expected), "{name}");
-    }
+    assert_everywhere(d, "iot_offline", &["--param", &timeout], &lines, &expected);
 }
 
 #[test]
@@ -370,20 +382,7 @@ fn anomaly_scores_match_the_batch_reference_everywhere() {
     let expected = reference_scores(&lines);
     assert_eq!(expected.len(), lines.len() / 3);
     assert!(expected.iter().any(|r| r["score"].as_f64().unwrap() > 0.5));
-    let file = write(d, "readings.jsonl", &lines);
-    let disordered = write(
-        d,
-        "disordered.jsonl",
-        &disorder_by(&lines, 3_000, 7, time_of),
-    );
-    for (name, input, workers, processes) in [
-        ("in-order-w1", &file, "1", 1),
-        ("disordered-w2", &disordered, "2", 1),
-        ("two-processes", &disordered, "1", 2),
-    ] {
-        let got = run(d, name, "iot_scores", input, &["-w", workers], processes);
-        assert_eq!(canonical(&got), canonical(&expected), "{name}");
-    }
+    assert_everywhere(d, "iot_scores", &[], &lines, &expected);
     // Readings of a metric the model does not take are dead letters, counted exactly.
     let mut odd = lines[..3_000].to_vec();
     let t = time_of(&odd[10]);
@@ -449,18 +448,5 @@ fn change_points_match_the_batch_reference_everywhere() {
             "{device}: {expected:#?}"
         );
     }
-    let file = write(d, "readings.jsonl", &lines);
-    let disordered = write(
-        d,
-        "disordered.jsonl",
-        &disorder_by(&lines, 3_000, 7, time_of),
-    );
-    for (name, input, workers, processes) in [
-        ("in-order-w1", &file, "1", 1),
-        ("disordered-w2", &disordered, "2", 1),
-        ("two-processes", &disordered, "1", 2),
-    ] {
-        let got = run(d, name, "iot_changes", input, &["-w", workers], processes);
-        assert_eq!(canonical(&got), canonical(&expected), "{name}");
-    }
+    assert_everywhere(d, "iot_changes", &[], &lines, &expected);
 }

@@ -63,7 +63,7 @@ impl Run {
     /// Log of the Student-t predictive density of `z` under this run's posterior.
     fn log_predictive(&self, z: &[f64]) -> f64 {
         let nu = 2.0 * self.alpha;
-        let half = ln_gamma((nu + 1.0) / 2.0) - ln_gamma(nu / 2.0);
+        let half = gamma_ratio(self.len);
         z.iter()
             .zip(self.mu.iter().zip(&self.beta))
             .map(|(x, (mu, beta))| {
@@ -86,6 +86,24 @@ impl Run {
         self.kappa = k + 1.0;
         self.alpha += 0.5;
     }
+}
+
+/// `ln Γ((ν + 1) / 2) − ln Γ(ν / 2)` for a run of length `len` (ν = 2α = 2 + len: it depends on
+/// the length alone), from a table built once.
+fn gamma_ratio(len: u64) -> f64 {
+    static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        (0..=MAX_RUN)
+            .map(|len| {
+                let nu = 2.0 + len as f64;
+                ln_gamma((nu + 1.0) / 2.0) - ln_gamma(nu / 2.0)
+            })
+            .collect()
+    });
+    table.get(len as usize).copied().unwrap_or_else(|| {
+        let nu = 2.0 + len as f64;
+        ln_gamma((nu + 1.0) / 2.0) - ln_gamma(nu / 2.0)
+    })
 }
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine terms: ~15 significant digits).
