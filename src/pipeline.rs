@@ -173,6 +173,24 @@ impl<'s> Context<'s> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The value of `param` parsed by `parse`, `default` when it was not set. Values are checked
+    /// before the run starts ([`check_params`]), so `parse` refuses one only if it reads more
+    /// than the check did (a file that changed since); that gives `default`, with a warning.
+    pub fn param_or<T>(
+        &self,
+        param: &Param,
+        parse: fn(&str) -> Result<T, String>,
+        default: T,
+    ) -> T {
+        let Some(text) = self.param(param.name) else {
+            return default;
+        };
+        parse(text).unwrap_or_else(|e| {
+            tracing::warn!("--param {}={text} ignored: {e}", param.name);
+            default
+        })
+    }
+
     /// How long (event time) a key of an updating result may go without a record before it is
     /// retired ([`crate::operators::updating::Updating::updating_retiring`]); `None`: never.
     pub fn state_ttl(&self) -> Option<EventTime> {

@@ -163,12 +163,6 @@ impl KeyedLogic for JoinAuctions {
         }
     }
 
-    fn next_due(&self, _: &Side) -> Option<EventTime> {
-        None
-    }
-
-    fn on_due(&self, _: &u64, _: &mut Side, _: &mut Emit<'_, Result<Row, DeadLetter>>) {}
-
     fn is_done(&self, side: &Side) -> bool {
         matches!(side, Side::Unknown)
     }

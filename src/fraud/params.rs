@@ -64,9 +64,7 @@ pub fn rules(ctx: &Context<'_>) -> Rules {
 
 /// The decision thresholds of the run.
 pub fn thresholds(ctx: &Context<'_>) -> Thresholds {
-    ctx.param(THRESHOLDS.name)
-        .and_then(|v| parse_thresholds(v).ok())
-        .unwrap_or_default()
+    ctx.param_or(&THRESHOLDS, parse_thresholds, Thresholds::default())
 }
 
 /// The detection dataflow ([`detect`]) over the source's records stamped with their ingest

@@ -124,11 +124,6 @@ impl Anomaly {
         }
     }
 
-    /// The position of `metric` in a sample, if the model takes it.
-    pub fn metric_index(&self, metric: &str) -> Option<usize> {
-        self.metrics.iter().position(|m| m == metric)
-    }
-
     /// Scores sample `x`, then learns it; the score.
     fn step(&self, d: &mut DeviceModel, x: &[f64], scaled: &mut Vec<f64>) -> f64 {
         if d.masses.is_empty() {
@@ -194,9 +189,7 @@ impl KeyedLogic for Anomaly {
     }
 
     fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        (r.time < stamp).then(|| {
-            format!("event time {} is behind the detector's frontier {stamp}: the device's model moved on", r.time)
-        })
+        r.behind(stamp, "anomaly detector")
     }
 
     fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
@@ -243,12 +236,6 @@ impl KeyedLogic for Anomaly {
         d.last = last;
     }
 
-    fn next_due(&self, _: &DeviceModel) -> Option<EventTime> {
-        None
-    }
-
-    fn on_due(&self, _: &CompactString, _: &mut DeviceModel, _: &mut Emit<'_, AnomalyOutput>) {}
-
     fn is_done(&self, _: &DeviceModel) -> bool {
         false
     }
@@ -270,11 +257,11 @@ pub fn detect<'s>(
         params::threshold(ctx),
         mode,
     );
+    let listed = metrics.join(",");
     let [taken, other] = split(readings, move |r: &Reading| {
         usize::from(!metrics.contains(&r.metric))
     });
     let operator = name.to_string();
-    let listed = params::metrics(ctx).join(",");
     let unknown = other.map(move |r| {
         DeadLetter::new(
             Origin::Operator {

@@ -60,12 +60,7 @@ impl KeyedLogic for Changes {
     }
 
     fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        (r.time < stamp).then(|| {
-            format!(
-                "event time {} is behind the change detector's frontier {stamp}",
-                r.time
-            )
-        })
+        r.behind(stamp, "change detector")
     }
 
     fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
@@ -95,12 +90,6 @@ impl KeyedLogic for Changes {
         });
         d.last = last;
     }
-
-    fn next_due(&self, _: &DeviceChanges) -> Option<EventTime> {
-        None
-    }
-
-    fn on_due(&self, _: &CompactString, _: &mut DeviceChanges, _: &mut Emit<'_, ChangeRow>) {}
 
     fn is_done(&self, _: &DeviceChanges) -> bool {
         false

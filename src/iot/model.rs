@@ -48,6 +48,20 @@ fn finite<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
     }
 }
 
+impl Reading {
+    /// Why this reading, stamped `stamp`, is too late for the detector `what` (a keyed logic's
+    /// [`too_late`](crate::operators::keyed::KeyedLogic::too_late)): its event time is behind
+    /// the stamp, so the device's state has moved past it.
+    pub fn behind(&self, stamp: EventTime, what: &str) -> Option<String> {
+        (self.time < stamp).then(|| {
+            format!(
+                "event time {} is behind the {what}'s frontier {stamp}",
+                self.time
+            )
+        })
+    }
+}
+
 impl Record for Reading {
     fn event_time(&self) -> EventTime {
         self.time

@@ -107,12 +107,7 @@ impl KeyedLogic for Offline {
     }
 
     fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        (r.time < stamp).then(|| {
-            format!(
-                "event time {} is behind the offline detector's frontier {stamp}",
-                r.time
-            )
-        })
+        r.behind(stamp, "offline detector")
     }
 
     fn stash(&self, pending: &mut Self::Pending, r: Reading) {

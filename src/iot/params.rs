@@ -53,12 +53,7 @@ pub const HST_WINDOW: Param = Param {
 pub const HST_SEED: Param = Param {
     name: "hst_seed",
     help: "seed of the Half-Space Trees' random splits (default 42)",
-    check: |v| {
-        v.trim()
-            .parse::<u64>()
-            .map(drop)
-            .map_err(|_| format!("{v:?} is not a seed (a whole number)"))
-    },
+    check: |v| parse_seed(v).map(drop),
 };
 
 /// Default seed of the trees.
@@ -99,6 +94,13 @@ fn parse_threshold(value: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{value:?} is not a score in (0, 1]"))
 }
 
+fn parse_seed(value: &str) -> Result<u64, String> {
+    value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("{value:?} is not a seed (a whole number)"))
+}
+
 fn parse_window(value: &str) -> Result<u32, String> {
     value
         .trim()
@@ -110,29 +112,26 @@ fn parse_window(value: &str) -> Result<u32, String> {
 
 /// The anomaly model's metrics of the run.
 pub fn metrics(ctx: &Context<'_>) -> Vec<CompactString> {
-    let value = ctx.param(METRICS.name).unwrap_or(DEFAULT_METRICS);
-    parse_metrics(value).unwrap_or_else(|_| parse_metrics(DEFAULT_METRICS).unwrap_or_default())
+    let default = DEFAULT_METRICS
+        .split(',')
+        .map(CompactString::from)
+        .collect();
+    ctx.param_or(&METRICS, parse_metrics, default)
 }
 
 /// The anomaly threshold of the run.
 pub fn threshold(ctx: &Context<'_>) -> f64 {
-    ctx.param(THRESHOLD.name)
-        .and_then(|v| parse_threshold(v).ok())
-        .unwrap_or(DEFAULT_THRESHOLD)
+    ctx.param_or(&THRESHOLD, parse_threshold, DEFAULT_THRESHOLD)
 }
 
 /// The Half-Space Trees window of the run.
 pub fn hst_window(ctx: &Context<'_>) -> u32 {
-    ctx.param(HST_WINDOW.name)
-        .and_then(|v| parse_window(v).ok())
-        .unwrap_or(DEFAULT_HST_WINDOW)
+    ctx.param_or(&HST_WINDOW, parse_window, DEFAULT_HST_WINDOW)
 }
 
 /// The trees' seed of the run.
 pub fn hst_seed(ctx: &Context<'_>) -> u64 {
-    ctx.param(HST_SEED.name)
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(DEFAULT_HST_SEED)
+    ctx.param_or(&HST_SEED, parse_seed, DEFAULT_HST_SEED)
 }
 
 /// Default offline timeout, ms.
@@ -149,21 +148,15 @@ fn positive_ms(value: &str) -> Result<EventTime, String> {
     Ok(ms)
 }
 
-fn ms_or(ctx: &Context<'_>, param: &Param, default: EventTime) -> EventTime {
-    ctx.param(param.name)
-        .and_then(|v| positive_ms(v).ok())
-        .unwrap_or(default)
-}
-
 /// The offline timeout of the run, ms.
 pub fn offline_after(ctx: &Context<'_>) -> EventTime {
-    ms_or(ctx, &OFFLINE_AFTER, DEFAULT_OFFLINE_AFTER_MS)
+    ctx.param_or(&OFFLINE_AFTER, positive_ms, DEFAULT_OFFLINE_AFTER_MS)
 }
 
 /// The fleet windows of the run: length and slide, ms. A slide longer than the window is the
 /// window (no gaps between windows).
 pub fn fleet_windows(ctx: &Context<'_>) -> (EventTime, EventTime) {
-    let size = ms_or(ctx, &WINDOW, DEFAULT_WINDOW_MS);
-    let slide = ms_or(ctx, &SLIDE, size).min(size);
+    let size = ctx.param_or(&WINDOW, positive_ms, DEFAULT_WINDOW_MS);
+    let slide = ctx.param_or(&SLIDE, positive_ms, size).min(size);
     (size, slide)
 }

@@ -177,12 +177,6 @@ where
         }
     }
 
-    fn next_due(&self, _state: &Self::State) -> Option<EventTime> {
-        None
-    }
-
-    fn on_due(&self, _: &F::Key, _: &mut Self::State, _: &mut Emit<'_, Self::Output>) {}
-
     fn is_done(&self, _state: &Self::State) -> bool {
         // The last records of a key count towards its next window, however long it waits.
         false

@@ -138,8 +138,6 @@ impl<'a, O> Emit<'a, O> {
 ///         *total += n;
 ///         out.give((key.clone(), *total));
 ///     }
-///     fn next_due(&self, _: &u64) -> Option<EventTime> { None }
-///     fn on_due(&self, _: &String, _: &mut u64, _: &mut Emit<'_, (String, u64)>) {}
 ///     fn is_done(&self, _: &u64) -> bool { false }
 /// }
 ///
@@ -202,10 +200,20 @@ pub trait KeyedLogic: 'static {
         out: &mut Emit<'_, Self::Output>,
     );
     /// The next time at which the key has something to do (a window to fire), if any; it is
-    /// called once every record stamped before it has been applied.
-    fn next_due(&self, state: &Self::State) -> Option<EventTime>;
-    /// Does what is due at `out.now()` for the key.
-    fn on_due(&self, key: &Self::Key, state: &mut Self::State, out: &mut Emit<'_, Self::Output>);
+    /// called once every record stamped before it has been applied. By default none: a logic
+    /// that acts only on records.
+    fn next_due(&self, _state: &Self::State) -> Option<EventTime> {
+        None
+    }
+    /// Does what is due at `out.now()` for the key (never called for a logic that names no
+    /// due times).
+    fn on_due(
+        &self,
+        _key: &Self::Key,
+        _state: &mut Self::State,
+        _out: &mut Emit<'_, Self::Output>,
+    ) {
+    }
     /// Whether the key's state holds nothing any more (and can be dropped).
     fn is_done(&self, state: &Self::State) -> bool;
     /// Whether due times after the latest stamp fire when the input ends (the frontier passes
