@@ -38,9 +38,10 @@ section!(
 );
 
 section!(
-    /// Sensor readings of a device fleet: offline devices, fleet statistics.
+    /// Sensor readings of a device fleet: the monitor (every detector), offline devices, fleet
+    /// statistics, anomalies, change points, early warning of failure, stuck sensors.
     iot (crate::iot::model::Reading):
-    iot_offline, iot_fleet, iot_scores, iot_anomaly, iot_changes
+    iot, iot_offline, iot_fleet, iot_scores, iot_anomaly, iot_changes, iot_warning, iot_stuck
 );
 
 /// The Nexmark domain: its events, generator and queries.

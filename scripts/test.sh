@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test suite: unit tests, integration tests (batch references, CLI, two-process meshes over
-# loopback, Kafka sources and sinks against a real broker, checkpoints in an S3-compatible object
-# store) and doc tests. Starts a Kafka broker (scripts/kafka-broker.sh) and an S3 server
-# (scripts/s3-server.sh) on 127.0.0.1 unless SLUICE_KAFKA / SLUICE_S3 name them, and stops them
-# afterwards; nothing binds or connects beyond loopback.
+# loopback, Kafka sources and sinks against a real broker, MQTT against Mosquitto, checkpoints in
+# an S3-compatible object store) and doc tests. Starts a Kafka broker (scripts/kafka-broker.sh)
+# and an S3 server (scripts/s3-server.sh) on 127.0.0.1 unless SLUICE_KAFKA / SLUICE_S3 name them,
+# and stops them afterwards; installs Mosquitto (scripts/mosquitto.sh), of which each MQTT test
+# starts its own on a loopback port. Nothing binds or connects beyond loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cleanup=()
@@ -25,4 +26,5 @@ if [ -z "${SLUICE_S3:-}" ]; then
   export SLUICE_S3
 fi
 echo "S3-compatible server for the tests: $SLUICE_S3" >&2
+bash scripts/mosquitto.sh install
 cargo test --locked "$@"

@@ -17,7 +17,8 @@ use crate::cli::{
     Command, Endpoint, GenArgs, GeneratorFlag, ReportFormat, RunArgs,
 };
 use crate::connectors::kafka::{self, KafkaError, KafkaUrl};
-use crate::connectors::sink::{per_process_path, SinkSpec};
+use crate::connectors::mqtt::{self, sink::MqttWriter, MqttUrl};
+use crate::connectors::sink::{per_process_path, SinkSpec, Writer};
 use crate::connectors::SourceError;
 use crate::driver::{RunError, RunOptions};
 use crate::launch::MeshError;
@@ -104,7 +105,9 @@ fn init_logging() {
         .log_internal_errors(false)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("warn,sluice::checkpoint=info")
+                tracing_subscriber::EnvFilter::new(
+                    "warn,sluice::checkpoint=info,sluice::connectors::mqtt=info",
+                )
             }),
         )
         .init();
@@ -153,7 +156,10 @@ pub fn main(catalog: Catalog) -> ExitCode {
 
 fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
     let mut out = std::io::stdout().lock();
-    for p in catalog.pipelines() {
+    let pipelines = catalog.pipelines();
+    let name_width = pipelines.iter().map(|p| p.name.len()).max().unwrap_or(0);
+    let domain_width = pipelines.iter().map(|p| p.domain.len()).max().unwrap_or(0);
+    for p in pipelines {
         let line = if json {
             let params: Vec<_> = p
                 .params
@@ -166,9 +172,16 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
             })
             .to_string()
         } else {
-            let mut line = format!("{:<6} {:<8} {}", p.name, p.domain, p.description);
+            let mut line = format!(
+                "{:<name_width$}  {:<domain_width$}  {}",
+                p.name, p.domain, p.description
+            );
+            let indent = name_width + domain_width + 4;
             for q in p.params {
-                line.push_str(&format!("\n{:<15} --param {}=…: {}", "", q.name, q.help));
+                line.push_str(&format!(
+                    "\n{:<indent$}--param {}=…: {}",
+                    "", q.name, q.help
+                ));
             }
             line
         };
@@ -242,6 +255,9 @@ fn generate(
         format: args.format,
         stop: &stop,
     };
+    if let Some(to) = args.to.as_deref().filter(|t| t.starts_with(mqtt::SCHEME)) {
+        return generate_to_mqtt(domain, &request, args, to);
+    }
     if let Some(to) = &args.to {
         return generate_to_kafka(domain, &request, args, to);
     }
@@ -268,6 +284,69 @@ fn generate(
         written as f64 / secs
     );
     Ok(0)
+}
+
+/// `sluice gen --to mqtt://…`: each record a message, its topic rendered from the record.
+fn generate_to_mqtt(
+    domain: &dyn DomainEntry,
+    request: &GenerateRequest<'_>,
+    args: &GenArgs,
+    to: &str,
+) -> Result<u8, Failure> {
+    let url = MqttUrl::parse(to).map_err(Failure::usage)?;
+    let name = format!("gen-{}", domain.name());
+    let writer = MqttWriter::open(&url, &args.mqtt.client(&name)).map_err(|e| Failure {
+        code: if e.is_usage() { USAGE } else { UNAVAILABLE },
+        error: e.into(),
+    })?;
+    let start = std::time::Instant::now();
+    let mut lines = LineWriter::new(&writer);
+    let written = domain
+        .generate(request, &mut lines)
+        .and_then(|n| lines.flush().map(|_| n))
+        .and_then(|n| writer.flush().map(|_| n))
+        .with_context(|| format!("publishing records to {url}"))?;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = writeln!(
+        std::io::stderr(),
+        "sluice gen: {written} records to {url} in {secs:.3} s: {} records/s, every one acknowledged",
+        crate::metrics::si(written as f64 / secs.max(1e-9)),
+    );
+    Ok(0)
+}
+
+/// Complete lines written to it go to a sink's writer, in batches.
+struct LineWriter<'w> {
+    writer: &'w dyn Writer,
+    buffer: Vec<u8>,
+}
+
+impl<'w> LineWriter<'w> {
+    fn new(writer: &'w dyn Writer) -> Self {
+        LineWriter {
+            writer,
+            buffer: Vec::with_capacity(1 << 16),
+        }
+    }
+}
+
+impl Write for LineWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(bytes);
+        if self.buffer.len() >= 1 << 16 {
+            if let Some(end) = memchr::memrchr(b'\n', &self.buffer) {
+                self.writer.write(&self.buffer[..=end])?;
+                self.buffer.drain(..=end);
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.write(&self.buffer)?;
+        self.buffer.clear();
+        Ok(())
+    }
 }
 
 fn generate_to_kafka(
@@ -339,6 +418,7 @@ fn source_endpoint(kind: SourceKind) -> Endpoint {
         SourceKind::Generator => Endpoint::Generator,
         SourceKind::File => Endpoint::File,
         SourceKind::Kafka => Endpoint::Kafka,
+        SourceKind::Mqtt => Endpoint::Mqtt,
     }
 }
 
@@ -348,6 +428,7 @@ fn sink_endpoint(spec: &SinkSpec) -> Endpoint {
         SinkSpec::File(_) => Endpoint::File,
         SinkSpec::Null => Endpoint::Null,
         SinkSpec::Kafka { .. } => Endpoint::Kafka,
+        SinkSpec::Mqtt { .. } => Endpoint::Mqtt,
     }
 }
 
@@ -361,8 +442,7 @@ fn source_request(
     Ok(SourceRequest {
         text: args.source.clone(),
         generator,
-        kafka: args.kafka_source().map_err(Failure::usage)?,
-        input: args.input_format(),
+        options: args.source_options().map_err(Failure::usage)?,
     })
 }
 
@@ -381,7 +461,8 @@ fn run_pipeline(
         )));
     };
     let kafka_sink = args.kafka_sink().map_err(Failure::usage)?;
-    let sink = SinkSpec::parse(&args.sink, kafka_sink).map_err(Failure::usage)?;
+    let mqtt_sink = args.mqtt.client.client(&args.query);
+    let sink = SinkSpec::parse(&args.sink, kafka_sink, mqtt_sink).map_err(Failure::usage)?;
     let source = source_request(args, settings)?;
     let kind = domain.source_kind(&source)?;
     let reads = (kind != SourceKind::Generator).then(|| args.source.clone().unwrap_or_default());

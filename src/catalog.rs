@@ -51,8 +51,8 @@
 //! ```
 
 use crate::connectors::generator::{GeneratorConfig, GeneratorSpec, MakeGenerator};
-use crate::connectors::kafka::{self, KafkaError, KafkaProps, KafkaSourceOptions, KafkaUrl};
-use crate::connectors::{InputFormat, SourceError, SourceSpec};
+use crate::connectors::kafka::{self, KafkaError, KafkaProps, KafkaUrl};
+use crate::connectors::{SourceError, SourceOptions, SourceSpec};
 use crate::driver::{run, RunConfig, RunError, RunOptions, RunOutcome};
 use crate::launch::Mesh;
 use crate::pipeline::{Param, Pipeline};
@@ -102,6 +102,8 @@ pub enum SourceKind {
     File,
     /// A Kafka topic.
     Kafka,
+    /// MQTT topics.
+    Mqtt,
 }
 
 /// How a pipeline's source is named and set up on the command line.
@@ -111,10 +113,8 @@ pub struct SourceRequest {
     pub text: Option<String>,
     /// The generator's settings.
     pub generator: GeneratorSpec,
-    /// A Kafka source's settings.
-    pub kafka: KafkaSourceOptions,
-    /// How file and Kafka records are read.
-    pub input: InputFormat,
+    /// The Kafka, MQTT and format settings.
+    pub options: SourceOptions,
 }
 
 /// Writing generated records: where, how many, in which format.
@@ -192,8 +192,7 @@ impl<R: Record> Domain<R> {
             text,
             generator,
             request.generator.clone(),
-            request.kafka.clone(),
-            request.input.clone(),
+            request.options.clone(),
         )
     }
 
@@ -239,6 +238,7 @@ impl<R: Record> DomainEntry for Domain<R> {
             SourceSpec::Generator { .. } => SourceKind::Generator,
             SourceSpec::File { .. } => SourceKind::File,
             SourceSpec::Kafka { .. } => SourceKind::Kafka,
+            SourceSpec::Mqtt { .. } => SourceKind::Mqtt,
         })
     }
 

@@ -2,8 +2,8 @@
 //! and the mesh flags `-w/-n/-p/-h` (timely's spellings, `--threads` and `--hostfile` too),
 //! parsed here and turned into library types — never passed on to timely's own argument parser.
 //!
-//! `sluice run --help` groups its flags under headings (input, generator, output, Kafka, run
-//! control, report, mesh). In `run`, `-h FILE` is the hostfile as in timely; help is `--help`.
+//! `sluice run --help` groups its flags under headings (input, generator, output, Kafka, MQTT,
+//! run control, report, mesh). In `run`, `-h FILE` is the hostfile as in timely; help is `--help`.
 //! [`RunArgs::check_applicable`] refuses flags that the chosen source or sink would ignore.
 
 use crate::checkpoint::CheckpointConfig;
@@ -12,7 +12,8 @@ use crate::connectors::generator::{Burst, GeneratorConfig, GeneratorSpec, DEFAUL
 use crate::connectors::kafka::{
     KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, StartOffset,
 };
-use crate::connectors::InputFormat;
+use crate::connectors::mqtt::{MqttClient, MqttSourceOptions, Qos, TopicTemplate};
+use crate::connectors::{InputFormat, SourceOptions};
 use crate::console::ProgressMode;
 use crate::ingest::IngestConfig;
 use crate::launch::{Mesh, MeshError, DEFAULT_PORT};
@@ -110,6 +111,8 @@ pub struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// List the pipelines of every domain.
     List {
@@ -313,7 +316,8 @@ pub struct KafkaRunArgs {
     /// reproducible results on a finite topic).
     #[arg(long)]
     pub until_end: bool,
-    /// A Kafka partition silent for this long stops holding the watermark back.
+    /// A Kafka partition or MQTT subscription silent for this long stops holding the
+    /// watermark back, which then moves on with the wall clock.
     #[arg(long, default_value = "5s", value_parser = parse_duration, value_name = "DURATION")]
     pub idle_timeout: Duration,
     /// Do not commit the consumed offsets to the group when the run ends (end of input,
@@ -323,6 +327,76 @@ pub struct KafkaRunArgs {
     /// Partitions of a Kafka sink topic that Sluice creates (default: one per worker).
     #[arg(long, value_name = "N", value_parser = positive_i32)]
     pub sink_partitions: Option<i32>,
+}
+
+/// MQTT client flags shared by `run` and `gen`.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "MQTT")]
+pub struct MqttClientArgs {
+    /// Client id of the MQTT connections (a source's workers append their index; default
+    /// `sluice-<pipeline>`): a run restarted with the same id gets what the broker queued for it
+    /// meanwhile.
+    #[arg(long = "mqtt-client-id", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// Quality of service of an MQTT source's subscriptions and an MQTT sink's messages.
+    #[arg(long = "mqtt-qos", value_enum, default_value_t = Qos::AtLeastOnce, value_name = "QOS")]
+    pub qos: Qos,
+    /// User name at the MQTT broker; the password is read from SLUICE_MQTT_PASSWORD.
+    #[arg(long = "mqtt-user", value_name = "USER")]
+    pub user: Option<String>,
+    /// How long to wait for the MQTT broker at start-up, and at the end for the
+    /// acknowledgements of what a sink published.
+    #[arg(id = "mqtt_timeout", long = "mqtt-timeout", default_value = "10s", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+impl MqttClientArgs {
+    /// The client settings; `name` names the default client id.
+    pub fn client(&self, name: &str) -> MqttClient {
+        MqttClient {
+            client_id: self
+                .client_id
+                .clone()
+                .unwrap_or_else(|| format!("sluice-{name}")),
+            qos: self.qos,
+            user: self.user.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// `sluice run` flags of `mqtt://` sources.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "MQTT")]
+pub struct MqttRunArgs {
+    #[command(flatten)]
+    /// Client settings.
+    pub client: MqttClientArgs,
+    /// Record fields from the levels of an MQTT message's topic, e.g.
+    /// `sensors/{site}/{device}/+` (a field the payload has itself keeps the payload's value).
+    #[arg(long = "mqtt-topic-fields", value_name = "TEMPLATE", value_parser = parse_topic_template)]
+    pub topic_fields: Option<TopicTemplate>,
+    /// An MQTT message identical to one read within this long is a redelivery: dead-lettered
+    /// as `duplicate`, not counted twice (`0s`: off).
+    #[arg(long = "mqtt-dedup-window", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub dedup_window: Duration,
+    /// End an MQTT source's input after this long without a message: a bounded run over a
+    /// live feed.
+    #[arg(long = "mqtt-until-idle", value_parser = parse_positive_duration, value_name = "DURATION")]
+    pub until_idle: Option<Duration>,
+    /// Start without the session an earlier run with the same client id left at the broker
+    /// (the messages queued for it are dropped).
+    #[arg(long = "mqtt-clean-start")]
+    pub clean_start: bool,
+    /// Every worker subscribes, to the shared subscription `$share/NAME/…`, and the broker
+    /// splits the messages among them (default: worker 0 alone subscribes and the pipeline
+    /// spreads the records; a publisher's duplicates are then always caught).
+    #[arg(id = "mqtt_group", long = "mqtt-group", value_name = "NAME")]
+    pub group: Option<String>,
+}
+
+fn parse_topic_template(text: &str) -> Result<TopicTemplate, String> {
+    TopicTemplate::parse(text).map_err(|e| e.to_string())
 }
 
 /// `sluice run` flags.
@@ -446,6 +520,9 @@ pub struct RunArgs {
     /// Kafka settings.
     pub kafka: KafkaRunArgs,
     #[command(flatten)]
+    /// MQTT settings.
+    pub mqtt: MqttRunArgs,
+    #[command(flatten)]
     /// Mesh settings.
     pub mesh: MeshArgs,
 }
@@ -459,6 +536,8 @@ pub enum Endpoint {
     File,
     /// A Kafka topic.
     Kafka,
+    /// MQTT topics.
+    Mqtt,
     /// Standard output (sinks only).
     Stdout,
     /// Nothing (sinks only).
@@ -483,6 +562,7 @@ impl RunArgs {
         let source_name = match source {
             Endpoint::Generator => "the generator",
             Endpoint::Kafka => "a Kafka topic",
+            Endpoint::Mqtt => "MQTT topics",
             _ => "a file",
         };
         let source_text = self.source.as_deref().unwrap_or("the generator");
@@ -531,8 +611,42 @@ impl RunArgs {
         if given("speed") && !self.paced {
             return Err("--speed applies only to a --paced generator".into());
         }
+        if source != Endpoint::Kafka && source != Endpoint::Mqtt && given("idle_timeout") {
+            return Err(format!(
+                "--idle-timeout applies only to a Kafka or MQTT source; this run reads {source_name} ({source_text})",
+            ));
+        }
+        if source != Endpoint::Mqtt {
+            let subscriber = [
+                "topic_fields",
+                "dedup_window",
+                "until_idle",
+                "clean_start",
+                "mqtt_group",
+            ];
+            if let Some(id) = first_given(&subscriber) {
+                let name = match id {
+                    "mqtt_group" => "--mqtt-group".to_string(),
+                    other => format!("--mqtt-{}", other.replace('_', "-")),
+                };
+                return Err(format!(
+                    "{name} applies only to an MQTT source; this run reads {source_name} ({source_text})",
+                ));
+            }
+        }
+        if source != Endpoint::Mqtt && sink != Endpoint::Mqtt {
+            if let Some(id) = first_given(&["client_id", "qos", "user", "mqtt_timeout"]) {
+                let name = match id {
+                    "mqtt_timeout" => "--mqtt-timeout".to_string(),
+                    other => format!("--mqtt-{}", other.replace('_', "-")),
+                };
+                return Err(format!(
+                    "{name} applies only when the source or the sink is MQTT"
+                ));
+            }
+        }
         if source != Endpoint::Kafka {
-            let consumer = ["group", "start", "until_end", "idle_timeout", "no_commit"];
+            let consumer = ["group", "start", "until_end", "no_commit"];
             if let Some(id) = first_given(&consumer) {
                 let name = match id {
                     "group" => "--kafka-group".to_string(),
@@ -609,7 +723,30 @@ impl RunArgs {
         })
     }
 
-    /// How file and Kafka records are read.
+    /// The settings of an MQTT source.
+    pub fn mqtt_source(&self) -> MqttSourceOptions {
+        let m = &self.mqtt;
+        MqttSourceOptions {
+            client: m.client.client(&self.query),
+            group: m.group.clone(),
+            topic_fields: m.topic_fields.clone(),
+            dedup_window: m.dedup_window,
+            until_idle: m.until_idle,
+            clean_start: m.clean_start,
+            idle_timeout: self.kafka.idle_timeout,
+        }
+    }
+
+    /// The settings of the sources other than the generator.
+    pub fn source_options(&self) -> Result<SourceOptions, KafkaError> {
+        Ok(SourceOptions {
+            kafka: self.kafka_source()?,
+            mqtt: self.mqtt_source(),
+            input: self.input_format(),
+        })
+    }
+
+    /// How file, Kafka and MQTT records are read.
     pub fn input_format(&self) -> InputFormat {
         InputFormat {
             format: self.format,
@@ -682,8 +819,10 @@ pub struct GenArgs {
         help_heading = "Output"
     )]
     pub out: PathBuf,
-    /// Write the events to a Kafka topic instead (`kafka://HOST:PORT/TOPIC`); event n goes to
-    /// partition n mod P, so every partition is in event-time order.
+    /// Write the events to a Kafka topic instead (`kafka://HOST:PORT/TOPIC`; event n goes to
+    /// partition n mod P, so every partition is in event-time order), or publish each to an
+    /// MQTT topic (`mqtt://HOST:PORT/TOPIC`, whose `{field}` levels come from the record, e.g.
+    /// `sensors/{site}/{device}`).
     #[arg(long, value_name = "URL", help_heading = "Output")]
     pub to: Option<String>,
     /// Partitions of the topic when `--to` creates it.
@@ -696,6 +835,9 @@ pub struct GenArgs {
     #[command(flatten)]
     /// Kafka client settings.
     pub kafka: KafkaClientArgs,
+    #[command(flatten)]
+    /// MQTT client settings.
+    pub mqtt: MqttClientArgs,
 }
 
 impl GenArgs {
@@ -703,7 +845,24 @@ impl GenArgs {
     /// `--paced` and the Kafka flags without `--to`. `matches` are the `gen` subcommand's.
     pub fn check_applicable(&self, matches: &ArgMatches) -> Result<(), String> {
         let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
-        if self.to.is_none() {
+        let to = self.to.as_deref().unwrap_or("");
+        if !to.starts_with(crate::connectors::mqtt::SCHEME) {
+            for (id, name) in [
+                ("client_id", "--mqtt-client-id"),
+                ("qos", "--mqtt-qos"),
+                ("user", "--mqtt-user"),
+                ("mqtt_timeout", "--mqtt-timeout"),
+            ] {
+                if given(id) {
+                    return Err(format!(
+                        "{name} applies only when publishing to MQTT (--to mqtt://…)"
+                    ));
+                }
+            }
+        } else if self.format != Format::Json {
+            return Err("MQTT messages are JSON records: --to mqtt://… takes --format json".into());
+        }
+        if !to.starts_with(crate::connectors::kafka::SCHEME) {
             for (id, name) in [
                 ("partitions", "--partitions"),
                 ("paced", "--paced"),

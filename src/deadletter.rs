@@ -40,6 +40,11 @@ pub enum Origin {
         /// Operator name, e.g. `q5.window_count`.
         operator: String,
     },
+    /// An MQTT message.
+    Mqtt {
+        /// The topic it was published to.
+        mqtt_topic: String,
+    },
 }
 
 /// Why a record was dead-lettered.
@@ -62,11 +67,14 @@ pub enum Reason {
     /// Refers to a record the pipeline does not have: a label for an unknown transaction, or a
     /// second label for one.
     Unmatched,
+    /// The same message as one read shortly before: a redelivery (MQTT's QoS 1), not counted
+    /// again.
+    Duplicate,
 }
 
 impl Reason {
     /// Every reason, in report order.
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 8] = [
         Reason::MalformedJson,
         Reason::MalformedCsv,
         Reason::InvalidEvent,
@@ -74,6 +82,7 @@ impl Reason {
         Reason::TooLarge,
         Reason::Late,
         Reason::Unmatched,
+        Reason::Duplicate,
     ];
 
     /// The snake_case name used in JSON and reports.
@@ -86,6 +95,7 @@ impl Reason {
             Reason::TooLarge => "too_large",
             Reason::Late => "late",
             Reason::Unmatched => "unmatched",
+            Reason::Duplicate => "duplicate",
         }
     }
 }
@@ -139,6 +149,9 @@ pub struct DeadLetterCounts {
     /// [`Reason::Unmatched`].
     #[serde(default)]
     pub unmatched: u64,
+    /// [`Reason::Duplicate`].
+    #[serde(default)]
+    pub duplicate: u64,
 }
 
 impl DeadLetterCounts {
@@ -151,6 +164,7 @@ impl DeadLetterCounts {
             Reason::TooLarge => &mut self.too_large,
             Reason::Late => &mut self.late,
             Reason::Unmatched => &mut self.unmatched,
+            Reason::Duplicate => &mut self.duplicate,
         }
     }
 
@@ -176,6 +190,7 @@ impl DeadLetterCounts {
             Reason::TooLarge => self.too_large,
             Reason::Late => self.late,
             Reason::Unmatched => self.unmatched,
+            Reason::Duplicate => self.duplicate,
         }
     }
 

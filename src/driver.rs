@@ -215,6 +215,9 @@ pub struct RunOutcome {
 /// Runs `config` on this process's share of `mesh`.
 pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, RunError> {
     let (report_file, histogram) = config.preflight()?;
+    if config.options.checkpoint.is_some() {
+        replayable(&config.source)?;
+    }
     config.source.validate()?;
     let options = &config.options;
     let checkpointing = match &options.checkpoint {
@@ -350,6 +353,11 @@ fn checkpointed_outputs(
         SinkSpec::File(path) => Some(absolute(path)?),
         // Kafka rows go through the transactional sink's epoch files.
         SinkSpec::Null | SinkSpec::Kafka { .. } => None,
+        SinkSpec::Mqtt { .. } => {
+            return Err(CheckpointError::Unsupported(
+                "checkpoints need a file sink (--sink file:PATH), a Kafka sink (exactly-once, with transactions) or none (--sink null): MQTT messages could not be taken back after a crash".into(),
+            ))
+        }
         SinkSpec::Stdout => {
             return Err(CheckpointError::Unsupported(
                 "checkpoints need a file sink (--sink file:PATH), a Kafka sink (exactly-once, with transactions) or none (--sink null): rows written to standard output could not be taken back after a crash".into(),
@@ -385,6 +393,20 @@ fn probe_pipeline<R: Record>(
 }
 
 /// Starts this process's checkpointing for `config`.
+/// Refuses a checkpointed run over a source that cannot be read again after a crash — before
+/// anything connects to it.
+fn replayable<R: Record>(source: &SourceSpec<R>) -> Result<(), CheckpointError> {
+    match source {
+        SourceSpec::Mqtt { .. } => Err(CheckpointError::Unsupported(
+            "an MQTT broker keeps no history to read again after a crash: checkpoint a file or Kafka source (bridge the MQTT topics to Kafka for exactly-once)".into(),
+        )),
+        SourceSpec::File { path, .. } if path.as_os_str() == "-" => Err(CheckpointError::Unsupported(
+            "standard input cannot be read again after a crash: checkpoint a file or Kafka source".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn start_checkpoints<R: Record>(
     config: &RunConfig<R>,
     checkpoint: &CheckpointConfig,
@@ -402,14 +424,6 @@ fn start_checkpoints<R: Record>(
             checkpoint.interval, policy.granularity_ms
         ))
         .into());
-    }
-    if let SourceSpec::File { path, .. } = &config.source {
-        if path.as_os_str() == "-" {
-            return Err(CheckpointError::Unsupported(
-                "standard input cannot be read again after a crash: checkpoint a file or Kafka source".into(),
-            )
-            .into());
-        }
     }
     let (sink, dead) = checkpointed_outputs(options)?;
     let unsupported = probe_pipeline(config.pipeline, policy);

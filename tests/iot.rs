@@ -1,7 +1,9 @@
 //! The IoT pipelines against straightforward batch computations over the same readings: offline
 //! and recovered devices (silences cut into generated readings), fleet statistics in tumbling and
-//! sliding windows — in order, disordered within the watermark delay, on two workers and two
-//! processes — and bad readings as dead letters counted exactly.
+//! sliding windows, anomaly scores, change points, early warnings (a degradation written into a
+//! device's vibration), stuck sensors and the monitor that runs them together — in order,
+//! disordered within the watermark delay, on two workers and two processes — and bad and late
+//! readings as dead letters counted exactly.
 
 mod common;
 
@@ -216,6 +218,18 @@ fn assert_everywhere(
     lines: &[String],
     expected: &[Value],
 ) {
+    assert_everywhere_by(d, pipeline, args, lines, expected, canonical);
+}
+
+/// [`assert_everywhere`], rows compared as `compare` makes them.
+fn assert_everywhere_by(
+    d: &Path,
+    pipeline: &str,
+    args: &[&str],
+    lines: &[String],
+    expected: &[Value],
+    compare: fn(&[Value]) -> Vec<String>,
+) {
     let file = write(d, &format!("{pipeline}.jsonl"), lines);
     let disordered = write(
         d,
@@ -231,7 +245,7 @@ fn assert_everywhere(
         all.extend_from_slice(&["-w", workers]);
         let tag = format!("{pipeline}-{name}");
         let got = run(d, &tag, pipeline, input, &all, processes);
-        assert_eq!(canonical(&got), canonical(expected), "{tag}");
+        assert_eq!(compare(&got), compare(expected), "{tag}");
     }
 }
 
@@ -449,4 +463,202 @@ fn change_points_match_the_batch_reference_everywhere() {
         );
     }
     assert_everywhere(d, "iot_changes", &[], &lines, &expected);
+}
+
+/// `lines` with two faults written in: dev-00005's vibration rises towards four times its
+/// level from 30 s to 60 s and is back to normal after (a repair), dev-00009's pressure is
+/// stuck from 20 s to 35 s; dev-00002's temperature repeats a value 20 times (too few).
+fn with_faults(lines: &mut [String]) {
+    let base = time_of(&lines[0]);
+    let mut frozen: HashMap<&str, f64> = HashMap::new();
+    for line in lines.iter_mut() {
+        let mut v: Value = serde_json::from_str(line).unwrap();
+        let offset = v["time"].as_u64().unwrap() - base;
+        let value = v["value"].as_f64().unwrap();
+        let key = match (v["device"].as_str().unwrap(), v["metric"].as_str().unwrap()) {
+            ("dev-00005", "vibration") if (30_000..60_000).contains(&offset) => {
+                let x = (offset - 30_000) as f64 / 30_000.0;
+                v["value"] = json!(value * (1.0 + 3.0 * x * x));
+                *line = v.to_string();
+                continue;
+            }
+            ("dev-00009", "pressure") if (20_000..35_000).contains(&offset) => "dev-00009",
+            ("dev-00002", "temperature") if (20_000..21_200).contains(&offset) => "dev-00002",
+            _ => continue,
+        };
+        v["value"] = json!(*frozen.entry(key).or_insert(value));
+        *line = v.to_string();
+    }
+}
+
+/// Early warnings of each device's vibration, computed from scratch: the baseline of its first
+/// 200 readings, the least-squares line through its latest 64, a warning when the line is 8 σ
+/// above the baseline, rising, and reaches 4 × the baseline within the hour; cleared under 3 σ.
+fn reference_warnings(lines: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (device, (first, readings)) in per_device(lines) {
+        let mut vib: Vec<(u64, f64)> = readings
+            .iter()
+            .filter(|r| r.1 == "vibration")
+            .map(|r| (r.0, r.2))
+            .collect();
+        vib.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        let calibration: Vec<f64> = vib.iter().take(200).map(|r| r.1).collect();
+        let mut warned = false;
+        // The baseline is set and the window full from the 200th reading on.
+        for i in 199..vib.len() {
+            let n = calibration.len().min(i + 1) as f64;
+            let mean = calibration[..n as usize].iter().sum::<f64>() / n;
+            let sd = (calibration[..n as usize]
+                .iter()
+                .map(|x| (x - mean).powi(2))
+                .sum::<f64>()
+                / (n - 1.0))
+                .sqrt();
+            let window = &vib[i + 1 - 64..=i];
+            let t0 = window[0].0;
+            let mt = window.iter().map(|r| (r.0 - t0) as f64).sum::<f64>() / 64.0;
+            let mv = window.iter().map(|r| r.1).sum::<f64>() / 64.0;
+            let stt: f64 = window
+                .iter()
+                .map(|r| ((r.0 - t0) as f64 - mt).powi(2))
+                .sum();
+            let stv: f64 = window
+                .iter()
+                .map(|r| ((r.0 - t0) as f64 - mt) * (r.1 - mv))
+                .sum();
+            let slope = stv / stt;
+            let level = mv + slope * ((vib[i].0 - t0) as f64 - mt);
+            let row = |status: &str, predicted: Option<u64>| {
+                json!({"device": device, "site": first["site"], "model": first["model"],
+                       "status": status, "time": vib[i].0, "metric": "vibration", "level": level,
+                       "baseline": mean, "failure_level": 4.0 * mean,
+                       "predicted_failure": predicted})
+            };
+            if !warned && level > mean + 8.0 * sd && slope > 0.0 {
+                let ahead = ((4.0 * mean - level) / slope).max(0.0);
+                if ahead <= 3_600_000.0 {
+                    out.push(row("warning", Some(vib[i].0 + ahead.round() as u64)));
+                    warned = true;
+                }
+            } else if warned && level < mean + 3.0 * sd {
+                out.push(row("cleared", None));
+                warned = false;
+            }
+        }
+    }
+    out
+}
+
+/// Stuck sensors computed from scratch: runs of equal values per device and metric, an alert
+/// at the 30th, `recovered` at the first different value.
+fn reference_stuck(lines: &[String]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for (device, (first, readings)) in per_device(lines) {
+        let mut by_metric: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
+        for r in &readings {
+            by_metric.entry(r.1.clone()).or_default().push((r.0, r.2));
+        }
+        for (metric, values) in by_metric {
+            let mut start = 0;
+            for i in 1..=values.len() {
+                if i < values.len() && values[i].1 == values[start].1 {
+                    continue;
+                }
+                let repeats = i - start;
+                if repeats >= 30 {
+                    let alert = |status: &str, time: u64, repeats: Option<usize>| {
+                        json!({"device": device, "site": first["site"], "model": first["model"],
+                               "status": status, "time": time, "metric": metric,
+                               "value": values[start].1, "since": values[start].0,
+                               "repeats": repeats})
+                    };
+                    out.push(alert("stuck", values[start + 29].0, None));
+                    if i < values.len() {
+                        out.push(alert("recovered", values[i].0, Some(repeats)));
+                    }
+                }
+                start = i;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn early_warnings_and_stuck_sensors_match_the_batch_reference_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut lines = readings(d, &[]);
+    with_faults(&mut lines);
+    let base = time_of(&lines[0]);
+    let warnings = reference_warnings(&lines);
+    let statuses: Vec<(&str, &str)> = warnings
+        .iter()
+        .map(|w| (w["device"].as_str().unwrap(), w["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![("dev-00005", "warning"), ("dev-00005", "cleared")],
+        "{warnings:#?}"
+    );
+    let warned = warnings[0]["time"].as_u64().unwrap() - base;
+    assert!((30_000..60_000).contains(&warned), "{warned}");
+    assert_everywhere_by(d, "iot_warning", &[], &lines, &warnings, rounded);
+    let stuck = reference_stuck(&lines);
+    assert_eq!(stuck.len(), 2, "{stuck:#?}");
+    assert!(stuck.iter().all(|s| s["device"] == "dev-00009"));
+    assert_everywhere(d, "iot_stuck", &[], &lines, &stuck);
+}
+
+#[test]
+fn the_monitor_is_its_detectors_together_and_a_late_reading_one_dead_letter() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut lines = readings(d, &[("dev-00003", 10_000, 25_000)]);
+    with_faults(&mut lines);
+    let end = lines.iter().map(|l| time_of(l)).max().unwrap();
+    let tagged = |kind: &str, rows: Vec<Value>| -> Vec<Value> {
+        rows.into_iter()
+            .map(|mut r| {
+                r.as_object_mut()
+                    .unwrap()
+                    .insert("kind".into(), json!(kind));
+                r
+            })
+            .collect()
+    };
+    let mut expected = tagged("offline", reference_offline(&lines, end));
+    expected.extend(tagged("warning", reference_warnings(&lines)));
+    expected.extend(tagged("stuck", reference_stuck(&lines)));
+    let args = [
+        "--param",
+        "detectors=offline,warning,stuck",
+        "--param",
+        "offline_after=2s",
+    ];
+    assert_everywhere_by(d, "iot", &args, &lines, &expected, rounded);
+    // One late reading (a minute behind) is one dead letter, though three detectors see it.
+    let mut late = lines[..6_000].to_vec();
+    let t = time_of(&late[5_990]) - 60_000;
+    late.push(format!(
+        r#"{{"time":{t},"device":"dev-00001","site":"s","model":"m","metric":"pressure","value":2.0}}"#
+    ));
+    let file = write(d, "late.jsonl", &late);
+    let letters = d.join("late-dead.jsonl");
+    ok(&[
+        "run",
+        "iot",
+        "--source",
+        &format!("file:{}", file.display()),
+        "--sink",
+        "null",
+        "--param",
+        "detectors=offline,warning,stuck",
+        "--dead-letter",
+        letters.to_str().unwrap(),
+    ]);
+    let dead = read_rows(&letters);
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["reason"], "late");
 }

@@ -16,10 +16,13 @@ use crate::iot::model::Reading;
 use crate::iot::params;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>) {
-    let alerts = detect(readings, ctx, "iot_anomaly.devices", Mode::Alerts);
+    let detected = detect(readings, ctx, "iot_anomaly.devices", Mode::Alerts);
+    ctx.dead_letter(detected.late.concat(detected.unknown));
+    let alerts = detected.out;
     ctx.emit(alerts);
 }
 

@@ -21,7 +21,8 @@ use crate::time::EventTime;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>) {
-    let changes = detect(readings, ctx, "iot_changes.devices");
+    let (changes, late) = detect(readings, ctx, "iot_changes.devices");
+    ctx.dead_letter(late);
     ctx.emit(changes);
 }
 

@@ -15,20 +15,14 @@
 //! a dead letter (`late`).
 
 use crate::iot::model::Reading;
-use crate::iot::offline::{Offline, ALERT_COLUMNS};
+use crate::iot::offline::{detect, ALERT_COLUMNS};
 use crate::iot::params;
-use crate::operators::keyed::keyed_options;
-use crate::operators::KeyedCore;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>) {
-    let name = "iot_offline.devices";
-    let logic = Offline {
-        timeout: params::offline_after(ctx),
-    };
-    let (alerts, late) = readings.keyed(name, logic, keyed_options(name));
+    let (alerts, late) = detect(readings, ctx, "iot_offline.devices");
     ctx.dead_letter(late);
     ctx.emit(alerts);
 }

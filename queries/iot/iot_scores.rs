@@ -20,10 +20,13 @@ use crate::iot::model::Reading;
 use crate::iot::params;
 use crate::pipeline::{Context, Pipeline};
 use crate::time::EventTime;
+use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 fn build<'s>(readings: StreamVec<'s, EventTime, Reading>, ctx: &mut Context<'s>) {
-    let scores = detect(readings, ctx, "iot_scores.devices", Mode::Scores);
+    let detected = detect(readings, ctx, "iot_scores.devices", Mode::Scores);
+    ctx.dead_letter(detected.late.concat(detected.unknown));
+    let scores = detected.out;
     ctx.emit(scores);
 }
 

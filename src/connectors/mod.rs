@@ -2,9 +2,9 @@
 //!
 //! A source is split in two: a [`Reader`] (one per worker) fetches records of some
 //! [`Record`] type — from a domain's [`generator`], a [file](mod@file) or stdin, or
-//! [Kafka](kafka) — and the [ingest](crate::ingest) operator runs every reader the same way
+//! [Kafka](kafka) or [MQTT](mqtt) — and the [ingest](crate::ingest) operator runs every reader the same way
 //! (stamping, watermark, dead letters, flow control). A sink is a [`Writer`](sink::Writer)
-//! shared by a process's workers: stdout, a file, Kafka, or nothing.
+//! shared by a process's workers: stdout, a file, Kafka, MQTT, or nothing.
 //!
 //! [`SourceSpec`] and [`SinkSpec`](sink::SinkSpec) are what the command line names; Kafka
 //! support is a cargo feature, and everything that depends on it is behind [`kafka`]'s one
@@ -14,6 +14,7 @@ pub mod file;
 pub mod format;
 pub mod generator;
 pub mod kafka;
+pub mod mqtt;
 pub mod sink;
 
 use crate::deadletter::DeadLetter;
@@ -21,6 +22,7 @@ use crate::record::{Format, Record};
 use crate::time::EventTime;
 use generator::{GeneratorReader, GeneratorSpec, MakeGenerator};
 use kafka::{KafkaError, KafkaSourceOptions, KafkaUrl};
+use mqtt::{MqttError, MqttSourceOptions, MqttUrl};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -214,7 +216,7 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// A `--source` value that names no source.
-    #[error("unknown source {0:?}: expected {1}, `file:PATH` (`file:-` for stdin) or `kafka://HOST:PORT/TOPIC`")]
+    #[error("unknown source {0:?}: expected {1}, `file:PATH` (`file:-` for stdin), `kafka://HOST:PORT/TOPIC` or `mqtt://HOST:PORT/FILTER`")]
     Unknown(String, String),
     /// The chosen format cannot hold this pipeline's records.
     #[error("--format {format} cannot hold this pipeline's records (it reads {supported})")]
@@ -227,6 +229,9 @@ pub enum SourceError {
     /// A Kafka source failed: bad address, brokers unreachable, no such topic, a fatal error.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// An MQTT source failed: bad address or filter, broker unreachable or refusing.
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
     /// The source cannot resume from the checkpoint (stdin; a cut missing from the checkpoint).
     #[error("{0}")]
     Unresumable(String),
@@ -239,6 +244,7 @@ impl SourceError {
             SourceError::Unknown(..) | SourceError::Format { .. } => true,
             SourceError::Unresumable(_) => true,
             SourceError::Kafka(k) => k.is_usage(),
+            SourceError::Mqtt(m) => m.is_usage(),
             SourceError::Io { .. } => false,
         }
     }
@@ -248,6 +254,7 @@ impl SourceError {
         match self {
             SourceError::Io { .. } => true,
             SourceError::Kafka(k) => k.is_unavailable(),
+            SourceError::Mqtt(m) => !m.is_usage(),
             _ => false,
         }
     }
@@ -313,20 +320,49 @@ pub enum SourceSpec<R> {
         /// Format and size cap.
         input: InputFormat,
     },
+    /// Messages of MQTT topics, one record per message.
+    Mqtt {
+        /// Broker and topic filters.
+        url: MqttUrl,
+        /// Client, sharing, dedup and idleness settings.
+        options: MqttSourceOptions,
+        /// Format and size cap.
+        input: InputFormat,
+    },
+}
+
+/// The settings of the sources a command line can name besides the generator.
+#[derive(Clone, Debug)]
+pub struct SourceOptions {
+    /// A Kafka source's.
+    pub kafka: KafkaSourceOptions,
+    /// An MQTT source's.
+    pub mqtt: MqttSourceOptions,
+    /// How file, Kafka and MQTT records are read.
+    pub input: InputFormat,
 }
 
 impl<R: Record> SourceSpec<R> {
-    /// Parses `<generator name>`, `file:PATH` or `kafka://HOST:PORT/TOPIC`; `generator` is the
-    /// pipeline's domain generator (its name and maker), if it has one. The generator, Kafka
-    /// and format settings come from their own flags.
+    /// Parses `<generator name>`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or
+    /// `mqtt://HOST:PORT/FILTER`; `generator` is the pipeline's domain generator (its name and
+    /// maker), if it has one. The generator, Kafka, MQTT and format settings come from their
+    /// own flags.
     pub fn parse(
         text: &str,
         generator: Option<(&str, MakeGenerator<R>)>,
         spec: GeneratorSpec,
-        kafka: KafkaSourceOptions,
-        input: InputFormat,
+        options: SourceOptions,
     ) -> Result<Self, SourceError> {
-        let parsed = if text.starts_with(kafka::SCHEME) {
+        let SourceOptions { kafka, mqtt, input } = options;
+        let parsed = if text.starts_with(mqtt::SCHEME) {
+            let url = MqttUrl::parse(text)?;
+            url.filters()?;
+            SourceSpec::Mqtt {
+                url,
+                options: mqtt,
+                input,
+            }
+        } else if text.starts_with(kafka::SCHEME) {
             SourceSpec::Kafka {
                 url: KafkaUrl::parse(text)?,
                 options: kafka,
@@ -352,7 +388,10 @@ impl<R: Record> SourceSpec<R> {
                 }
             }
         };
-        if let SourceSpec::File { input, .. } | SourceSpec::Kafka { input, .. } = &parsed {
+        if let SourceSpec::File { input, .. }
+        | SourceSpec::Kafka { input, .. }
+        | SourceSpec::Mqtt { input, .. } = &parsed
+        {
             if !R::FORMATS.contains(&input.format) {
                 let supported: Vec<&str> = R::FORMATS.iter().map(|f| f.name()).collect();
                 return Err(SourceError::Format {
@@ -370,6 +409,7 @@ impl<R: Record> SourceSpec<R> {
             SourceSpec::Generator { name, .. } => name.clone(),
             SourceSpec::File { path, .. } => format!("file:{}", path.display()),
             SourceSpec::Kafka { url, .. } => url.to_string(),
+            SourceSpec::Mqtt { url, .. } => url.to_string(),
         }
     }
 
@@ -385,7 +425,7 @@ impl<R: Record> SourceSpec<R> {
                 )
             }
             SourceSpec::File { path, input } => format!("file:{} {input:?}", path.display()),
-            SourceSpec::Kafka { url, .. } => url.to_string(),
+            SourceSpec::Kafka { .. } | SourceSpec::Mqtt { .. } => self.label(),
         }
     }
 
@@ -416,6 +456,7 @@ impl<R: Record> SourceSpec<R> {
                     source,
                 }),
             SourceSpec::Kafka { url, options, .. } => Ok(kafka::validate_source(url, options)?),
+            SourceSpec::Mqtt { url, options, .. } => Ok(mqtt::probe(url, &options.client)?),
             _ => Ok(()),
         }
     }
@@ -452,6 +493,13 @@ impl<R: Record> SourceSpec<R> {
                 options,
                 input,
             } => Ok(kafka::open_reader(url, options, input, index, peers)?),
+            SourceSpec::Mqtt {
+                url,
+                options,
+                input,
+            } => Ok(mqtt::source::open_reader(
+                url, options, input, index, peers,
+            )?),
         }
     }
 }

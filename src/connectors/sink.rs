@@ -1,5 +1,6 @@
 //! Sinks: where result rows go — JSON lines on stdout or in a file, records of a Kafka topic
-//! (one row per record, keyed by its first column), or nowhere (`null`, counts only, like
+//! (one row per record, keyed by its first column), messages of MQTT topics (one row per
+//! message, the topic rendered from the row), or nowhere (`null`, counts only, like
 //! Flink's blackhole) — and the timely operator that writes them.
 //!
 //! A [`SinkWriter`] is opened once per process and shared by its workers: each worker serialises
@@ -11,6 +12,7 @@
 //! asked to [stop](crate::stop) and ends quietly.
 
 use super::kafka::{self, KafkaError, KafkaSinkOptions, KafkaUrl};
+use super::mqtt::{self, MqttClient, MqttError, MqttUrl};
 use crate::checkpoint::sink::EpochFiles;
 use crate::stop::{Stop, StopCause};
 use crate::time::EventTime;
@@ -107,6 +109,13 @@ pub enum SinkSpec {
         /// Producer settings.
         options: KafkaSinkOptions,
     },
+    /// One message per row on an MQTT topic (a template: `alerts/{device}`).
+    Mqtt {
+        /// Broker and topic template.
+        url: MqttUrl,
+        /// Client settings.
+        client: MqttClient,
+    },
 }
 
 /// A `--sink` value that names no sink.
@@ -114,17 +123,37 @@ pub enum SinkSpec {
 pub enum UnknownSink {
     /// Not a sink at all.
     #[error(
-        "unknown sink {0:?}: expected `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null`"
+        "unknown sink {0:?}: expected `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC`, `mqtt://HOST:PORT/TOPIC` or `null`"
     )]
     Name(String),
     /// A bad `kafka://` address.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
+    /// A bad `mqtt://` address or topic template.
+    #[error(transparent)]
+    Mqtt(#[from] MqttError),
 }
 
 impl SinkSpec {
-    /// Parses `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC` or `null`.
-    pub fn parse(text: &str, kafka: KafkaSinkOptions) -> Result<Self, UnknownSink> {
+    /// Parses `stdout`, `file:PATH`, `kafka://HOST:PORT/TOPIC`, `mqtt://HOST:PORT/TOPIC` or
+    /// `null`.
+    pub fn parse(
+        text: &str,
+        kafka: KafkaSinkOptions,
+        mqtt: MqttClient,
+    ) -> Result<Self, UnknownSink> {
+        if text.starts_with(mqtt::SCHEME) {
+            let url = MqttUrl::parse(text)?;
+            let template = mqtt::TopicTemplate::parse(&url.path)?;
+            if template.has_wildcards() {
+                return Err(MqttError::Usage(format!(
+                    "an MQTT sink's topic {:?} cannot have wildcards (`+`, `#`); use {{field}} levels",
+                    url.path
+                ))
+                .into());
+            }
+            return Ok(SinkSpec::Mqtt { url, client: mqtt });
+        }
         if text.starts_with(kafka::SCHEME) {
             return Ok(SinkSpec::Kafka {
                 url: KafkaUrl::parse(text)?,
@@ -153,6 +182,9 @@ impl SinkSpec {
             SinkSpec::File(path) => Arc::new(FileWriter::create(path)?),
             SinkSpec::Kafka { url, options } => {
                 Arc::from(kafka::open_writer(url, options).map_err(io::Error::other)?)
+            }
+            SinkSpec::Mqtt { url, client } => {
+                Arc::new(mqtt::sink::MqttWriter::open(url, client).map_err(io::Error::other)?)
             }
         };
         Ok(SinkWriter::new(writer))
@@ -405,7 +437,8 @@ mod tests {
 
     #[test]
     fn parses_specs() {
-        let parse = |s: &str| SinkSpec::parse(s, KafkaSinkOptions::default());
+        let parse =
+            |s: &str| SinkSpec::parse(s, KafkaSinkOptions::default(), MqttClient::default());
         assert_eq!(parse("stdout").unwrap(), SinkSpec::Stdout);
         assert_eq!(parse("null").unwrap(), SinkSpec::Null);
         assert_eq!(

@@ -23,7 +23,6 @@ use crate::time::EventTime;
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
-use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
 
 /// Trees in the forest (river's default).
@@ -241,14 +240,24 @@ impl KeyedLogic for Anomaly {
     }
 }
 
-/// The detector over `readings` with the run's parameters: readings of metrics the model does
-/// not take become dead letters (`invalid_event`); the outputs of `mode`.
+/// What the anomaly detector gives: its outputs, the late readings and the readings of metrics
+/// the model does not take (`invalid_event`), as dead letters.
+pub struct Detected<'s> {
+    /// Scores or alerts.
+    pub out: StreamVec<'s, EventTime, AnomalyOutput>,
+    /// Late readings.
+    pub late: StreamVec<'s, EventTime, DeadLetter>,
+    /// Readings of other metrics.
+    pub unknown: StreamVec<'s, EventTime, DeadLetter>,
+}
+
+/// The detector over `readings` with the run's parameters, its outputs of `mode`.
 pub fn detect<'s>(
     readings: StreamVec<'s, EventTime, Reading>,
     ctx: &mut Context<'s>,
     name: &str,
     mode: Mode,
-) -> StreamVec<'s, EventTime, AnomalyOutput> {
+) -> Detected<'s> {
     let metrics = params::metrics(ctx);
     let logic = Anomaly::new(
         metrics.clone(),
@@ -276,8 +285,7 @@ pub fn detect<'s>(
         )
     });
     let (out, late) = taken.keyed(name, logic, keyed_options(name));
-    ctx.dead_letter(late.concat(unknown));
-    out
+    Detected { out, late, unknown }
 }
 
 #[cfg(test)]

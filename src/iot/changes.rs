@@ -96,18 +96,19 @@ impl KeyedLogic for Changes {
     }
 }
 
-/// The change points of `readings` with the run's parameters; late readings are dead letters.
-/// Readings of metrics outside the model are not part of any sample.
+/// The change points of `readings` with the run's parameters, and the late readings as dead
+/// letters. Readings of metrics outside the model are not part of any sample.
 pub fn detect<'s>(
     readings: StreamVec<'s, EventTime, Reading>,
     ctx: &mut Context<'s>,
     name: &str,
-) -> StreamVec<'s, EventTime, ChangeRow> {
+) -> (
+    StreamVec<'s, EventTime, ChangeRow>,
+    StreamVec<'s, EventTime, crate::deadletter::DeadLetter>,
+) {
     let logic = Changes {
         metrics: params::metrics(ctx),
         lambda: LAMBDA,
     };
-    let (changes, late) = readings.keyed(name, logic, keyed_options(name));
-    ctx.dead_letter(late);
-    changes
+    readings.keyed(name, logic, keyed_options(name))
 }

@@ -1,7 +1,9 @@
 //! The IoT domain: sensor readings of a device fleet ([`model`]), a deterministic generator of
 //! the fleet with labelled faults (`--source iot`, [`mod@generator`]), devices that go silent
-//! ([`offline`]), fleet statistics ([`fleet`]) and per-device anomaly detection ([`anomaly`]
-//! with Half-Space Trees, [`hst`]). Its pipelines are under `queries/iot/`. The
+//! ([`offline`]), fleet statistics ([`fleet`]), per-device anomaly detection ([`anomaly`]
+//! with Half-Space Trees, [`hst`]), change points ([`changes`] with [`bocpd`]), early warning of
+//! failure ([`warning`]), stuck sensors ([`stuck`]) and all of them at once ([`monitor`]). Its
+//! pipelines are under `queries/iot/`. The
 //! engine never imports this module; it is registered with the binary's catalog like a user's
 //! own domain.
 
@@ -12,9 +14,12 @@ pub mod fleet;
 pub mod generator;
 pub mod hst;
 pub mod model;
+pub mod monitor;
 pub mod offline;
 pub mod params;
 pub mod sample;
+pub mod stuck;
+pub mod warning;
 
 use crate::connectors::generator::{Generate, GeneratorConfig};
 use model::Reading;

@@ -159,3 +159,21 @@ impl KeyedLogic for Offline {
     /// The end of an input is not a device going quiet.
     const DUE_AT_END: bool = false;
 }
+
+/// The offline and recovered alerts of `readings` with the run's timeout, and the late
+/// readings as dead letters.
+pub fn detect<'s>(
+    readings: timely::dataflow::StreamVec<'s, EventTime, Reading>,
+    ctx: &mut crate::pipeline::Context<'s>,
+    name: &str,
+) -> (
+    timely::dataflow::StreamVec<'s, EventTime, DeviceAlert>,
+    timely::dataflow::StreamVec<'s, EventTime, crate::deadletter::DeadLetter>,
+) {
+    use crate::operators::keyed::keyed_options;
+    use crate::operators::KeyedCore;
+    let logic = Offline {
+        timeout: super::params::offline_after(ctx),
+    };
+    readings.keyed(name, logic, keyed_options(name))
+}

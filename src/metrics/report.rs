@@ -322,9 +322,9 @@ impl RunReport {
         }
     }
 
-    /// Input records rejected as unreadable (dead letters other than `late`).
+    /// Input records rejected as unreadable (dead letters other than `late` and `duplicate`).
     pub fn rejected(&self) -> u64 {
-        self.dead_letters.total() - self.dead_letters.late
+        self.dead_letters.total() - self.dead_letters.late - self.dead_letters.duplicate
     }
 
     /// Input records read: events plus the rejected ones.
