@@ -171,7 +171,9 @@ fn the_example_pipeline_runs_from_csv_on_threads_and_processes() {
 fn the_example_has_the_whole_command_line() {
     let list = sensors(&["list"]);
     assert!(list.status.success());
-    assert!(String::from_utf8_lossy(&list.stdout).starts_with("sensor_stats sensors"));
+    let listed = String::from_utf8_lossy(&list.stdout);
+    let columns: Vec<&str> = listed.split_whitespace().take(2).collect();
+    assert_eq!(columns, ["sensor_stats", "sensors"], "{listed}");
     // Its own generator, in the default source, and the mesh flags.
     let out = sensors(&[
         "run",

@@ -9,7 +9,7 @@
 //! detector keeps the posterior over the *run length* — samples since the last change — with a
 //! constant hazard `1 / λ` (λ = 100 by default, the expected segment length): at each sample
 //! every run either grows (weighted by the sample's Student-t predictive under that run's
-//! posterior) or ends, its mass moving to run length 0. Only the 200 likeliest runs are kept, and
+//! posterior) or ends, its mass moving to run length 0. Only the 64 likeliest runs are kept, and
 //! none less likely than e⁻³⁰.
 //!
 //! The most probable run length names where the current segment started. A change is reported
@@ -32,12 +32,12 @@ pub const CALIBRATION: u64 = 20;
 /// The longest run length kept (older samples' runs are dropped with them).
 const MAX_RUN: usize = 2_000;
 /// The most runs kept: the likeliest (a run's posterior cost is per sample and dimension).
-const MAX_RUNS: usize = 200;
+const MAX_RUNS: usize = 64;
 /// Runs whose log probability falls below this are dropped.
 const PRUNE_LOG_P: f64 = -30.0;
 
 /// One run length's posterior: per dimension the Normal-Gamma parameters (κ and α are the same
-/// for every dimension: they count samples).
+/// for every dimension: they count samples), and ln β kept alongside β.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Run {
     log_p: f64,
@@ -46,6 +46,7 @@ struct Run {
     alpha: f64,
     mu: Vec<f64>,
     beta: Vec<f64>,
+    ln_beta: Vec<f64>,
 }
 
 impl Run {
@@ -57,53 +58,53 @@ impl Run {
             alpha: 1.0,
             mu: vec![0.0; dims],
             beta: vec![1.0; dims],
+            ln_beta: vec![0.0; dims],
         }
     }
 
-    /// Log of the Student-t predictive density of `z` under this run's posterior.
-    fn log_predictive(&self, z: &[f64]) -> f64 {
-        let nu = 2.0 * self.alpha;
-        let half = gamma_ratio(self.len);
-        z.iter()
-            .zip(self.mu.iter().zip(&self.beta))
-            .map(|(x, (mu, beta))| {
-                let s2 = beta * (self.kappa + 1.0) / (self.alpha * self.kappa);
-                half - 0.5 * (nu * std::f64::consts::PI * s2).ln()
-                    - (nu + 1.0) / 2.0 * ((x - mu) * (x - mu) / (nu * s2)).ln_1p()
-            })
-            .sum()
-    }
-
-    /// The posterior after `z`, its log probability changed by `log_factor`.
-    fn grow(&mut self, z: &[f64], log_factor: f64) {
+    /// Adds the log of the Student-t predictive density of `z` under this run's posterior to
+    /// its probability, then updates the posterior with `z`.
+    ///
+    /// With ν = 2α and s² = β(κ+1)/(ακ), the density's log per dimension is
+    /// `ln Γ((ν+1)/2) − ln Γ(ν/2) − ½ ln(2π(κ+1)/κ) + (ν/2) ln β − ((ν+1)/2) ln(β + q)` with
+    /// q = κ(x−μ)²/(2(κ+1)) — and β + q is the updated β. So one logarithm per dimension serves
+    /// both the density and the next sample's ln β.
+    fn observe(&mut self, z: &[f64]) {
         let k = self.kappa;
-        for ((x, mu), beta) in z.iter().zip(&mut self.mu).zip(&mut self.beta) {
-            *beta += k * (x - *mu) * (x - *mu) / (2.0 * (k + 1.0));
-            *mu = (k * *mu + x) / (k + 1.0);
+        let nu = 2.0 * self.alpha;
+        let mut log_density = constant_term(self.len) * z.len() as f64;
+        for (i, x) in z.iter().enumerate() {
+            let d = x - self.mu[i];
+            let beta = self.beta[i] + k * d * d / (2.0 * (k + 1.0));
+            let ln_beta = beta.ln();
+            log_density += 0.5 * nu * self.ln_beta[i] - 0.5 * (nu + 1.0) * ln_beta;
+            self.beta[i] = beta;
+            self.ln_beta[i] = ln_beta;
+            self.mu[i] = (k * self.mu[i] + x) / (k + 1.0);
         }
-        self.log_p += log_factor;
+        self.log_p += log_density;
         self.len += 1;
         self.kappa = k + 1.0;
         self.alpha += 0.5;
     }
 }
 
-/// `ln Γ((ν + 1) / 2) − ln Γ(ν / 2)` for a run of length `len` (ν = 2α = 2 + len: it depends on
-/// the length alone), from a table built once.
-fn gamma_ratio(len: u64) -> f64 {
+/// The part of the predictive's log density per dimension that depends on the run length
+/// alone: `ln Γ((ν+1)/2) − ln Γ(ν/2) − ½ ln(2π(κ+1)/κ)`, with ν = 2 + len and κ = 1 + len —
+/// from a table built once.
+fn constant_term(len: u64) -> f64 {
+    fn term(len: usize) -> f64 {
+        let (nu, k) = (2.0 + len as f64, 1.0 + len as f64);
+        ln_gamma((nu + 1.0) / 2.0)
+            - ln_gamma(nu / 2.0)
+            - 0.5 * (2.0 * std::f64::consts::PI * (k + 1.0) / k).ln()
+    }
     static TABLE: std::sync::OnceLock<Vec<f64>> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        (0..=MAX_RUN)
-            .map(|len| {
-                let nu = 2.0 + len as f64;
-                ln_gamma((nu + 1.0) / 2.0) - ln_gamma(nu / 2.0)
-            })
-            .collect()
-    });
-    table.get(len as usize).copied().unwrap_or_else(|| {
-        let nu = 2.0 + len as f64;
-        ln_gamma((nu + 1.0) / 2.0) - ln_gamma(nu / 2.0)
-    })
+    let table = TABLE.get_or_init(|| (0..=MAX_RUN).map(term).collect());
+    usize::try_from(len)
+        .ok()
+        .and_then(|i| table.get(i).copied())
+        .unwrap_or_else(|| term(len as usize))
 }
 
 /// `ln Γ(x)` for `x > 0` (Lanczos, g = 7, nine terms: ~15 significant digits).
@@ -196,12 +197,12 @@ impl ChangeDetector {
         let hazard = 1.0 / lambda.max(1.0);
         let (grow, end) = ((1.0 - hazard).ln(), hazard.ln());
         for r in &mut self.runs {
-            r.log_p += r.log_predictive(&z);
+            r.observe(&z);
         }
         let change_mass = log_sum_exp(self.runs.iter().map(|r| r.log_p)) + end;
-        self.runs.retain(|r| (r.len as usize) < MAX_RUN);
+        self.runs.retain(|r| (r.len as usize) <= MAX_RUN);
         for r in &mut self.runs {
-            r.grow(&z, grow);
+            r.log_p += grow;
         }
         self.runs.insert(0, Run::prior(dims, change_mass));
         // Keep the likeliest runs only, then normalise.
