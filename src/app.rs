@@ -309,8 +309,12 @@ fn generate_to_mqtt(
     let secs = start.elapsed().as_secs_f64();
     let _ = writeln!(
         std::io::stderr(),
-        "sluice gen: {written} records to {url} in {secs:.3} s: {} records/s, every one acknowledged",
+        "sluice gen: {written} records to {url} in {secs:.3} s: {} records/s, {}",
         crate::metrics::si(written as f64 / secs.max(1e-9)),
+        match args.mqtt.qos {
+            mqtt::Qos::AtLeastOnce => "every one acknowledged by the broker",
+            mqtt::Qos::AtMostOnce => "every one sent (QoS 0)",
+        },
     );
     Ok(0)
 }

@@ -333,9 +333,9 @@ pub struct KafkaRunArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "MQTT")]
 pub struct MqttClientArgs {
-    /// Client id of the MQTT connections (a source's workers append their index; default
-    /// `sluice-<pipeline>`): a run restarted with the same id gets what the broker queued for it
-    /// meanwhile.
+    /// Client id of the MQTT connections (a source's workers append their index): a run
+    /// restarted with the same id gets what the broker queued for it meanwhile (default
+    /// `sluice-<pipeline>-<hash of the subscriptions>`).
     #[arg(long = "mqtt-client-id", value_name = "ID")]
     pub client_id: Option<String>,
     /// Quality of service of an MQTT source's subscriptions and an MQTT sink's messages.
@@ -733,6 +733,7 @@ impl RunArgs {
             dedup_window: m.dedup_window,
             until_idle: m.until_idle,
             clean_start: m.clean_start,
+            id_per_subscription: m.client.client_id.is_none(),
             idle_timeout: self.kafka.idle_timeout,
         }
     }

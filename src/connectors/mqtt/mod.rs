@@ -8,8 +8,8 @@
 //!
 //! What the source guarantees, and how:
 //! - **Reconnects** with exponential backoff ([`Backoff`]) when the broker goes away, and keeps
-//!   its session: a worker's client id is stable (`<id>-<worker>`) and connects with a persistent
-//!   session (unless `--mqtt-clean-start`), so the broker queues QoS-1 messages while Sluice is
+//!   its session: a worker's client id is stable (`<id>-<hash of the subscriptions>-<worker>`,
+//!   or `<id>-<worker>` for an id the user chose) and connects with a persistent session (unless `--mqtt-clean-start`), so the broker queues QoS-1 messages while Sluice is
 //!   disconnected and delivers them after the reconnect. A broker that lost the session (restarted
 //!   without persistence) is subscribed to again.
 //! - **Redeliveries do not double-count:** a QoS-1 message whose acknowledgement was lost is
@@ -244,6 +244,11 @@ pub struct MqttSourceOptions {
     pub until_idle: Option<Duration>,
     /// Start without the session an earlier run left at the broker (its queued messages).
     pub clean_start: bool,
+    /// Make the client ids name the subscriptions too (`<id>-<hash>-<worker>`), so a run with
+    /// other filters or another group gets a session of its own rather than one that still
+    /// holds an earlier run's subscriptions (MQTT 3.1.1 cannot list them). Off when the user
+    /// chose the id.
+    pub id_per_subscription: bool,
     /// A subscription silent this long stops holding the watermark back.
     pub idle_timeout: Duration,
 }
@@ -257,6 +262,7 @@ impl Default for MqttSourceOptions {
             dedup_window: Duration::from_secs(60),
             until_idle: None,
             clean_start: false,
+            id_per_subscription: true,
             idle_timeout: Duration::from_secs(5),
         }
     }

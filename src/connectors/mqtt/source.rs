@@ -106,7 +106,18 @@ impl<R: Record> MqttReader<R> {
                 .collect(),
             _ => filters,
         };
-        let id = format!("{}-{index}", options.client.client_id);
+        let prefix = &options.client.client_id;
+        let id = if options.id_per_subscription {
+            let mut hasher = twox_hash::XxHash64::with_seed(0);
+            for s in &subscriptions {
+                std::hash::Hasher::write(&mut hasher, s.as_bytes());
+                std::hash::Hasher::write_u8(&mut hasher, 0);
+            }
+            let tag = std::hash::Hasher::finish(&hasher) as u32;
+            format!("{prefix}-{tag:08x}-{index}")
+        } else {
+            format!("{prefix}-{index}")
+        };
         // Room for the payload cap plus the topic and header.
         let max_packet = input.max_record_bytes.saturating_add(64 * 1024);
         let mut mqtt = options.client.options(url, id, max_packet);
