@@ -11,12 +11,13 @@
 //! `recovered` after [`CALM_SAMPLES`] samples in a row below it — hysteresis, one alert per
 //! episode.
 
+use super::device::{DeviceDetector, PerDevice};
 use super::hst::{Forest, Masses, MinMax};
 use super::model::Reading;
 use super::params;
 use super::sample::{samples, LastValues};
 use crate::deadletter::{DeadLetter, Origin, Reason};
-use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::keyed::{keyed_options, Emit};
 use crate::operators::{split, KeyedCore};
 use crate::pipeline::Context;
 use crate::time::EventTime;
@@ -176,26 +177,12 @@ pub enum AnomalyOutput {
     Alert(AnomalyAlert),
 }
 
-impl KeyedLogic for Anomaly {
-    type Record = Reading;
-    type Key = CompactString;
+impl DeviceDetector for Anomaly {
+    const NAME: &'static str = "anomaly detector";
     type State = DeviceModel;
-    type Pending = Vec<Reading>;
     type Output = AnomalyOutput;
 
-    fn key(&self, r: &Reading) -> CompactString {
-        r.device.clone()
-    }
-
-    fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        r.behind(stamp, "anomaly detector")
-    }
-
-    fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
-        pending.push(r);
-    }
-
-    fn apply(
+    fn readings(
         &self,
         device: &CompactString,
         d: &mut DeviceModel,
@@ -233,10 +220,6 @@ impl KeyedLogic for Anomaly {
             }
         });
         d.last = last;
-    }
-
-    fn is_done(&self, _: &DeviceModel) -> bool {
-        false
     }
 }
 
@@ -284,7 +267,7 @@ pub fn detect<'s>(
             &serde_json::to_vec(&r).unwrap_or_default(),
         )
     });
-    let (out, late) = taken.keyed(name, logic, keyed_options(name));
+    let (out, late) = taken.keyed(name, PerDevice(logic), keyed_options(name));
     Detected { out, late, unknown }
 }
 

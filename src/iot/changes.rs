@@ -3,10 +3,11 @@
 //! same changes at any worker count and arrival order within the allowed delay.
 
 use super::bocpd::{ChangeDetector, RecentTimes, LAMBDA};
+use super::device::{DeviceDetector, PerDevice};
 use super::model::Reading;
 use super::params;
 use super::sample::{samples, LastValues};
-use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::keyed::{keyed_options, Emit};
 use crate::operators::KeyedCore;
 use crate::pipeline::Context;
 use crate::time::EventTime;
@@ -48,26 +49,12 @@ pub struct Changes {
     pub lambda: f64,
 }
 
-impl KeyedLogic for Changes {
-    type Record = Reading;
-    type Key = CompactString;
+impl DeviceDetector for Changes {
+    const NAME: &'static str = "change detector";
     type State = DeviceChanges;
-    type Pending = Vec<Reading>;
     type Output = ChangeRow;
 
-    fn key(&self, r: &Reading) -> CompactString {
-        r.device.clone()
-    }
-
-    fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        r.behind(stamp, "change detector")
-    }
-
-    fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
-        pending.push(r);
-    }
-
-    fn apply(
+    fn readings(
         &self,
         device: &CompactString,
         d: &mut DeviceChanges,
@@ -90,10 +77,6 @@ impl KeyedLogic for Changes {
         });
         d.last = last;
     }
-
-    fn is_done(&self, _: &DeviceChanges) -> bool {
-        false
-    }
 }
 
 /// The change points of `readings` with the run's parameters, and the late readings as dead
@@ -110,5 +93,5 @@ pub fn detect<'s>(
         metrics: params::metrics(ctx),
         lambda: LAMBDA,
     };
-    readings.keyed(name, logic, keyed_options(name))
+    readings.keyed(name, PerDevice(logic), keyed_options(name))
 }

@@ -2,7 +2,8 @@
 //! the fleet with labelled faults (`--source iot`, [`mod@generator`]), devices that go silent
 //! ([`offline`]), fleet statistics ([`fleet`]), per-device anomaly detection ([`anomaly`]
 //! with Half-Space Trees, [`hst`]), change points ([`changes`] with [`bocpd`]), early warning of
-//! failure ([`warning`]), stuck sensors ([`stuck`]) and all of them at once ([`monitor`]). Its
+//! failure ([`warning`]), stuck sensors ([`stuck`]) — each a [`device::DeviceDetector`] — and all
+//! of them at once ([`monitor`]). Its
 //! pipelines are under `queries/iot/`. The
 //! engine never imports this module; it is registered with the binary's catalog like a user's
 //! own domain.
@@ -10,6 +11,7 @@
 pub mod anomaly;
 pub mod bocpd;
 pub mod changes;
+pub mod device;
 pub mod fleet;
 pub mod generator;
 pub mod hst;

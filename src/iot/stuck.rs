@@ -7,8 +7,9 @@
 //! Per device, per metric, in event-time order once the watermark passes the readings: the
 //! same alerts at any worker count and arrival order within the allowed delay.
 
+use super::device::{DeviceDetector, PerDevice};
 use super::model::Reading;
-use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::keyed::{keyed_options, Emit};
 use crate::operators::KeyedCore;
 use crate::pipeline::{Context, Param};
 use crate::time::EventTime;
@@ -86,26 +87,12 @@ pub struct Stuck {
     pub after: u32,
 }
 
-impl KeyedLogic for Stuck {
-    type Record = Reading;
-    type Key = CompactString;
+impl DeviceDetector for Stuck {
+    const NAME: &'static str = "stuck-sensor detector";
     type State = Sensors;
-    type Pending = Vec<Reading>;
     type Output = StuckRow;
 
-    fn key(&self, r: &Reading) -> CompactString {
-        r.device.clone()
-    }
-
-    fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        r.behind(stamp, "stuck-sensor detector")
-    }
-
-    fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
-        pending.push(r);
-    }
-
-    fn apply(
+    fn readings(
         &self,
         device: &CompactString,
         s: &mut Sensors,
@@ -165,10 +152,6 @@ impl KeyedLogic for Stuck {
             }
         }
     }
-
-    fn is_done(&self, _: &Sensors) -> bool {
-        false
-    }
 }
 
 /// The stuck sensors of `readings` with the run's parameters, and the late readings as dead
@@ -184,5 +167,5 @@ pub fn detect<'s>(
     let logic = Stuck {
         after: ctx.param_or(&STUCK_AFTER, parse_count, DEFAULT_STUCK_AFTER),
     };
-    readings.keyed(name, logic, keyed_options(name))
+    readings.keyed(name, PerDevice(logic), keyed_options(name))
 }

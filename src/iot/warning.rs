@@ -20,9 +20,10 @@
 //! on the side of less lead time, never of false alarms (measured on the generator's
 //! degradation faults by `scripts/iot-warning.py`).
 
+use super::device::{DeviceDetector, PerDevice};
 use super::model::Reading;
 use crate::cli::parse_duration;
-use crate::operators::keyed::{keyed_options, Emit, KeyedLogic};
+use crate::operators::keyed::{keyed_options, Emit};
 use crate::operators::KeyedCore;
 use crate::pipeline::{Context, Param};
 use crate::time::EventTime;
@@ -220,26 +221,12 @@ impl Warning {
     }
 }
 
-impl KeyedLogic for Warning {
-    type Record = Reading;
-    type Key = CompactString;
+impl DeviceDetector for Warning {
+    const NAME: &'static str = "early warning";
     type State = Health;
-    type Pending = Vec<Reading>;
     type Output = WarningRow;
 
-    fn key(&self, r: &Reading) -> CompactString {
-        r.device.clone()
-    }
-
-    fn too_late(&self, r: &Reading, stamp: EventTime) -> Option<String> {
-        r.behind(stamp, "early warning")
-    }
-
-    fn stash(&self, pending: &mut Vec<Reading>, r: Reading) {
-        pending.push(r);
-    }
-
-    fn apply(
+    fn readings(
         &self,
         device: &CompactString,
         h: &mut Health,
@@ -277,10 +264,6 @@ impl KeyedLogic for Warning {
             }
         }
     }
-
-    fn is_done(&self, _: &Health) -> bool {
-        false
-    }
 }
 
 /// The warnings of `readings` with the run's parameters (readings of other metrics are not
@@ -304,7 +287,7 @@ pub fn detect<'s>(
     };
     let metric = logic.metric.clone();
     let watched = readings.filter(move |r| r.metric == metric);
-    watched.keyed(name, logic, keyed_options(name))
+    watched.keyed(name, PerDevice(logic), keyed_options(name))
 }
 
 #[cfg(test)]
