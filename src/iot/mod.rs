@@ -3,10 +3,8 @@
 //! ([`offline`]), fleet statistics ([`fleet`]), per-device anomaly detection ([`anomaly`]
 //! with Half-Space Trees, [`hst`]), change points ([`changes`] with [`bocpd`]), early warning of
 //! failure ([`warning`]), stuck sensors ([`stuck`]) — each a [`device::DeviceDetector`] — and all
-//! of them at once ([`monitor`]). Its
-//! pipelines are under `queries/iot/`. The
-//! engine never imports this module; it is registered with the binary's catalog like a user's
-//! own domain.
+//! of them at once ([`monitor`]). Its pipelines are under `queries/iot/`. The engine never
+//! imports this module; it is registered with the binary's catalog like a user's own domain.
 
 pub mod anomaly;
 pub mod bocpd;
