@@ -16,6 +16,7 @@ pub mod generator;
 pub mod kafka;
 pub mod mqtt;
 pub mod sink;
+pub mod writer;
 
 use crate::deadletter::DeadLetter;
 use crate::record::{Format, Record};

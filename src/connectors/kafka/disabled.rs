@@ -4,7 +4,7 @@
 use super::{
     KafkaError, KafkaProps, KafkaSinkOptions, KafkaSourceOptions, KafkaUrl, Load, LoadSummary,
 };
-use crate::connectors::sink::Writer;
+use crate::connectors::writer::Writer;
 use crate::connectors::{InputFormat, Position, Reader};
 use crate::record::Record;
 use std::time::Duration;

@@ -13,7 +13,7 @@
 
 use super::client::{self, Logged};
 use super::{first_field_value, KafkaError, KafkaProps, KafkaSinkOptions, KafkaUrl};
-use crate::connectors::sink::Writer;
+use crate::connectors::writer::Writer;
 use rdkafka::client::ClientContext;
 use rdkafka::config::{FromClientConfigAndContext, RDKafkaLogLevel};
 use rdkafka::error::KafkaError as RdError;

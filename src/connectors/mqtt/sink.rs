@@ -7,7 +7,7 @@
 //! acknowledged (QoS 1) or sent (QoS 0), and reports the shortfall as an error otherwise.
 
 use super::{Backoff, MqttClient, MqttError, MqttUrl, TopicTemplate};
-use crate::connectors::sink::Writer;
+use crate::connectors::writer::Writer;
 use rumqttc::{Client, Event, Outgoing, Packet};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
