@@ -209,9 +209,14 @@ pub struct Warning {
 }
 
 impl Warning {
-    /// The predicted failure time, if `trend` at `time` calls for a warning.
-    pub fn predict(&self, h: &Health, trend: Trend, time: EventTime) -> Option<EventTime> {
-        let (mean, sd) = h.baseline();
+    /// The predicted failure time, if `trend` at `time` calls for a warning, given the
+    /// device's baseline `(mean, sd)`.
+    pub fn predict(
+        &self,
+        (mean, sd): (f64, f64),
+        trend: Trend,
+        time: EventTime,
+    ) -> Option<EventTime> {
         let failure = self.failure_ratio * mean;
         if trend.level <= mean + WARN_SIGMAS * sd || trend.slope <= 0.0 {
             return None;
@@ -254,7 +259,7 @@ impl DeviceDetector for Warning {
                 predicted_failure,
             };
             if !h.warned {
-                if let Some(at) = self.predict(h, trend, r.time) {
+                if let Some(at) = self.predict((mean, sd), trend, r.time) {
                     out.give(row("warning", Some(at)));
                     h.warned = true;
                 }
@@ -337,7 +342,7 @@ mod tests {
         let mut rows = Vec::new();
         let step = |rows: &mut Vec<(u64, u64)>, h: &mut Health, t: u64, v: f64| {
             if let Some(trend) = h.learn(t, v) {
-                if let Some(at) = w.predict(h, trend, t) {
+                if let Some(at) = w.predict(h.baseline(), trend, t) {
                     rows.push((t, at));
                 }
             }

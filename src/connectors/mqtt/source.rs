@@ -63,7 +63,6 @@ pub struct MqttReader<R> {
     opened: Instant,
     subscribed_at: Option<Instant>,
     last_message: Option<Instant>,
-    max_event_time: Option<EventTime>,
 }
 
 /// Opens worker `index` of `peers`' subscription: every worker's share of a shared
@@ -154,7 +153,6 @@ impl<R: Record> MqttReader<R> {
             opened: Instant::now(),
             subscribed_at: None,
             last_message: None,
-            max_event_time: None,
         })
     }
 
@@ -164,7 +162,6 @@ impl<R: Record> MqttReader<R> {
         let origin = || Origin::Mqtt {
             mqtt_topic: topic.to_string(),
         };
-        let records_before = out.records.len();
         if self.dedup.is_duplicate(topic, payload, now) {
             out.dead.push(DeadLetter::new(
                 origin(),
@@ -199,13 +196,6 @@ impl<R: Record> MqttReader<R> {
                     }
                 },
             }
-        }
-        if let Some(t) = out.records[records_before..]
-            .iter()
-            .map(|r| r.event_time())
-            .max()
-        {
-            self.max_event_time = Some(self.max_event_time.map_or(t, |m| m.max(t)));
         }
         // Read: the broker may forget it. (A lost acknowledgement means a redelivery, which
         // the dedup window catches.)
@@ -292,7 +282,7 @@ impl<R: Record> Reader<R> for MqttReader<R> {
         // Silent: stop holding the other workers back, and move with the wall clock from the
         // latest event time anyone read, so windows close and silent devices are noticed
         // while the whole feed is quiet.
-        let latest = self.max_event_time.max(max_seen).max(peers_max)?;
+        let latest = max_seen.max(peers_max)?;
         Some(latest + quiet.as_millis() as u64)
     }
 
