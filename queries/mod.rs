@@ -44,6 +44,13 @@ section!(
     iot, iot_offline, iot_fleet, iot_scores, iot_anomaly, iot_changes, iot_warning, iot_stuck
 );
 
+section!(
+    /// Behaviour events of an online shop or a film site: recommendations by co-occurrence,
+    /// similar items, trending items, an online rating model, customer features.
+    recommend (crate::recommend::model::Behaviour):
+    recommend, recommend_similar, recommend_trending, recommend_ratings, recommend_rfm
+);
+
 /// The Nexmark domain: its events, generator and queries.
 pub fn nexmark_domain() -> Domain<crate::nexmark::model::Event> {
     Domain {
@@ -77,10 +84,22 @@ pub fn iot_domain() -> Domain<crate::iot::model::Reading> {
     }
 }
 
+/// The recommendation domain: behaviour events, the clickstream generator and its pipelines.
+pub fn recommend_domain() -> Domain<crate::recommend::model::Behaviour> {
+    Domain {
+        name: crate::recommend::NAME,
+        description: "user behaviour (views, carts, purchases, ratings); recommendations",
+        generator: Some(crate::recommend::generator),
+        generator_options: crate::recommend::generator::OPTIONS,
+        pipelines: recommend::ALL,
+    }
+}
+
 /// Every domain of this crate, for the `sluice` binary.
 pub fn catalog() -> Catalog {
     Catalog::new()
         .with(nexmark_domain())
         .with(fraud_domain())
         .with(iot_domain())
+        .with(recommend_domain())
 }

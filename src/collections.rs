@@ -128,12 +128,25 @@ pub trait ToRows<'s, D> {
         self,
         make: impl Fn(D, i64) -> R + 'static,
     ) -> StreamVec<'s, EventTime, R>;
+
+    /// `make(record, time, diff)` for every update: rows that also say when they changed.
+    fn to_rows_at<R: 'static>(
+        self,
+        make: impl Fn(D, EventTime, i64) -> R + 'static,
+    ) -> StreamVec<'s, EventTime, R>;
 }
 
 impl<'s, D: Clone + 'static> ToRows<'s, D> for Updates<'s, D> {
     fn to_rows<R: 'static>(
         self,
         make: impl Fn(D, i64) -> R + 'static,
+    ) -> StreamVec<'s, EventTime, R> {
+        self.to_rows_at(move |d, _, diff| make(d, diff))
+    }
+
+    fn to_rows_at<R: 'static>(
+        self,
+        make: impl Fn(D, EventTime, i64) -> R + 'static,
     ) -> StreamVec<'s, EventTime, R> {
         // Each row leaves at its update's own time, never earlier (differential may send an
         // update in a message of an earlier time): a row's time decides the checkpoint epoch
@@ -147,9 +160,9 @@ impl<'s, D: Clone + 'static> ToRows<'s, D> for Updates<'s, D> {
                         while let Some((d, t, r)) = rest.next() {
                             let at = cap.delayed(&t, 0);
                             let mut session = output.session(&at);
-                            session.give(make(d, r as i64));
+                            session.give(make(d, t, r as i64));
                             while let Some((d, _, r)) = rest.next_if(|(_, u, _)| *u == t) {
-                                session.give(make(d, r as i64));
+                                session.give(make(d, t, r as i64));
                             }
                         }
                     });

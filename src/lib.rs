@@ -15,7 +15,7 @@
 //!   sessions, count windows and gathering on it; [`collections`] — differential helpers.
 //! - [`pipeline`] — what a pipeline is and the context it emits rows through; [`catalog`] —
 //!   domains and their pipelines; [`queries`] — this crate's domains (Nexmark: [`nexmark`],
-//!   fraud: [`fraud`], IoT: [`iot`]).
+//!   fraud: [`fraud`], IoT: [`iot`], recommendations: [`recommend`]).
 //! - [`driver`] — running a pipeline on a worker mesh ([`launch`], [`local`]) after the checks
 //!   of [`preflight`]; [`metrics`] and [`console`] observe the run (latency, throughput, memory,
 //!   progress) and never steer it.
@@ -59,6 +59,7 @@ pub mod pipeline;
 pub mod preflight;
 #[path = "../queries/mod.rs"]
 pub mod queries;
+pub mod recommend;
 pub mod record;
 pub mod route;
 pub mod stop;
