@@ -164,6 +164,60 @@ fn partitioned_topics_give_the_file_sources_rows() {
 }
 
 #[test]
+fn recommendation_pipelines_read_behaviours_from_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let generated = dir.path().join("behaviours.jsonl");
+    ok(sluice(&[
+        "gen",
+        "recommend",
+        "--users",
+        "150",
+        "--items",
+        "200",
+        "--rate",
+        "1000",
+        "--events",
+        "20000",
+        "-o",
+        generated.to_str().unwrap(),
+    ]));
+    let lines: Vec<String> = std::fs::read_to_string(&generated)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let time_of = |line: &str| -> u64 {
+        serde_json::from_str::<serde_json::Value>(line).unwrap()["time"]
+            .as_u64()
+            .unwrap()
+    };
+    let shuffled = disorder_by(&lines, 2_000, 11, time_of);
+    let file = write_lines(dir.path(), "shuffled.jsonl", &shuffled);
+    let t = topic("recommend-behaviours");
+    produce_lines(&t, 3, &shuffled);
+    for query in ["recommend", "recommend_trending", "recommend_ratings"] {
+        let from_file = dir.path().join(format!("{query}-file.jsonl"));
+        run_to_file(
+            query,
+            &format!("file:{}", file.display()),
+            "2",
+            &from_file,
+            &[],
+        );
+        let expected = sorted_lines(&from_file);
+        assert!(!expected.is_empty(), "{query}: no rows");
+        let from_kafka = dir.path().join(format!("{query}-kafka.jsonl"));
+        let out = run_to_file(query, &url(&t), "2", &from_kafka, &["--until-end"]);
+        assert_eq!(
+            sorted_lines(&from_kafka),
+            expected,
+            "{query}: Kafka and file rows differ"
+        );
+        assert!(stderr(&out).contains("late events 0"), "{}", stderr(&out));
+    }
+}
+
+#[test]
 fn kafka_to_kafka_holds_the_same_rows_keyed_by_first_column() {
     let dir = tempfile::tempdir().unwrap();
     let source = topic("nexmark-k2k");

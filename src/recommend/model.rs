@@ -9,7 +9,7 @@
 
 use crate::record::Record;
 use crate::time::EventTime;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 /// What a user did with an item.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -50,34 +50,45 @@ pub struct Behaviour {
     /// What the user did.
     pub action: Action,
     /// The rating of a `rating`, the amount of a `purchase`; 0 when absent. Finite.
+    #[serde(serialize_with = "as_some")]
     pub value: f64,
     /// The session the action belongs to (0 when unknown).
+    #[serde(serialize_with = "as_some")]
     pub session: u64,
 }
 
-/// A behaviour as read, before its value is checked against its action.
+/// Writes a value as `Some(value)`: what [`Unchecked`] reads back (a CSV cell may be empty, so it
+/// reads an option) — in JSON the plain value, in the workers' binary exchange an option.
+fn as_some<T: Serialize, S: serde::Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+    Some(value).serialize(s)
+}
+
+/// A behaviour as read, before its value is checked against its action. Its fields are
+/// [`Behaviour`]'s as written, so workers exchanging behaviours in binary read them back with it.
 #[derive(Deserialize)]
 struct Unchecked {
     time: EventTime,
     user: u64,
     item: u64,
     action: Action,
-    #[serde(default, deserialize_with = "finite")]
-    value: f64,
     #[serde(default)]
-    session: u64,
+    value: Option<f64>,
+    #[serde(default)]
+    session: Option<u64>,
 }
 
 impl TryFrom<Unchecked> for Behaviour {
     type Error = String;
 
     fn try_from(r: Unchecked) -> Result<Self, String> {
+        let value = r.value.unwrap_or(0.0);
         match r.action {
-            Action::Purchase if r.value < 0.0 => {
-                return Err(format!("purchase amount {} is negative", r.value))
+            _ if !value.is_finite() => return Err(format!("value {value} is not a finite number")),
+            Action::Purchase if value < 0.0 => {
+                return Err(format!("purchase amount {value} is negative"))
             }
-            Action::Rating if r.value <= 0.0 => {
-                return Err(format!("rating {} is not positive", r.value))
+            Action::Rating if value <= 0.0 => {
+                return Err(format!("rating {value} is not positive"))
             }
             _ => {}
         }
@@ -86,20 +97,9 @@ impl TryFrom<Unchecked> for Behaviour {
             user: r.user,
             item: r.item,
             action: r.action,
-            value: r.value,
-            session: r.session,
+            value,
+            session: r.session.unwrap_or(0),
         })
-    }
-}
-
-fn finite<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
-    let value = f64::deserialize(deserializer)?;
-    if value.is_finite() {
-        Ok(value)
-    } else {
-        Err(serde::de::Error::custom(format!(
-            "value {value} is not a finite number"
-        )))
     }
 }
 
@@ -126,6 +126,26 @@ impl Record for Behaviour {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_behaviour_crosses_between_workers_unchanged() {
+        let b = Behaviour {
+            time: 9,
+            user: 2,
+            item: 3,
+            action: Action::Rating,
+            value: 4.5,
+            session: 77,
+        };
+        let bytes = bincode::serialize(&b).unwrap();
+        assert_eq!(bincode::deserialize::<Behaviour>(&bytes).unwrap(), b);
+        let json = serde_json::to_string(&b).unwrap();
+        assert_eq!(
+            json,
+            r#"{"time":9,"user":2,"item":3,"action":"rating","value":4.5,"session":77}"#
+        );
+        assert_eq!(serde_json::from_str::<Behaviour>(&json).unwrap(), b);
+    }
 
     #[test]
     fn a_behaviour_reads_from_json_and_csv() {

@@ -32,7 +32,6 @@ use crate::operators::keyed::{keyed_options, Emit, KeyedCore, KeyedLogic};
 use crate::time::EventTime;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
@@ -173,33 +172,87 @@ pub fn to_user(change: Changed) -> Vec<ToUser> {
     out
 }
 
-/// One item's holders and co-occurrence counts, ranked.
+/// One item's holders, co-occurrence counts and best co-occurring items.
+///
+/// The best ones are kept as counts move: a count going up can only move its item up (into the
+/// best, pushing the worst of them out); a count going down moves an item down, and when it is
+/// one of the best, another item may now beat it — only then is the list marked stale, and it
+/// is rebuilt from the counts when next asked for (once per stamp at most).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct ItemCounts {
     holders: i64,
     counts: FxHashMap<u64, i64>,
-    /// `(−count, other)`: the most co-occurring first, ties by the smaller id.
-    ranked: BTreeSet<(i64, u64)>,
+    /// `(−count, other)` of the best `m` (or all, when fewer), sorted: the most co-occurring
+    /// first, ties by the smaller id. Valid unless `stale`.
+    best: Vec<(i64, u64)>,
+    stale: bool,
 }
 
 impl ItemCounts {
-    fn pair(&mut self, other: u64, diff: i64) {
+    /// `other`'s count changes by `diff` (±1); `m` best are kept.
+    fn pair(&mut self, other: u64, diff: i64, m: usize) {
         let count = self.counts.entry(other).or_insert(0);
-        if *count > 0 {
-            self.ranked.remove(&(-*count, other));
-        }
+        let old = *count;
         *count += diff;
-        if *count > 0 {
-            self.ranked.insert((-*count, other));
-        } else {
+        let new = *count;
+        if new <= 0 {
             self.counts.remove(&other);
+        }
+        if self.stale {
+            return;
+        }
+        let at = if old > 0 {
+            self.best.iter().position(|e| *e == (-old, other))
+        } else {
+            None
+        };
+        match at {
+            Some(i) if diff > 0 => {
+                self.best[i].0 = -new;
+                self.best[..=i].sort_unstable();
+            }
+            Some(i) => {
+                // Down: fine while no item is left outside the best.
+                let outside = self.counts.len() + usize::from(new <= 0) > self.best.len();
+                if !outside {
+                    if new > 0 {
+                        self.best[i].0 = -new;
+                        self.best[i..].sort_unstable();
+                    } else {
+                        self.best.remove(i);
+                    }
+                } else {
+                    self.stale = true;
+                }
+            }
+            None if diff > 0 => {
+                let entry = (-new, other);
+                if self.best.len() < m {
+                    let i = self.best.partition_point(|e| *e < entry);
+                    self.best.insert(i, entry);
+                } else if self.best.last().is_some_and(|worst| entry < *worst) {
+                    self.best.pop();
+                    let i = self.best.partition_point(|e| *e < entry);
+                    self.best.insert(i, entry);
+                }
+            }
+            None => {} // an item outside the best went down
         }
     }
 
-    fn best(&self, m: usize) -> Vec<(u64, i64)> {
-        self.ranked
+    fn best(&mut self, m: usize) -> Vec<(u64, i64)> {
+        if self.stale {
+            let mut all: Vec<(i64, u64)> = self.counts.iter().map(|(o, c)| (-*c, *o)).collect();
+            if all.len() > m {
+                all.select_nth_unstable(m);
+                all.truncate(m);
+            }
+            all.sort_unstable();
+            self.best = all;
+            self.stale = false;
+        }
+        self.best
             .iter()
-            .take(m)
             .map(|&(c, other)| (other, share(-c, self.holders)))
             .collect()
     }
@@ -238,7 +291,7 @@ impl KeyedLogic for Items {
         let mut users = Vec::new();
         for m in pending {
             match m {
-                ToItem::Pair { other, diff, .. } => state.pair(other, diff),
+                ToItem::Pair { other, diff, .. } => state.pair(other, diff, self.neighbours),
                 ToItem::Holder { diff, .. } => state.holders += diff,
                 ToItem::Query { user, .. } => users.push(user),
             }
@@ -340,17 +393,31 @@ impl KeyedLogic for Users {
         if !refresh {
             return;
         }
-        let mut scores: FxHashMap<u64, i64> = FxHashMap::default();
+        // Every candidate of every recent item, summed per item (sorted and merged: cheaper
+        // than a map for a few hundred).
+        let mut candidates: Vec<(u64, i64)> =
+            Vec::with_capacity(answers.iter().map(|(_, n)| n.len()).sum());
         for (_, neighbours) in &answers {
-            for &(b, s) in neighbours {
-                if state.seen.binary_search(&b).is_err() {
-                    *scores.entry(b).or_insert(0) += s;
-                }
+            candidates.extend(
+                neighbours
+                    .iter()
+                    .filter(|(b, _)| state.seen.binary_search(b).is_err()),
+            );
+        }
+        candidates.sort_unstable_by_key(|c| c.0);
+        let mut list: Vec<(u64, i64)> = Vec::with_capacity(candidates.len());
+        for (b, s) in candidates {
+            match list.last_mut() {
+                Some(last) if last.0 == b => last.1 += s,
+                _ => list.push((b, s)),
             }
         }
-        let mut list: Vec<(u64, i64)> = scores.into_iter().collect();
-        list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        list.truncate(self.k);
+        let order = |a: &(u64, i64), b: &(u64, i64)| b.1.cmp(&a.1).then(a.0.cmp(&b.0));
+        if list.len() > self.k {
+            list.select_nth_unstable_by(self.k, order);
+            list.truncate(self.k);
+        }
+        list.sort_unstable_by(order);
         let now = out.now();
         let row = |(item, score): (u64, i64), diff| Recommendation {
             time: now,
@@ -394,4 +461,54 @@ pub fn recommendations<'s>(
         keyed_options(&users_name),
     );
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The best `m` of `counts` from scratch.
+    fn from_scratch(counts: &FxHashMap<u64, i64>, holders: i64, m: usize) -> Vec<(u64, i64)> {
+        let mut all: Vec<(i64, u64)> = counts.iter().map(|(o, c)| (-*c, *o)).collect();
+        all.sort_unstable();
+        all.into_iter()
+            .take(m)
+            .map(|(c, o)| (o, share(-c, holders)))
+            .collect()
+    }
+
+    #[test]
+    fn the_best_co_occurring_items_follow_every_change() {
+        let mut x = 99u64;
+        for m in [1, 3, 6] {
+            let mut item = ItemCounts {
+                holders: 10,
+                ..ItemCounts::default()
+            };
+            let mut truth: FxHashMap<u64, i64> = FxHashMap::default();
+            for step in 0..20_000u32 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let other = x % 12;
+                let have = truth.get(&other).copied().unwrap_or(0);
+                let diff = if have > 0 && x.is_multiple_of(3) {
+                    -1
+                } else {
+                    1
+                };
+                item.pair(other, diff, m);
+                *truth.entry(other).or_insert(0) += diff;
+                truth.retain(|_, c| *c > 0);
+                if step.is_multiple_of(7) {
+                    assert_eq!(
+                        item.best(m),
+                        from_scratch(&truth, 10, m),
+                        "step {step}, m {m}"
+                    );
+                }
+            }
+            assert_eq!(item.counts, truth);
+        }
+    }
 }
