@@ -341,29 +341,12 @@ fn recommendation_state_restores_exactly() {
     // The rating model reads a tenth of the actions and runs through 20 s of them in one or
     // two steps of the frontier: it gets 100 s, for checkpoints to fall inside the run.
     for (query, events) in [
-        ("recommend", "20000"),
-        ("recommend_similar", "20000"),
-        ("recommend_ratings", "100000"),
+        ("recommend", 20_000),
+        ("recommend_similar", 20_000),
+        ("recommend_ratings", 100_000),
     ] {
-        let generated = dir.path().join(format!("{query}-behaviours.jsonl"));
-        let gen = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args([
-                "gen",
-                "recommend",
-                "--users",
-                "150",
-                "--items",
-                "200",
-                "--rate",
-                "1000",
-                "--events",
-                events,
-                "-o",
-            ])
-            .arg(&generated)
-            .output()
-            .unwrap();
-        assert!(gen.status.success(), "{}", stderr(&gen));
+        let (generated, _) =
+            generated_behaviours(dir.path(), &format!("{query}-behaviours.jsonl"), events);
         let source = format!("file:{}", generated.display());
         let whole = dir.path().join(format!("{query}-whole.jsonl"));
         let uninterrupted = run(

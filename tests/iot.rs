@@ -25,12 +25,6 @@ fn ok(args: &[&str]) -> std::process::Output {
     out
 }
 
-fn time_of(line: &str) -> u64 {
-    serde_json::from_str::<Value>(line).unwrap()["time"]
-        .as_u64()
-        .unwrap()
-}
-
 /// Generated readings with silences cut in: `(device, from, to)` offsets from the first reading,
 /// ms; a `to` of `u64::MAX` silences the device to the end.
 fn readings(dir: &Path, silences: &[(&str, u64, u64)]) -> Vec<String> {
@@ -49,7 +43,7 @@ fn readings(dir: &Path, silences: &[(&str, u64, u64)]) -> Vec<String> {
     ]);
     let text = std::fs::read_to_string(&path).unwrap();
     let lines: Vec<String> = text.lines().map(String::from).collect();
-    let base = time_of(&lines[0]);
+    let base = time_field(&lines[0]);
     lines
         .into_iter()
         .filter(|l| {
@@ -151,35 +145,6 @@ fn rounded(rows: &[Value]) -> Vec<String> {
     v
 }
 
-/// Runs `pipeline` over `file` with `args`, in one process or two; its rows.
-fn run(
-    dir: &Path,
-    name: &str,
-    pipeline: &str,
-    file: &Path,
-    args: &[&str],
-    processes: u32,
-) -> Vec<Value> {
-    let source = format!("file:{}", file.display());
-    let out = dir.join(format!("{name}-{{process}}.jsonl"));
-    let sink = format!("file:{}", out.display());
-    let port = free_port_pair().to_string();
-    let mut all = vec!["run", pipeline, "--source", &source, "--sink", &sink];
-    all.extend_from_slice(args);
-    let n = processes.to_string();
-    if processes > 1 {
-        all.extend_from_slice(&["-n", &n, "--port", &port]);
-    }
-    ok(&all);
-    if processes > 1 {
-        (0..processes)
-            .flat_map(|p| read_rows(&dir.join(format!("{name}-{p}.jsonl"))))
-            .collect()
-    } else {
-        read_rows(&dir.join(format!("{name}-{{process}}.jsonl")))
-    }
-}
-
 /// Runs `pipeline` over `lines` (one worker) with a dead-letter file: its rows and dead letters.
 fn with_dead_letters(
     dir: &Path,
@@ -187,7 +152,7 @@ fn with_dead_letters(
     pipeline: &str,
     lines: &[String],
 ) -> (Vec<Value>, Vec<Value>) {
-    let file = write(dir, &format!("{tag}.jsonl"), lines);
+    let file = write_lines(dir, &format!("{tag}.jsonl"), lines);
     let letters = dir.join(format!("{tag}-dead.jsonl"));
     let out = dir.join(format!("{tag}-out.jsonl"));
     ok(&[
@@ -203,12 +168,6 @@ fn with_dead_letters(
     (read_rows(&out), read_rows(&letters))
 }
 
-fn write(dir: &Path, name: &str, lines: &[String]) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
 /// Runs `pipeline` (with `args`) over `lines` in order on one worker, disordered within the
 /// watermark delay on two, and on two processes; each time its rows must be `expected`'s.
 fn assert_everywhere(
@@ -218,35 +177,7 @@ fn assert_everywhere(
     lines: &[String],
     expected: &[Value],
 ) {
-    assert_everywhere_by(d, pipeline, args, lines, expected, canonical);
-}
-
-/// [`assert_everywhere`], rows compared as `compare` makes them.
-fn assert_everywhere_by(
-    d: &Path,
-    pipeline: &str,
-    args: &[&str],
-    lines: &[String],
-    expected: &[Value],
-    compare: fn(&[Value]) -> Vec<String>,
-) {
-    let file = write(d, &format!("{pipeline}.jsonl"), lines);
-    let disordered = write(
-        d,
-        &format!("{pipeline}-disordered.jsonl"),
-        &disorder_by(lines, 3_000, 7, time_of),
-    );
-    for (name, input, workers, processes) in [
-        ("in-order-w1", &file, "1", 1),
-        ("disordered-w2", &disordered, "2", 1),
-        ("two-processes", &disordered, "1", 2),
-    ] {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["-w", workers]);
-        let tag = format!("{pipeline}-{name}");
-        let got = run(d, &tag, pipeline, input, &all, processes);
-        assert_eq!(compare(&got), compare(expected), "{tag}");
-    }
+    assert_pipeline_everywhere(d, pipeline, args, lines, expected, canonical);
 }
 
 #[test]
@@ -261,8 +192,8 @@ fn offline_devices_match_the_batch_reference_everywhere() {
         ("dev-00019", 80_000, u64::MAX), // silent to the end: offline, never back
     ];
     let lines = readings(d, &silences);
-    let base = time_of(&lines[0]);
-    let end = lines.iter().map(|l| time_of(l)).max().unwrap();
+    let base = time_field(&lines[0]);
+    let end = lines.iter().map(|l| time_field(l)).max().unwrap();
     let expected = reference_offline(&lines, end);
     assert_eq!(expected.len(), 2 + 4 + 1, "{expected:#?}");
     // No silence ends near the end, where workers' latest readings differ.
@@ -279,11 +210,11 @@ fn fleet_statistics_match_the_batch_reference_tumbling_and_sliding() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let lines = readings(d, &[]);
-    let file = write(d, "readings.jsonl", &lines);
-    let disordered = write(
+    let file = write_lines(d, "readings.jsonl", &lines);
+    let disordered = write_lines(
         d,
         "disordered.jsonl",
-        &disorder_by(&lines, 3_000, 7, time_of),
+        &disorder_by(&lines, 3_000, 7, time_field),
     );
     for (size, slide) in [(10_000, 10_000), (10_000, 5_000)] {
         let expected = rounded(&reference_fleet(&lines, size, slide));
@@ -295,7 +226,7 @@ fn fleet_statistics_match_the_batch_reference_tumbling_and_sliding() {
         ] {
             let args = ["--param", &w, "--param", &s, "-w", workers];
             let tag = format!("fleet-{slide}-{name}");
-            let got = run(d, &tag, "iot_fleet", input, &args, processes);
+            let got = run_pipeline(d, &tag, "iot_fleet", input, &args, processes);
             assert_eq!(rounded(&got), expected, "{tag}");
         }
     }
@@ -307,7 +238,7 @@ fn bad_readings_are_dead_letters_counted_exactly() {
     let d = dir.path();
     let mut lines = readings(d, &[]);
     lines.truncate(3_000);
-    let t = time_of(&lines[100]);
+    let t = time_field(&lines[100]);
     let bad = [
         format!(r#"{{"time":{t},"device":"dev-x","site":"s","model":"m","metric":"temperature"}}"#),
         format!(
@@ -399,7 +330,7 @@ fn anomaly_scores_match_the_batch_reference_everywhere() {
     assert_everywhere(d, "iot_scores", &[], &lines, &expected);
     // Readings of a metric the model does not take are dead letters, counted exactly.
     let mut odd = lines[..3_000].to_vec();
-    let t = time_of(&odd[10]);
+    let t = time_field(&odd[10]);
     odd.push(format!(
         r#"{{"time":{t},"device":"dev-00001","site":"s","model":"m","metric":"humidity","value":40.0}}"#
     ));
@@ -440,7 +371,7 @@ fn change_points_match_the_batch_reference_everywhere() {
     let d = dir.path();
     // Two devices change regime: temperature up 10 °C after 40 s, pressure down after 60 s.
     let mut lines = readings(d, &[]);
-    let base = time_of(&lines[0]);
+    let base = time_field(&lines[0]);
     for line in &mut lines {
         let mut v: Value = serde_json::from_str(line).unwrap();
         let offset = v["time"].as_u64().unwrap() - base;
@@ -469,7 +400,7 @@ fn change_points_match_the_batch_reference_everywhere() {
 /// level from 30 s to 60 s and is back to normal after (a repair), dev-00009's pressure is
 /// stuck from 20 s to 35 s; dev-00002's temperature repeats a value 20 times (too few).
 fn with_faults(lines: &mut [String]) {
-    let base = time_of(&lines[0]);
+    let base = time_field(&lines[0]);
     let mut frozen: HashMap<&str, f64> = HashMap::new();
     for line in lines.iter_mut() {
         let mut v: Value = serde_json::from_str(line).unwrap();
@@ -591,7 +522,7 @@ fn early_warnings_and_stuck_sensors_match_the_batch_reference_everywhere() {
     let d = dir.path();
     let mut lines = readings(d, &[]);
     with_faults(&mut lines);
-    let base = time_of(&lines[0]);
+    let base = time_field(&lines[0]);
     let warnings = reference_warnings(&lines);
     let statuses: Vec<(&str, &str)> = warnings
         .iter()
@@ -604,7 +535,7 @@ fn early_warnings_and_stuck_sensors_match_the_batch_reference_everywhere() {
     );
     let warned = warnings[0]["time"].as_u64().unwrap() - base;
     assert!((30_000..60_000).contains(&warned), "{warned}");
-    assert_everywhere_by(d, "iot_warning", &[], &lines, &warnings, rounded);
+    assert_pipeline_everywhere(d, "iot_warning", &[], &lines, &warnings, rounded);
     let stuck = reference_stuck(&lines);
     assert_eq!(stuck.len(), 2, "{stuck:#?}");
     assert!(stuck.iter().all(|s| s["device"] == "dev-00009"));
@@ -617,7 +548,7 @@ fn the_monitor_is_its_detectors_together_and_a_late_reading_one_dead_letter() {
     let d = dir.path();
     let mut lines = readings(d, &[("dev-00003", 10_000, 25_000)]);
     with_faults(&mut lines);
-    let end = lines.iter().map(|l| time_of(l)).max().unwrap();
+    let end = lines.iter().map(|l| time_field(l)).max().unwrap();
     let tagged = |kind: &str, rows: Vec<Value>| -> Vec<Value> {
         rows.into_iter()
             .map(|mut r| {
@@ -637,14 +568,14 @@ fn the_monitor_is_its_detectors_together_and_a_late_reading_one_dead_letter() {
         "--param",
         "offline_after=2s",
     ];
-    assert_everywhere_by(d, "iot", &args, &lines, &expected, rounded);
+    assert_pipeline_everywhere(d, "iot", &args, &lines, &expected, rounded);
     // One late reading (a minute behind) is one dead letter, though three detectors see it.
     let mut late = lines[..6_000].to_vec();
-    let t = time_of(&late[5_990]) - 60_000;
+    let t = time_field(&late[5_990]) - 60_000;
     late.push(format!(
         r#"{{"time":{t},"device":"dev-00001","site":"s","model":"m","metric":"pressure","value":2.0}}"#
     ));
-    let file = write(d, "late.jsonl", &late);
+    let file = write_lines(d, "late.jsonl", &late);
     let letters = d.join("late-dead.jsonl");
     ok(&[
         "run",

@@ -166,26 +166,7 @@ fn partitioned_topics_give_the_file_sources_rows() {
 #[test]
 fn recommendation_pipelines_read_behaviours_from_kafka() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = dir.path().join("behaviours.jsonl");
-    ok(sluice(&[
-        "gen",
-        "recommend",
-        "--users",
-        "150",
-        "--items",
-        "200",
-        "--rate",
-        "1000",
-        "--events",
-        "20000",
-        "-o",
-        generated.to_str().unwrap(),
-    ]));
-    let lines: Vec<String> = std::fs::read_to_string(&generated)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
+    let (_, lines) = generated_behaviours(dir.path(), "behaviours.jsonl", 20_000);
     let time_of = |line: &str| -> u64 {
         serde_json::from_str::<serde_json::Value>(line).unwrap()["time"]
             .as_u64()

@@ -19,101 +19,9 @@ fn ok(args: &[&str]) -> std::process::Output {
     out
 }
 
-fn time_of(line: &str) -> u64 {
-    serde_json::from_str::<Value>(line).unwrap()["time"]
-        .as_u64()
-        .unwrap()
-}
-
 /// 20,000 generated behaviours of 150 users on 200 items at 1,000 a second.
 fn behaviours(dir: &Path) -> Vec<String> {
-    let path = dir.join("generated.jsonl");
-    ok(&[
-        "gen",
-        "recommend",
-        "--users",
-        "150",
-        "--items",
-        "200",
-        "--rate",
-        "1000",
-        "--events",
-        "20000",
-        "-o",
-        path.to_str().unwrap(),
-    ]);
-    std::fs::read_to_string(&path)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
-fn write(dir: &Path, name: &str, lines: &[String]) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
-/// Runs `pipeline` over `file` with `args`, in one process or two; its rows.
-fn run(
-    dir: &Path,
-    tag: &str,
-    pipeline: &str,
-    file: &Path,
-    args: &[&str],
-    processes: u32,
-) -> Vec<Value> {
-    let source = format!("file:{}", file.display());
-    let out = dir.join(format!("{tag}-{{process}}.jsonl"));
-    let sink = format!("file:{}", out.display());
-    let port = free_port_pair().to_string();
-    let n = processes.to_string();
-    let mut all = vec!["run", pipeline, "--source", &source, "--sink", &sink];
-    all.extend_from_slice(args);
-    if processes > 1 {
-        all.extend_from_slice(&["-n", &n, "--port", &port]);
-    }
-    ok(&all);
-    (0..processes)
-        .flat_map(|p| {
-            let name = if processes > 1 {
-                format!("{tag}-{p}.jsonl")
-            } else {
-                format!("{tag}-{{process}}.jsonl")
-            };
-            read_rows(&dir.join(name))
-        })
-        .collect()
-}
-
-/// Runs `pipeline` in order on one worker, disordered within the watermark delay on two, and
-/// on two processes; each time `compare` of its rows must equal `compare(expected)`.
-fn assert_everywhere(
-    d: &Path,
-    pipeline: &str,
-    args: &[&str],
-    lines: &[String],
-    expected: &[Value],
-    compare: fn(&[Value]) -> Vec<String>,
-) {
-    let file = write(d, &format!("{pipeline}.jsonl"), lines);
-    let disordered = write(
-        d,
-        &format!("{pipeline}-disordered.jsonl"),
-        &disorder_by(lines, 3_000, 7, time_of),
-    );
-    for (name, input, workers, processes) in [
-        ("in-order-w1", &file, "1", 1),
-        ("disordered-w2", &disordered, "2", 1),
-        ("two-processes", &disordered, "1", 2),
-    ] {
-        let mut all = args.to_vec();
-        all.extend_from_slice(&["-w", workers]);
-        let tag = format!("{pipeline}-{name}");
-        let got = run(d, &tag, pipeline, input, &all, processes);
-        assert_eq!(compare(&got), compare(expected), "{tag}");
-    }
+    generated_behaviours(dir, "generated.jsonl", 20_000).1
 }
 
 struct Event {
@@ -277,7 +185,7 @@ fn recommendations_match_the_batch_reference_everywhere() {
         "--param",
         "k=4",
     ];
-    assert_everywhere(dir.path(), "recommend", &args, &lines, &expected, canonical);
+    assert_pipeline_everywhere(dir.path(), "recommend", &args, &lines, &expected, canonical);
 }
 
 #[test]
@@ -298,7 +206,7 @@ fn idle_users_are_retired_and_their_lists_retracted() {
         .collect();
     let idle = 2_000;
     let expected = reference_recommend(&lines, 5, 12, 6, 4, idle);
-    let end = time_of(lines.last().unwrap());
+    let end = time_field(lines.last().unwrap());
     // Retirements near the end depend on how far the watermark got; compare the rest.
     let settled = move |rows: &[Value]| -> Vec<String> {
         let kept: Vec<Value> = rows
@@ -313,11 +221,11 @@ fn idle_users_are_retired_and_their_lists_retracted() {
         .filter(|r| r["diff"] == -1 && r["user"].as_u64().unwrap() >= 50)
         .count();
     assert!(retracted > 100, "{retracted} retractions of idle users");
-    let file = write(dir.path(), "idle.jsonl", &lines);
-    let disordered = write(
+    let file = write_lines(dir.path(), "idle.jsonl", &lines);
+    let disordered = write_lines(
         dir.path(),
         "idle-disordered.jsonl",
-        &disorder_by(&lines, 3_000, 7, time_of),
+        &disorder_by(&lines, 3_000, 7, time_field),
     );
     for (tag, input, workers) in [("idle-w1", &file, "1"), ("idle-w2", &disordered, "2")] {
         let args = [
@@ -334,7 +242,7 @@ fn idle_users_are_retired_and_their_lists_retracted() {
             "-w",
             workers,
         ];
-        let got = run(dir.path(), tag, "recommend", input, &args, 1);
+        let got = run_pipeline(dir.path(), tag, "recommend", input, &args, 1);
         assert_eq!(settled(&got), settled(&expected), "{tag}");
     }
 }
@@ -406,7 +314,7 @@ fn similar_items_match_the_batch_reference_everywhere() {
         })
         .collect();
     let args = ["--param", "history=5", "--param", "neighbours=6"];
-    assert_everywhere(
+    assert_pipeline_everywhere(
         dir.path(),
         "recommend_similar",
         &args,
@@ -460,7 +368,7 @@ fn trending_items_match_the_batch_reference_everywhere() {
         "--param",
         "top=5",
     ];
-    assert_everywhere(
+    assert_pipeline_everywhere(
         dir.path(),
         "recommend_trending",
         &args,
@@ -556,7 +464,7 @@ fn customer_features_match_the_batch_reference_everywhere() {
     assert!(expected
         .iter()
         .any(|r| r["frequency"].as_u64().unwrap() > 5));
-    assert_everywhere(dir.path(), "recommend_rfm", &[], &lines, &expected, rounded);
+    assert_pipeline_everywhere(dir.path(), "recommend_rfm", &[], &lines, &expected, rounded);
 }
 
 #[test]
@@ -564,8 +472,8 @@ fn the_rating_model_predicts_the_same_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let lines = behaviours(dir.path());
     let ratings = lines.iter().filter(|l| l.contains("\"rating\"")).count();
-    let file = write(dir.path(), "ratings.jsonl", &lines);
-    let first = run(
+    let file = write_lines(dir.path(), "ratings.jsonl", &lines);
+    let first = run_pipeline(
         dir.path(),
         "ratings-w1",
         "recommend_ratings",
@@ -587,7 +495,7 @@ fn the_rating_model_predicts_the_same_everywhere() {
         .sum::<f64>()
         / (ratings - ratings / 2) as f64;
     assert!(error < 1.0, "mean absolute error {error}");
-    assert_everywhere(
+    assert_pipeline_everywhere(
         dir.path(),
         "recommend_ratings",
         &[],
@@ -602,7 +510,7 @@ fn bad_and_late_behaviours_are_dead_letters_counted_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let mut lines: Vec<String> = behaviours(dir.path()).into_iter().take(12_000).collect();
     let late =
-        json!({"time": time_of(&lines[0]), "user": 1, "item": 1, "action": "view"}).to_string();
+        json!({"time": time_field(&lines[0]), "user": 1, "item": 1, "action": "view"}).to_string();
     lines.extend([
         "{not json".to_string(),
         r#"{"time":1767225611000,"user":1,"item":2,"action":"like"}"#.to_string(),
@@ -611,7 +519,7 @@ fn bad_and_late_behaviours_are_dead_letters_counted_exactly() {
         r#"{"time":1767225611000,"user":-1,"item":2,"action":"view"}"#.to_string(),
         late,
     ]);
-    let file = write(dir.path(), "bad.jsonl", &lines);
+    let file = write_lines(dir.path(), "bad.jsonl", &lines);
     let letters = dir.path().join("dead.jsonl");
     let out = dir.path().join("bad-out.jsonl");
     ok(&[

@@ -155,6 +155,18 @@ impl GeneratorConfig {
     }
 }
 
+/// A domain generator's count setting (`--accounts 5000`, `--items 800`): a whole number of
+/// `what` in `fewest..=2^40`, or a one-line reason why not.
+pub fn parse_count(text: &str, fewest: u64, what: &str) -> Result<u64, String> {
+    let n: u64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of {what}"))?;
+    if n < fewest || n > 1 << 40 {
+        return Err(format!("{what}: {n} is outside {fewest}..=2^40"));
+    }
+    Ok(n)
+}
+
 /// SplitMix64: the small, fast random number generator domains' generators draw from. Seeded
 /// with `(seed, stream)` — a record number, an account id — it makes the same numbers in every
 /// run, worker and process, which is what makes record `n` a pure function of `n`.

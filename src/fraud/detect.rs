@@ -203,9 +203,7 @@ impl KeyedLogic for Accounts {
     }
 
     fn too_late(&self, e: &Ingested<FraudEvent>, stamp: EventTime) -> Option<String> {
-        let t = order(e).0;
-        (t < stamp)
-            .then(|| format!("event time {t} is behind the account stage's frontier {stamp}"))
+        crate::operators::keyed::behind(order(e).0, stamp, "account stage")
     }
 
     fn stash(&self, pending: &mut Vec<Ingested<FraudEvent>>, e: Ingested<FraudEvent>) {

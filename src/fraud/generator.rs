@@ -25,7 +25,7 @@
 //! online to one of [`COLLUDERS`] colluding merchants, ids just above the ordinary ones).
 
 use super::model::{Channel, FraudEvent, Label, Transaction};
-use crate::connectors::generator::{Generate, GeneratorConfig, SplitMix64 as Rng};
+use crate::connectors::generator::{parse_count, Generate, GeneratorConfig, SplitMix64 as Rng};
 use crate::pipeline::Param;
 use crate::time::EventTime;
 
@@ -61,16 +61,6 @@ pub const OPTIONS: &[Param] = &[
         check: |text| parse_label_delay(text).map(drop),
     },
 ];
-
-fn parse_count(text: &str, fewest: u64, what: &str) -> Result<u64, String> {
-    let n: u64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a whole number of {what}"))?;
-    if n < fewest || n > 1 << 40 {
-        return Err(format!("{what}: {n} is outside {fewest}..=2^40"));
-    }
-    Ok(n)
-}
 
 fn parse_accounts(text: &str) -> Result<u64, String> {
     parse_count(text, FEWEST_ACCOUNTS, "accounts")

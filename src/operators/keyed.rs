@@ -70,6 +70,15 @@ where
     }
 }
 
+/// Why a record of `event_time` stamped `stamp` is too late for the stage `what`, if it is: its
+/// event time is behind the stamp (it came after the watermark passed it), so the key's state has
+/// moved past it. The usual [`KeyedLogic::too_late`] of a logic that applies records in event
+/// time.
+pub fn behind(event_time: EventTime, stamp: EventTime, what: &str) -> Option<String> {
+    (event_time < stamp)
+        .then(|| format!("event time {event_time} is behind the {what}'s frontier {stamp}"))
+}
+
 /// The dead letter of `record`, which arrived too late for `operator`.
 pub fn late_letter<R: Serialize>(operator: &str, record: &R, detail: String) -> DeadLetter {
     let raw = serde_json::to_vec(record).unwrap_or_default();

@@ -13,7 +13,7 @@
 //! higher in the user's own categories, for better items and for generous users).
 
 use super::model::{Action, Behaviour};
-use crate::connectors::generator::{Generate, GeneratorConfig, SplitMix64 as Rng};
+use crate::connectors::generator::{parse_count, Generate, GeneratorConfig, SplitMix64 as Rng};
 use crate::pipeline::Param;
 
 /// Users by default.
@@ -42,16 +42,6 @@ pub const OPTIONS: &[Param] = &[
         check: |text| parse_items(text).map(drop),
     },
 ];
-
-fn parse_count(text: &str, fewest: u64, what: &str) -> Result<u64, String> {
-    let n: u64 = text
-        .parse()
-        .map_err(|_| format!("{text:?} is not a whole number of {what}"))?;
-    if n < fewest || n > 1 << 40 {
-        return Err(format!("{what}: {n} is outside {fewest}..=2^40"));
-    }
-    Ok(n)
-}
 
 fn parse_users(text: &str) -> Result<u64, String> {
     parse_count(text, 1, "users")

@@ -108,12 +108,7 @@ impl Behaviour {
     /// [`too_late`](crate::operators::keyed::KeyedLogic::too_late)): its event time is behind
     /// the stamp, so the user's state has moved past it.
     pub fn behind(&self, stamp: EventTime, what: &str) -> Option<String> {
-        (self.time < stamp).then(|| {
-            format!(
-                "event time {} is behind the {what}'s frontier {stamp}",
-                self.time
-            )
-        })
+        crate::operators::keyed::behind(self.time, stamp, what)
     }
 }
 
