@@ -338,10 +338,11 @@ fn recommendation_state_restores_exactly() {
     // differential arrangements rebuilt from the logged input (recommend_similar), the rating
     // model (recommend_ratings).
     let dir = tempfile::tempdir().unwrap();
-    // The rating model reads a tenth of the actions and runs through 20 s of them in one or
-    // two steps of the frontier: it gets 100 s, for checkpoints to fall inside the run.
+    // A file is read in large steps of the frontier: over 20 s of behaviours `recommend` and
+    // the rating model name one checkpoint before the final one (so a crash "after the second"
+    // could land after the end), over 100 s nine or more — the crash falls inside the run.
     for (query, events) in [
-        ("recommend", 20_000),
+        ("recommend", 100_000),
         ("recommend_similar", 20_000),
         ("recommend_ratings", 100_000),
     ] {

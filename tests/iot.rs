@@ -145,29 +145,6 @@ fn rounded(rows: &[Value]) -> Vec<String> {
     v
 }
 
-/// Runs `pipeline` over `lines` (one worker) with a dead-letter file: its rows and dead letters.
-fn with_dead_letters(
-    dir: &Path,
-    tag: &str,
-    pipeline: &str,
-    lines: &[String],
-) -> (Vec<Value>, Vec<Value>) {
-    let file = write_lines(dir, &format!("{tag}.jsonl"), lines);
-    let letters = dir.join(format!("{tag}-dead.jsonl"));
-    let out = dir.join(format!("{tag}-out.jsonl"));
-    ok(&[
-        "run",
-        pipeline,
-        "--source",
-        &format!("file:{}", file.display()),
-        "--sink",
-        &format!("file:{}", out.display()),
-        "--dead-letter",
-        letters.to_str().unwrap(),
-    ]);
-    (read_rows(&out), read_rows(&letters))
-}
-
 /// Runs `pipeline` (with `args`) over `lines` in order on one worker, disordered within the
 /// watermark delay on two, and on two processes; each time its rows must be `expected`'s.
 fn assert_everywhere(

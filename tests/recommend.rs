@@ -13,16 +13,34 @@ use std::path::Path;
 
 const STAMP: u64 = 100;
 
-fn ok(args: &[&str]) -> std::process::Output {
-    let out = sluice(args);
-    assert!(out.status.success(), "sluice {args:?}: {}", stderr(&out));
-    out
-}
-
 /// 20,000 generated behaviours of 150 users on 200 items at 1,000 a second.
 fn behaviours(dir: &Path) -> Vec<String> {
     generated_behaviours(dir, "generated.jsonl", 20_000).1
 }
+
+/// `item` becomes the newest of a user's distinct items, the oldest dropped beyond `cap`.
+fn touch(q: &mut VecDeque<u64>, item: u64, cap: usize) {
+    if let Some(at) = q.iter().position(|i| *i == item) {
+        q.remove(at);
+    }
+    q.push_back(item);
+    if q.len() > cap {
+        q.pop_front();
+    }
+}
+
+/// The small settings the recommendation tests run with (short windows and lists, so items
+/// leave them often).
+const SMALL: [&str; 8] = [
+    "--param",
+    "history=5",
+    "--param",
+    "seen=12",
+    "--param",
+    "neighbours=6",
+    "--param",
+    "k=4",
+];
 
 struct Event {
     time: u64,
@@ -105,13 +123,7 @@ fn reference_recommend(
         for e in stamp {
             let q = items.entry(e.user).or_default();
             let before = recent(q);
-            if let Some(at) = q.iter().position(|i| *i == e.item) {
-                q.remove(at);
-            }
-            q.push_back(e.item);
-            if q.len() > seen {
-                q.pop_front();
-            }
+            touch(q, e.item, seen);
             if recent(q) != before {
                 changed.insert(e.user);
             }
@@ -175,17 +187,14 @@ fn recommendations_match_the_batch_reference_everywhere() {
     let expected = reference_recommend(&lines, 5, 12, 6, 4, u64::MAX / 4);
     assert!(expected.len() > 5_000, "{} rows", expected.len());
     assert!(expected.iter().any(|r| r["diff"] == -1));
-    let args = [
-        "--param",
-        "history=5",
-        "--param",
-        "seen=12",
-        "--param",
-        "neighbours=6",
-        "--param",
-        "k=4",
-    ];
-    assert_pipeline_everywhere(dir.path(), "recommend", &args, &lines, &expected, canonical);
+    assert_pipeline_everywhere(
+        dir.path(),
+        "recommend",
+        &SMALL,
+        &lines,
+        &expected,
+        canonical,
+    );
 }
 
 #[test]
@@ -228,20 +237,7 @@ fn idle_users_are_retired_and_their_lists_retracted() {
         &disorder_by(&lines, 3_000, 7, time_field),
     );
     for (tag, input, workers) in [("idle-w1", &file, "1"), ("idle-w2", &disordered, "2")] {
-        let args = [
-            "--param",
-            "history=5",
-            "--param",
-            "seen=12",
-            "--param",
-            "neighbours=6",
-            "--param",
-            "k=4",
-            "--param",
-            "idle=2s",
-            "-w",
-            workers,
-        ];
+        let args = [&SMALL[..], &["--param", "idle=2s", "-w", workers]].concat();
         let got = run_pipeline(dir.path(), tag, "recommend", input, &args, 1);
         assert_eq!(settled(&got), settled(&expected), "{tag}");
     }
@@ -254,14 +250,7 @@ fn reference_similar(lines: &[String], history: usize, m: usize) -> Vec<Value> {
     all.sort_by_key(|e| (e.time - e.time % STAMP, e.user, e.time, e.item, e.action));
     let mut items: HashMap<u64, VecDeque<u64>> = HashMap::new();
     for e in &all {
-        let q = items.entry(e.user).or_default();
-        if let Some(at) = q.iter().position(|i| *i == e.item) {
-            q.remove(at);
-        }
-        q.push_back(e.item);
-        if q.len() > history {
-            q.pop_front();
-        }
+        touch(items.entry(e.user).or_default(), e.item, history);
     }
     let mut holders: HashMap<u64, i64> = HashMap::new();
     let mut together: BTreeMap<u64, BTreeMap<u64, i64>> = BTreeMap::new();
@@ -519,21 +508,9 @@ fn bad_and_late_behaviours_are_dead_letters_counted_exactly() {
         r#"{"time":1767225611000,"user":-1,"item":2,"action":"view"}"#.to_string(),
         late,
     ]);
-    let file = write_lines(dir.path(), "bad.jsonl", &lines);
-    let letters = dir.path().join("dead.jsonl");
-    let out = dir.path().join("bad-out.jsonl");
-    ok(&[
-        "run",
-        "recommend",
-        "--source",
-        &format!("file:{}", file.display()),
-        "--sink",
-        &format!("file:{}", out.display()),
-        "--dead-letter",
-        letters.to_str().unwrap(),
-    ]);
+    let (_, letters) = with_dead_letters(dir.path(), "bad", "recommend", &lines);
     let mut reasons: BTreeMap<String, u64> = BTreeMap::new();
-    for l in read_rows(&letters) {
+    for l in letters {
         *reasons
             .entry(l["reason"].as_str().unwrap().to_string())
             .or_default() += 1;

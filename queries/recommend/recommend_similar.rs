@@ -13,7 +13,8 @@
 
 use crate::collections::ToRows;
 use crate::pipeline::{Context, Pipeline};
-use crate::recommend::cooccurrence::{held, neighbours, SCALE};
+use crate::recommend::cooccurrence::{neighbours, recent_items};
+use crate::recommend::SCALE;
 use crate::recommend::history::history;
 use crate::recommend::model::Behaviour;
 use crate::recommend::params::{Settings, HISTORY, IDLE, NEIGHBOURS};
@@ -41,8 +42,8 @@ fn build<'s>(behaviours: StreamVec<'s, EventTime, Behaviour>, ctx: &mut Context<
     settings.seen = settings.history; // nothing here is excluded per user
     let (changes, late) = history(behaviours, "recommend_similar.history", settings);
     ctx.dead_letter(late);
-    let held = held(changes, "recommend_similar.held");
-    let similar = neighbours(held.recent, settings);
+    let recent = recent_items(changes, "recommend_similar.recent");
+    let similar = neighbours(recent, settings);
     ctx.emit(similar.to_rows_at(|(item, (neighbour, s)), time, diff| Row {
         time,
         item,

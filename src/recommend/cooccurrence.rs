@@ -1,7 +1,7 @@
 //! Item-to-item co-occurrence and similar items, maintained incrementally in differential
 //! arrangements.
 //!
-//! From the users' held items ([`history`](super::history)):
+//! From the users' recent items ([`history`](super::history)):
 //! - **co-occurrence** `C(a, b)`: the users whose recent items hold both `a` and `b` (a
 //!   self-join of the recent items by user, counted); **popularity** `n(a)`: the users whose
 //!   recent items hold `a`;
@@ -19,16 +19,14 @@
 //! with, and the neighbour list of `a` is a reduction over all of them — fine for catalogues of
 //! thousands of items; the per-user recommendations ([`topk`](super::topk)) do not wait on it.
 
-use super::history::{Changed, Held};
+use super::history::Changed;
 use super::params::Settings;
+use super::SCALE;
 use crate::collections::{ToUpdates, Updates};
 use crate::time::EventTime;
 use differential_dataflow::operators::CountTotal;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
-
-/// Similarities and scores are integers in these units (millionths).
-pub const SCALE: f64 = 1e6;
 
 /// Cosine similarity of two items from their co-occurrence count and popularities, in
 /// millionths, at least 1 (a pair that co-occurs is never "not similar").
@@ -42,30 +40,16 @@ pub fn best_first(a: &(i64, u64), b: &(i64, u64)) -> std::cmp::Ordering {
     b.0.cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
-/// The users' recent and seen items as collections.
-pub struct HeldItems<'s> {
-    /// `(user, item)` for each recent item.
-    pub recent: Updates<'s, (u64, u64)>,
-    /// `(user, item)` for each seen item.
-    pub seen: Updates<'s, (u64, u64)>,
-}
-
-/// The held-item changes as two collections (their input logged under `name` when the run
-/// checkpoints).
-pub fn held<'s>(changes: StreamVec<'s, EventTime, Changed>, name: &str) -> HeldItems<'s> {
-    let all = changes
-        .flat_map(Changed::held_changes)
+/// The users' recent items as a collection of `(user, item)` (the changes logged under `name`
+/// when the run checkpoints).
+pub fn recent_items<'s>(
+    changes: StreamVec<'s, EventTime, Changed>,
+    name: &str,
+) -> Updates<'s, (u64, u64)> {
+    changes
+        .flat_map(Changed::recent_changes)
         .to_updates(name)
-        .explode(|(held, diff)| Some((held, diff as isize)));
-    let recent = all.clone().flat_map(|(user, held)| match held {
-        Held::Recent(item) => Some((user, item)),
-        Held::Seen(_) => None,
-    });
-    let seen = all.flat_map(|(user, held)| match held {
-        Held::Seen(item) => Some((user, item)),
-        Held::Recent(_) => None,
-    });
-    HeldItems { recent, seen }
+        .explode(|(held, diff)| Some((held, diff as isize)))
 }
 
 /// Each item's most similar items: `(item, (neighbour, similarity in millionths))`.

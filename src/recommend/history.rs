@@ -20,18 +20,6 @@ use smallvec::SmallVec;
 use std::collections::VecDeque;
 use timely::dataflow::StreamVec;
 
-/// An item a user holds, and in which set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Held {
-    /// Among the user's `history` newest items: co-occurs with the others.
-    Recent(u64),
-    /// Among the user's `seen` newest items: not recommended to them.
-    Seen(u64),
-}
-
-/// A change of one user's sets: `((user, held), ±1)`.
-pub type HeldChange = ((u64, Held), i64);
-
 /// How one stamp (or the user's retirement) changed a user's items; every list sorted.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Changed {
@@ -55,28 +43,11 @@ impl Changed {
         !self.recent_in.is_empty() || !self.recent_out.is_empty()
     }
 
-    /// The change as `((user, held), ±1)` updates.
-    pub fn held_changes(self) -> impl Iterator<Item = HeldChange> {
+    /// The recent items' changes as `((user, item), ±1)` updates.
+    pub fn recent_changes(self) -> impl Iterator<Item = ((u64, u64), i64)> {
         let user = self.user;
-        let recent = self
-            .recent_out
-            .into_iter()
-            .map(move |i| ((user, Held::Recent(i)), -1))
-            .chain(
-                self.recent_in
-                    .into_iter()
-                    .map(move |i| ((user, Held::Recent(i)), 1)),
-            );
-        let seen = self
-            .seen_out
-            .into_iter()
-            .map(move |i| ((user, Held::Seen(i)), -1))
-            .chain(
-                self.seen_in
-                    .into_iter()
-                    .map(move |i| ((user, Held::Seen(i)), 1)),
-            );
-        recent.chain(seen)
+        let out = self.recent_out.into_iter().map(move |i| ((user, i), -1));
+        out.chain(self.recent_in.into_iter().map(move |i| ((user, i), 1)))
     }
 
     /// The co-occurrence changes: `(a, b, ±1)` for every ordered pair of distinct recent items

@@ -19,6 +19,10 @@ pub mod topk;
 use crate::connectors::generator::{Generate, GeneratorConfig};
 use model::Behaviour;
 
+/// Similarities and scores are integers in these units (millionths): sums of them are exact,
+/// the same in any order and at any worker count.
+pub const SCALE: f64 = 1e6;
+
 /// The name of the domain and of its generator as a source.
 pub const NAME: &str = "recommend";
 

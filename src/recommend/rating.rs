@@ -85,18 +85,18 @@ impl Model {
 
     fn raw(&mut self, user: u64, item: u64) -> f64 {
         let k = self.factors;
+        let mean = self.mean();
+        // A user or item seen for the first time gets its factors now (as river's do).
         let u = self
             .users
             .entry(user)
             .or_insert_with(|| Factors::new(USER_STREAM, user, k));
-        let (ub, ul) = (u.bias, u.latent.clone());
         let i = self
             .items
             .entry(item)
             .or_insert_with(|| Factors::new(ITEM_STREAM, item, k));
-        let dot: f64 = ul.iter().zip(&i.latent).map(|(a, b)| a * b).sum();
-        let ib = i.bias;
-        self.mean() + ub + ib + dot
+        let dot: f64 = u.latent.iter().zip(&i.latent).map(|(a, b)| a * b).sum();
+        mean + u.bias + i.bias + dot
     }
 
     /// The prediction for `(user, item)`: `(clipped, raw)`.

@@ -28,6 +28,7 @@
 //! and the current list.
 
 use super::history::Changed;
+use super::SCALE;
 use crate::operators::keyed::{keyed_options, Emit, KeyedCore, KeyedLogic};
 use crate::time::EventTime;
 use rustc_hash::FxHashMap;
@@ -35,9 +36,6 @@ use serde::{Deserialize, Serialize};
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Concat;
 use timely::dataflow::StreamVec;
-
-/// Scores are integers in these units (millionths).
-pub const SCALE: f64 = 1e6;
 
 /// The conditional co-occurrence `together / holders` in millionths.
 pub fn share(together: i64, holders: i64) -> i64 {

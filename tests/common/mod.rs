@@ -1035,3 +1035,33 @@ pub fn generated_behaviours(dir: &Path, name: &str, events: u64) -> (PathBuf, Ve
         .collect();
     (path, lines)
 }
+
+/// Runs `pipeline` over `lines` (one worker) with a dead-letter file: its rows and dead letters.
+pub fn with_dead_letters(
+    dir: &Path,
+    tag: &str,
+    pipeline: &str,
+    lines: &[String],
+) -> (Vec<Value>, Vec<Value>) {
+    let file = write_lines(dir, &format!("{tag}.jsonl"), lines);
+    let letters = dir.join(format!("{tag}-dead.jsonl"));
+    let out = dir.join(format!("{tag}-out.jsonl"));
+    let source = format!("file:{}", file.display());
+    let sink = format!("file:{}", out.display());
+    let run = sluice(&[
+        "run",
+        pipeline,
+        "--source",
+        &source,
+        "--sink",
+        &sink,
+        "--dead-letter",
+        letters.to_str().unwrap(),
+    ]);
+    assert!(
+        run.status.success(),
+        "sluice run {pipeline}: {}",
+        stderr(&run)
+    );
+    (read_rows(&out), read_rows(&letters))
+}
