@@ -5,13 +5,13 @@
 //! average over those ten seconds). Latencies are in the report's units. Results never go to
 //! stderr, so this never mixes with them.
 //!
-//! Workers publish their own counters to a process-wide [`Board`] a few times a second; a thread
-//! of the process draws. With several processes, each shows its own share.
+//! Workers publish their own counters to the process's [`LiveMetrics`] a few times a second; a
+//! thread of the process draws. With several processes, each shows its own share.
 
+use crate::metrics::live::LiveMetrics;
 use crate::metrics::{dur, si};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -27,55 +27,15 @@ pub enum ProgressMode {
     Log(Duration),
 }
 
-/// What the workers of one process publish.
-pub struct Board {
-    events: Vec<AtomicU64>,
-    p99_ns: Vec<AtomicU64>,
-    done: AtomicBool,
-}
-
-impl Board {
-    /// A board for `workers` local workers.
-    pub fn new(workers: usize) -> Arc<Self> {
-        Arc::new(Board {
-            events: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-            p99_ns: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-            done: AtomicBool::new(false),
-        })
-    }
-
-    /// Local worker `slot` has read `events` so far; its latest interval's p99 was `p99_ns`.
-    pub fn publish(&self, slot: usize, events: u64, p99_ns: Option<u64>) {
-        if let Some(e) = self.events.get(slot) {
-            e.store(events, Ordering::Relaxed);
-        }
-        if let (Some(p), Some(ns)) = (self.p99_ns.get(slot), p99_ns) {
-            p.store(ns, Ordering::Relaxed);
-        }
-    }
-
-    fn events(&self) -> u64 {
-        self.events.iter().map(|e| e.load(Ordering::Relaxed)).sum()
-    }
-
-    fn p99_ns(&self) -> u64 {
-        self.p99_ns
-            .iter()
-            .map(|e| e.load(Ordering::Relaxed))
-            .max()
-            .unwrap_or(0)
-    }
-}
-
-/// Draws the board until [`Reporter::finish`].
+/// Draws the live view until [`Reporter::finish`].
 pub struct Reporter {
-    board: Arc<Board>,
+    board: Arc<LiveMetrics>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Reporter {
     /// Starts drawing `board` in `mode`; `total` is the expected number of events, if known.
-    pub fn start(board: Arc<Board>, mode: ProgressMode, total: Option<u64>) -> Self {
+    pub fn start(board: Arc<LiveMetrics>, mode: ProgressMode, total: Option<u64>) -> Self {
         let thread = match mode {
             ProgressMode::Off => None,
             mode => {
@@ -88,7 +48,7 @@ impl Reporter {
 
     /// Stops drawing (and clears the bar).
     pub fn finish(mut self) {
-        self.board.done.store(true, Ordering::Relaxed);
+        self.board.set_done();
         if let Some(t) = self.thread.take() {
             t.thread().unpark();
             let _ = t.join();
@@ -97,14 +57,14 @@ impl Reporter {
 }
 
 /// The latest p99 as the report writes durations, or `-` before there is one.
-fn p99_text(board: &Board) -> String {
+fn p99_text(board: &LiveMetrics) -> String {
     match board.p99_ns() {
-        0 => "-".to_string(),
-        ns => dur(ns as f64 / 1e3),
+        None => "-".to_string(),
+        Some(ns) => dur(ns as f64 / 1e3),
     }
 }
 
-fn draw(board: &Board, mode: ProgressMode, total: Option<u64>) {
+fn draw(board: &LiveMetrics, mode: ProgressMode, total: Option<u64>) {
     match mode {
         ProgressMode::Off => {}
         ProgressMode::Bar => draw_bar(board, total),
@@ -112,7 +72,7 @@ fn draw(board: &Board, mode: ProgressMode, total: Option<u64>) {
     }
 }
 
-fn draw_bar(board: &Board, total: Option<u64>) {
+fn draw_bar(board: &LiveMetrics, total: Option<u64>) {
     let rate = |state: &ProgressState, w: &mut dyn std::fmt::Write| {
         let _ = write!(w, "{}", si(state.per_sec()));
     };
@@ -127,7 +87,7 @@ fn draw_bar(board: &Board, total: Option<u64>) {
         .progress_chars("=> ");
     let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr_with_hz(4))
         .with_style(style);
-    while !board.done.load(Ordering::Relaxed) {
+    while !board.is_done() {
         bar.set_position(board.events());
         bar.set_message(p99_text(board));
         std::thread::park_timeout(Duration::from_millis(250));
@@ -135,14 +95,14 @@ fn draw_bar(board: &Board, total: Option<u64>) {
     bar.finish_and_clear();
 }
 
-fn draw_log(board: &Board, every: Duration) {
+fn draw_log(board: &LiveMetrics, every: Duration) {
     let start = Instant::now();
     let (mut last_at, mut last_events) = (start, 0u64);
     let mut next = start + every;
-    while !board.done.load(Ordering::Relaxed) {
+    while !board.is_done() {
         std::thread::park_timeout(Duration::from_millis(250));
         let now = Instant::now();
-        if board.done.load(Ordering::Relaxed) || now < next {
+        if board.is_done() || now < next {
             continue;
         }
         next = now + every;
@@ -166,16 +126,13 @@ fn draw_log(board: &Board, every: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::live::RunInfo;
 
     #[test]
-    fn the_board_sums_events_and_keeps_the_worst_p99() {
-        let board = Board::new(2);
-        board.publish(0, 10, Some(5_000));
-        board.publish(1, 32, Some(9_000));
-        board.publish(1, 40, None);
-        assert_eq!(board.events(), 50);
-        assert_eq!(board.p99_ns(), 9_000);
-        // A reporter that is off draws nothing and stops at once.
-        Reporter::start(board, ProgressMode::Off, None).finish();
+    fn a_reporter_that_is_off_stops_at_once() {
+        let live = LiveMetrics::new(RunInfo::default());
+        assert_eq!(p99_text(&live), "-");
+        Reporter::start(Arc::clone(&live), ProgressMode::Off, None).finish();
+        assert!(live.is_done());
     }
 }

@@ -359,7 +359,11 @@ pub fn ingest<'s, R: Record>(
                 None => config.batch as u64,
             };
             let max = (config.batch as u64).min(room.max(1)) as usize;
-            let first_read = *ledger.borrow_mut().first_read.get_or_insert(now);
+            let first_read = {
+                let mut ledger = ledger.borrow_mut();
+                ledger.paced = reader.paced();
+                *ledger.first_read.get_or_insert(now)
+            };
             buf.clear();
             let stopped = stop_cause.is_some()
                 || config

@@ -81,6 +81,23 @@ impl Step {
     }
 }
 
+/// The checkpoints of a process as its first worker sees them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CheckpointStats {
+    /// Checkpoints completed (durable manifests) in this execution.
+    pub completed: u64,
+    /// Checkpoints abandoned (a worker no longer had the state copies one needed).
+    pub abandoned: u64,
+    /// The newest completed checkpoint's epoch (event time, ms).
+    pub last_epoch: Option<EventTime>,
+    /// From naming the newest checkpoint to its durable manifest (the coordinator only).
+    pub last_duration: Option<Duration>,
+    /// Bytes of the newest checkpoint's parts (the coordinator only).
+    pub last_bytes: Option<u64>,
+    /// When the newest checkpoint completed.
+    pub last_at: Option<Instant>,
+}
+
 /// The fail point of this process, from `SLUICE_FAIL_POINT` (first execution only).
 #[derive(Clone, Debug, Default)]
 pub struct FailPoint {
@@ -183,6 +200,8 @@ pub struct Protocol {
     named_at: Instant,
     /// Coordinator: each completed checkpoint's duration (named → manifest durable) and size.
     stats: Vec<(Duration, u64)>,
+    /// What the metrics endpoint shows of this worker's checkpoints.
+    seen: CheckpointStats,
 }
 
 impl Protocol {
@@ -222,7 +241,14 @@ impl Protocol {
             poll,
             named_at: now,
             stats: Vec::new(),
+            seen: CheckpointStats::default(),
         }
+    }
+
+    /// The checkpoints as this worker has seen them: completed in this execution (and, on the
+    /// coordinator, how long the newest took and how large it was), abandoned.
+    pub fn live(&self) -> CheckpointStats {
+        self.seen.clone()
     }
 
     fn store(&self) -> &Store {
@@ -312,6 +338,13 @@ impl Protocol {
                     );
                 }
                 self.handled = c;
+                self.seen.completed += 1;
+                self.seen.last_epoch = Some(c);
+                self.seen.last_at = Some(now);
+                if let (true, Some(&(took, bytes))) = (self.coordinator, self.stats.last()) {
+                    self.seen.last_duration = Some(took);
+                    self.seen.last_bytes = Some(bytes);
+                }
                 self.checkpoint.completed(c);
                 // The next checkpoint is named no sooner than `min_pause` from now.
                 let resume = self.min_pause.saturating_sub(COPY_LEAD);
@@ -386,6 +419,7 @@ impl Protocol {
             if skips > 0 {
                 // A worker no longer had the copies `c` needs: name a later one soon.
                 tracing::debug!("checkpoint {c} abandoned: {skips} worker(s) skipped it");
+                self.seen.abandoned += 1;
                 self.in_flight = None;
                 self.final_named = false;
                 self.completed_at = now.checked_sub(self.min_pause).unwrap_or(now);

@@ -79,6 +79,14 @@ pub struct Ledger {
     pub gave_up: bool,
     /// The input was ended by a stop request: its cause, and the worker's watermark then.
     pub stopped: Option<(StopCause, EventTime)>,
+    /// The source's watermark, as of its latest advance.
+    pub watermark: Option<EventTime>,
+    /// The wall-clock instant the watermark's event time stands for, when the source knows
+    /// it (a paced source's schedule).
+    pub watermark_wall: Option<Instant>,
+    /// The source reads on a wall-clock schedule: its event time is not Unix time, and the
+    /// watermark's lag is measured against the schedule ([`Ledger::watermark_wall`]).
+    pub paced: bool,
 }
 
 /// Settings of the run's measurements.
@@ -121,6 +129,9 @@ impl Default for Ledger {
             warmup_events: 0,
             gave_up: false,
             stopped: None,
+            watermark: None,
+            watermark_wall: None,
+            paced: false,
         }
     }
 }
@@ -141,6 +152,18 @@ impl Ledger {
         self.events += count;
     }
 
+    /// Records the watermark has passed whose outputs are not all complete yet: the
+    /// dataflow's share of the work, the one flow control bounds.
+    pub fn in_flight(&self) -> u64 {
+        self.releases.iter().map(|r| r.events).sum()
+    }
+
+    /// Records read and emitted that wait for the watermark to pass their event time
+    /// (the allowed delay holds them back).
+    pub fn awaiting_watermark(&self) -> u64 {
+        self.pending.values().sum()
+    }
+
     /// Notes a dead letter.
     pub fn dead_letter(&mut self, reason: Reason) {
         self.dead.add(reason);
@@ -155,6 +178,10 @@ impl Ledger {
         wall_of_upto: Option<Instant>,
         sampled: bool,
     ) {
+        if upto.is_some() {
+            self.watermark = upto;
+            self.watermark_wall = wall_of_upto;
+        }
         let events = match upto {
             Some(t) => {
                 let keep = self.pending.split_off(&t);

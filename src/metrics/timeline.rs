@@ -8,6 +8,7 @@
 //! digits) so that one per second stays cheap; they travel V2-serialised in worker reports and
 //! are merged interval by interval.
 
+use super::live::Quantiles;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
@@ -66,14 +67,22 @@ fn decode_histogram(bytes: &[u8]) -> Option<Histogram<u64>> {
         .ok()
 }
 
+fn quantiles(h: &Histogram<u64>) -> Quantiles {
+    Quantiles {
+        p50: h.value_at_quantile(0.5),
+        p99: h.value_at_quantile(0.99),
+        max: h.max(),
+    }
+}
+
 /// A worker's timeline: one open interval as a histogram, the closed ones V2-encoded (tens of
 /// bytes each instead of the histogram's ~25 KiB), so a run of days stays small.
 pub struct Timeline {
     interval: Duration,
     closed: Vec<EncodedInterval>,
     open: Option<Interval>,
-    /// The 99th percentile of the latest closed interval with samples, and its index.
-    closed_p99: Option<(usize, u64)>,
+    /// The quantiles of the latest closed interval with samples, and its index.
+    closed_quantiles: Option<(usize, Quantiles)>,
 }
 
 impl Default for Timeline {
@@ -89,7 +98,7 @@ impl Timeline {
             interval: interval.max(Duration::from_millis(10)),
             closed: Vec::new(),
             open: None,
-            closed_p99: None,
+            closed_quantiles: None,
         }
     }
 
@@ -106,7 +115,7 @@ impl Timeline {
     fn close(&mut self) {
         let Some(open) = self.open.take() else { return };
         if !open.latency.is_empty() {
-            self.closed_p99 = Some((open.index, open.latency.value_at_quantile(0.99)));
+            self.closed_quantiles = Some((open.index, quantiles(&open.latency)));
         }
         if self.closed.len() < open.index {
             self.closed.resize(open.index, EncodedInterval::default());
@@ -163,17 +172,18 @@ impl Timeline {
         });
     }
 
-    /// The 99th percentile of the latest interval with samples before `at` (for progress lines).
-    pub fn recent_p99_ns(&self, origin: Instant, at: Instant) -> Option<u64> {
+    /// The latency quantiles of the latest complete interval with samples before `at` (for
+    /// progress lines and the live view).
+    pub fn recent_quantiles_ns(&self, origin: Instant, at: Instant) -> Option<Quantiles> {
         let current = self.index(origin, at);
         if let Some(open) = &self.open {
             if open.index < current && !open.latency.is_empty() {
-                return Some(open.latency.value_at_quantile(0.99));
+                return Some(quantiles(&open.latency));
             }
         }
-        self.closed_p99
+        self.closed_quantiles
             .filter(|&(i, _)| i < current)
-            .map(|(_, p99)| p99)
+            .map(|(_, q)| q)
     }
 
     /// The timeline as it travels in a worker report.
@@ -291,12 +301,13 @@ mod tests {
         assert_eq!(points[1].rss_mib, Some(100.0));
         assert_eq!(points[2].t_s, 3.0);
         assert_eq!(
-            a.recent_p99_ns(origin, origin + Duration::from_millis(500)),
+            a.recent_quantiles_ns(origin, origin + Duration::from_millis(500)),
             None
         );
         let p99 = a
-            .recent_p99_ns(origin, origin + Duration::from_millis(1100))
-            .unwrap();
+            .recent_quantiles_ns(origin, origin + Duration::from_millis(1100))
+            .unwrap()
+            .p99;
         assert!((9_900..=10_300).contains(&p99), "{p99}");
     }
 
