@@ -12,11 +12,14 @@ use crate::checkpoint::transaction::TransactionalSink;
 use crate::checkpoint::{self, CheckpointConfig, CheckpointError, Checkpointing, WorkerCheckpoint};
 use crate::connectors::sink::{RowTarget, SinkSpec, SinkWriter, FLUSH_INTERVAL};
 use crate::connectors::{kafka, Exhausted, Position, SourceError, SourceSpec};
-use crate::console::{Board, ProgressMode, Reporter};
+use crate::console::{ProgressMode, Reporter};
 use crate::ingest::{ingest, IngestConfig, IngestShared};
 use crate::launch::{Mesh, MeshError};
+use crate::metrics::live::{LiveMetrics, RunInfo, WorkerLive, PUBLISH_EVERY};
 use crate::metrics::timeline::resident_bytes;
 use crate::metrics::{ccdf_tsv, Ledger, MetricsConfig, RunReport, WorkerReport};
+use crate::monitoring::graph::Graph;
+use crate::monitoring::{Monitor, MonitorError};
 use crate::pipeline::{Context, Outputs, Pipeline};
 use crate::preflight::{ensure_distinct, prepare_dir, PreflightError, PreparedFile};
 use crate::record::Record;
@@ -65,6 +68,11 @@ pub struct RunOptions {
     pub state_ttl: Option<EventTime>,
     /// The pipeline's parameters (`--param NAME=VALUE`), in command-line order.
     pub params: Vec<(String, String)>,
+    /// Serve Prometheus metrics, the dashboard and health probes on this address (this
+    /// process's: see [`crate::monitoring::process_addr`]); `None`: not at all.
+    pub metrics_addr: Option<String>,
+    /// This execution's number (1, then one more after each restart by a supervisor).
+    pub execution: u64,
 }
 
 impl RunOptions {
@@ -85,6 +93,8 @@ impl RunOptions {
             stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             state_ttl: None,
             params: Vec::new(),
+            metrics_addr: None,
+            execution: 1,
         }
     }
 }
@@ -196,6 +206,9 @@ pub enum RunError {
         #[source]
         source: std::io::Error,
     },
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
     /// A worker panicked.
     #[error("worker {worker} failed: {message}")]
     Worker {
@@ -243,14 +256,29 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
         (sink, dead)
     };
     let processes = mesh.processes();
-    let board = Board::new(mesh.workers());
+    let label = config.source.label();
+    let live = LiveMetrics::new(RunInfo {
+        pipeline: config.pipeline.name.to_string(),
+        source: label.clone(),
+        sink: options.sink.label(),
+        process: mesh.process(),
+        processes,
+        workers: mesh.workers(),
+        execution: options.execution,
+    });
+    let monitor = match &options.metrics_addr {
+        Some(addr) => {
+            let graph = pipeline_graph(config.pipeline, options.ingest.policy);
+            Some(Monitor::start(addr, Arc::clone(&live), graph)?)
+        }
+        None => None,
+    };
     let addresses: Arc<Vec<String>> = Arc::new(mesh.addresses().to_vec());
     let reporter = Reporter::start(
-        Arc::clone(&board),
+        Arc::clone(&live),
         options.progress,
         config.source.expected_events(),
     );
-    let label = config.source.label();
     let latency_from = config.source.latency_from();
     let config = Arc::new(config);
     let ended_at_checkpoint = checkpointing.clone();
@@ -258,22 +286,24 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
         sink.clone(),
         dead.clone(),
         Instant::now(),
-        board,
+        live,
         checkpointing,
     ));
     let worker_config = Arc::clone(&config);
     let results = mesh.execute(move |worker| {
-        let (sink, dead, start, board, checkpointing) = &*shared;
+        let (sink, dead, start, live, checkpointing) = &*shared;
         let shared = Shared {
             sink: sink.clone(),
             dead: dead.clone(),
-            board: Arc::clone(board),
+            live: Arc::clone(live),
             checkpointing: checkpointing.clone(),
             addresses: Arc::clone(&addresses),
         };
         run_worker(worker, &worker_config, shared, *start, processes)
     });
     reporter.finish();
+    // The endpoint answers until the workers are done (a last scrape sees the final counts).
+    drop(monitor);
     let results = results?;
     let mut reports = None;
     let mut positions = Vec::new();
@@ -333,7 +363,7 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
 struct Shared {
     sink: SinkWriter,
     dead: SinkWriter,
-    board: Arc<Board>,
+    live: Arc<LiveMetrics>,
     checkpointing: Option<Arc<Checkpointing>>,
     /// Every process's address, for naming a lost one.
     addresses: Arc<Vec<String>>,
@@ -368,6 +398,26 @@ fn checkpointed_outputs(
     Ok((sink, dead))
 }
 
+/// Builds `pipeline` on `worker` with no input (closed at once) and outputs that write nothing.
+fn build_bare<R: Record>(
+    worker: &mut Worker,
+    pipeline: &'static Pipeline<R>,
+    policy: WatermarkPolicy,
+) {
+    worker.dataflow::<EventTime, _, _>(|scope| {
+        let (_input, records) = scope.new_input::<Vec<R>>();
+        let outputs = Outputs {
+            probe: ProbeHandle::new(),
+            sink: RowTarget::Shared(SinkWriter::null()),
+            dead_letters: RowTarget::Shared(SinkWriter::null()),
+            ledger: Rc::new(RefCell::new(Ledger::new(MetricsConfig::default()))),
+            output_dir: PathBuf::new(),
+        };
+        let mut ctx = Context::new(scope, pipeline.name, policy, outputs);
+        (pipeline.build)(records, &mut ctx);
+    });
+}
+
 /// Builds `pipeline` once on a throwaway single-threaded worker, with no input, and returns the
 /// operators in it that cannot take part in checkpoints.
 fn probe_pipeline<R: Record>(
@@ -375,20 +425,15 @@ fn probe_pipeline<R: Record>(
     policy: WatermarkPolicy,
 ) -> Vec<String> {
     timely::execute::execute_directly(move |worker| {
-        checkpoint::uncheckpointable(|| {
-            worker.dataflow::<EventTime, _, _>(|scope| {
-                let (_input, records) = scope.new_input::<Vec<R>>();
-                let outputs = Outputs {
-                    probe: ProbeHandle::new(),
-                    sink: RowTarget::Shared(SinkWriter::null()),
-                    dead_letters: RowTarget::Shared(SinkWriter::null()),
-                    ledger: Rc::new(RefCell::new(Ledger::new(MetricsConfig::default()))),
-                    output_dir: PathBuf::new(),
-                };
-                let mut ctx = Context::new(scope, pipeline.name, policy, outputs);
-                (pipeline.build)(records, &mut ctx);
-            })
-        })
+        checkpoint::uncheckpointable(|| build_bare(worker, pipeline, policy))
+    })
+}
+
+/// The dataflow graph of `pipeline`, from a throwaway single-threaded build (for the
+/// dashboard; the ingest operator shows as its input).
+fn pipeline_graph<R: Record>(pipeline: &'static Pipeline<R>, policy: WatermarkPolicy) -> Graph {
+    timely::execute::execute_directly(move |worker| {
+        Graph::capture(worker, |worker| build_bare(worker, pipeline, policy))
     })
 }
 
@@ -488,25 +533,31 @@ impl Observer for SettleLatency {
     }
 }
 
-/// Publishes the worker's counters to the process's progress board a few times a second.
-struct PublishProgress {
+/// Publishes the worker's counters and gauges to the process's live view a few times a second
+/// (the progress line, the metrics endpoint and the dashboard read it).
+struct PublishLive {
     ledger: Rc<RefCell<Ledger>>,
-    board: Arc<Board>,
+    probe: ProbeHandle<EventTime>,
+    live: Arc<LiveMetrics>,
     slot: usize,
     next: Instant,
 }
 
-impl Observer for PublishProgress {
+impl PublishLive {
+    fn publish(&self, now: Instant) {
+        let frontier = self.probe.with_frontier(|f| f.first().copied());
+        let state = WorkerLive::from_ledger(&self.ledger.borrow(), frontier, now);
+        self.live.publish(self.slot, state);
+    }
+}
+
+impl Observer for PublishLive {
     fn on_step(&mut self, now: Instant) {
         if now < self.next {
             return;
         }
-        self.next = now + Duration::from_millis(200);
-        let ledger = self.ledger.borrow();
-        let p99 = ledger
-            .first_read
-            .and_then(|origin| ledger.timeline.recent_p99_ns(origin, now));
-        self.board.publish(self.slot, ledger.events, p99);
+        self.next = now + PUBLISH_EVERY;
+        self.publish(now);
     }
 }
 
@@ -709,17 +760,22 @@ fn run_worker<R: Record>(
     });
 
     let now = Instant::now();
+    let publisher = PublishLive {
+        ledger: Rc::clone(&ledger),
+        probe: probe.clone(),
+        live: Arc::clone(&shared.live),
+        slot: local,
+        next: now,
+    };
+    let live = Arc::clone(&shared.live);
+    live.set_running();
+    let mut checkpoints_published = now;
     let mut observers: Vec<Box<dyn Observer>> = vec![
         Box::new(SettleLatency {
             ledger: Rc::clone(&ledger),
             probe: probe.clone(),
         }),
-        Box::new(PublishProgress {
-            ledger: Rc::clone(&ledger),
-            board: shared.board,
-            slot: local,
-            next: now,
-        }),
+        Box::new(publisher),
     ];
     if let Some(timeout) = options.stall_timeout.filter(|_| processes > 1) {
         let workers = peers / processes;
@@ -755,6 +811,10 @@ fn run_worker<R: Record>(
                 drain.request(crate::stop::StopCause::Signal("a failed checkpoint"));
                 failed = Some(e.into());
             }
+            if local == 0 && now >= checkpoints_published {
+                checkpoints_published = now + PUBLISH_EVERY;
+                live.publish_checkpoints(protocol.live());
+            }
         }
     }
     if let (Some(protocol), None) = (protocol.as_mut(), &failed) {
@@ -763,6 +823,17 @@ fn run_worker<R: Record>(
         }
     }
     ledger.borrow_mut().settle(&probe, Instant::now());
+    {
+        let now = Instant::now();
+        let frontier = probe.with_frontier(|f| f.first().copied());
+        live.publish(
+            local,
+            WorkerLive::from_ledger(&ledger.borrow(), frontier, now),
+        );
+        if let (0, Some(protocol)) = (local, protocol.as_ref()) {
+            live.publish_checkpoints(protocol.live());
+        }
+    }
     let positions = positions.borrow().clone();
     let mine =
         WorkerReport::from_ledger(index, &ledger.borrow(), positions.clone(), Instant::now());

@@ -18,8 +18,9 @@
 //!   fraud: [`fraud`], IoT: [`iot`], recommendations: [`recommend`]).
 //! - [`driver`] — running a pipeline on a worker mesh ([`launch`], [`local`]) after the checks
 //!   of [`preflight`]; [`metrics`] and [`console`] observe the run (latency, throughput, memory,
-//!   progress) and never steer it.
-//! - [`app`] — the whole command line ([`cli`]) as one call, for the `sluice` binary and for
+//!   progress) and never steer it; [`monitoring`] serves them live over HTTP (Prometheus
+//!   metrics, a dashboard, health probes).
+//! - [`app`] — the whole command line ([`cli`], completed by [`config`] files and variables) as one call, for the `sluice` binary and for
 //!   programs of your own.
 //!
 //! ## Writing your own pipeline
@@ -43,6 +44,7 @@ pub mod catalog;
 pub mod checkpoint;
 pub mod cli;
 pub mod collections;
+pub mod config;
 pub mod connectors;
 pub mod console;
 pub mod deadletter;
@@ -53,6 +55,7 @@ pub mod iot;
 pub mod launch;
 pub mod local;
 pub mod metrics;
+pub mod monitoring;
 pub mod nexmark;
 pub mod operators;
 pub mod pipeline;

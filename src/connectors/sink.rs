@@ -56,6 +56,19 @@ pub enum SinkSpec {
     },
 }
 
+impl SinkSpec {
+    /// The sink as a person would name it (`stdout`, `file:PATH`, `null`, the topic's URL).
+    pub fn label(&self) -> String {
+        match self {
+            SinkSpec::Stdout => "stdout".into(),
+            SinkSpec::File(path) => format!("file:{}", path.display()),
+            SinkSpec::Null => "null".into(),
+            SinkSpec::Kafka { url, .. } => url.to_string(),
+            SinkSpec::Mqtt { url, .. } => url.to_string(),
+        }
+    }
+}
+
 /// A `--sink` value that names no sink.
 #[derive(Debug, thiserror::Error)]
 pub enum UnknownSink {
