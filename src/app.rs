@@ -14,8 +14,9 @@ use crate::checkpoint::CheckpointError;
 use crate::cli::exit::{FAILED, REJECTED, UNAVAILABLE, USAGE};
 use crate::cli::{
     check_generator_settings, given_generator_settings, with_generator_flags, CatArgs, Cli,
-    Command, Endpoint, GenArgs, GeneratorFlag, ReportFormat, RunArgs,
+    Command, Endpoint, GenArgs, GeneratorFlag, LogFormat, ReportFormat, RunArgs,
 };
+use crate::config::{Layered, ResolveError};
 use crate::connectors::kafka::{self, KafkaError, KafkaUrl};
 use crate::connectors::mqtt::{self, sink::MqttWriter, MqttUrl};
 use crate::connectors::sink::{per_process_path, SinkSpec, Writer};
@@ -27,6 +28,7 @@ use crate::stop::Stop;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -78,6 +80,7 @@ impl From<RunError> for Failure {
             | RunError::Report { .. }
             | RunError::Worker { .. }
             | RunError::Protocol(_) => FAILED,
+            RunError::Monitor(_) => UNAVAILABLE,
         };
         Failure {
             code,
@@ -94,23 +97,46 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     // Colours only for a person at a terminal who has not asked for none (NO_COLOR).
     let colour = std::io::stderr().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,sluice::checkpoint=info,sluice::connectors::mqtt=info,sluice::monitoring=info",
+        )
+    });
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(colour)
         // A closed stderr must not panic the thread that logs (e.g. the signal handler's).
         .log_internal_errors(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SLUICE_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "warn,sluice::checkpoint=info,sluice::connectors::mqtt=info",
-                )
-            }),
-        )
-        .init();
+        .with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.with_ansi(colour).init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+}
+
+/// The command line, with `run`'s flags completed from `--config FILE` and `SLUICE_…`
+/// variables ([`crate::config`]); exits on an invalid one, as clap does.
+fn parse_command_line(command: &clap::Command) -> (clap::ArgMatches, Layered) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
+    match crate::config::resolve(command, &argv, &vars) {
+        Ok(resolved) => resolved,
+        Err(ResolveError::Clap(e)) => e.exit(),
+        Err(ResolveError::Config(e)) => {
+            let _ = writeln!(std::io::stderr(), "sluice: error: {e}");
+            std::process::exit(i32::from(USAGE))
+        }
+    }
 }
 
 /// Runs Sluice's command line (`list`, `run`, `gen`, `cat`) over the pipelines of `catalog`,
@@ -126,9 +152,14 @@ pub fn main(catalog: Catalog) -> ExitCode {
         })
         .unwrap_or_else(|| "sluice".into());
     let flags = generator_flags(&catalog);
-    let matches = with_generator_flags(Cli::command().bin_name(name), &flags).get_matches();
+    let mut command = with_generator_flags(Cli::command().bin_name(&name), &flags);
+    let (matches, layered) = parse_command_line(&command);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    init_logging();
+    let log_format = match &cli.command {
+        Command::Run(args) => args.log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(log_format);
     let sub = matches.subcommand().map(|(_, m)| m.clone());
     let result = match (cli.command, sub) {
         (Command::List { json }, _) => list(&catalog, json),
@@ -137,9 +168,21 @@ pub fn main(catalog: Catalog) -> ExitCode {
             generate(&catalog, &args, &m, settings)
         }
         (Command::Cat(args), _) => cat(&args),
+        (Command::Completions { shell }, _) => {
+            clap_complete::generate(shell, &mut command, &name, &mut std::io::stdout());
+            Ok(0)
+        }
+        (Command::Man { dir }, _) => manual(&command, dir.as_deref()),
+        (Command::Run(args), Some(m)) if args.print_config => {
+            let run = command
+                .find_subcommand("run")
+                .expect("the command line has `run`");
+            print!("{}", crate::config::print(run, &m, &layered));
+            Ok(0)
+        }
         (Command::Run(args), Some(m)) => {
             let settings = given_generator_settings(&m, &flags);
-            run_pipeline(&catalog, &args, &m, settings)
+            run_pipeline(&catalog, &args, &m, settings, &layered)
         }
         (_, None) => unreachable!("clap requires a subcommand"),
     };
@@ -152,6 +195,43 @@ pub fn main(catalog: Catalog) -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `sluice man`: the top page on stdout, or every page (one per subcommand) into `dir`.
+fn manual(command: &clap::Command, dir: Option<&std::path::Path>) -> Result<u8, Failure> {
+    let Some(dir) = dir else {
+        let mut out = std::io::stdout().lock();
+        clap_mangen::Man::new(command.clone())
+            .render(&mut out)
+            .context("writing the manual page")?;
+        return Ok(0);
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+        .map_err(|error| Failure {
+            code: UNAVAILABLE,
+            error,
+        })?;
+    let name = command.get_name().to_string();
+    let mut pages = vec![(name.clone(), command.clone())];
+    for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let page = sub.clone().name(format!("{name}-{}", sub.get_name()));
+        pages.push((format!("{name}-{}", sub.get_name()), page));
+    }
+    for (page, cmd) in pages {
+        let path = dir.join(format!("{page}.1"));
+        let mut bytes = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut bytes)
+            .context("rendering the manual page")?;
+        std::fs::write(&path, bytes)
+            .with_context(|| format!("writing {}", path.display()))
+            .map_err(|error| Failure {
+                code: UNAVAILABLE,
+                error,
+            })?;
+    }
+    Ok(0)
 }
 
 fn list(catalog: &Catalog, json: bool) -> Result<u8, Failure> {
@@ -455,6 +535,7 @@ fn run_pipeline(
     args: &RunArgs,
     matches: &clap::ArgMatches,
     settings: BTreeMap<String, String>,
+    layered: &Layered,
 ) -> Result<u8, Failure> {
     let Some((domain, info)) = catalog.find(&args.query) else {
         let names: Vec<&str> = catalog.pipelines().iter().map(|p| p.name).collect();
@@ -476,14 +557,14 @@ fn run_pipeline(
         domain.generator_options(),
         reads.as_deref(),
     )
-    .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    .map_err(|e| Failure::usage(anyhow::anyhow!(layered.explain(&e))))?;
     args.check_applicable(
         matches,
         source_endpoint(kind),
         sink_endpoint(&sink),
         info.writes_files,
     )
-    .map_err(|e| Failure::usage(anyhow::anyhow!(e)))?;
+    .map_err(|e| Failure::usage(anyhow::anyhow!(layered.explain(&e))))?;
     let processes = args.mesh.processes;
     let Some(process) = args.mesh.process else {
         if processes > 1 {
@@ -567,6 +648,15 @@ fn run_process(
         stall_timeout: Some(args.fault.stall_timeout).filter(|t| !t.is_zero()),
         state_ttl: args.state_ttl.map(|d| d.as_millis() as u64),
         params: args.params.clone(),
+        metrics_addr: args
+            .metrics_addr
+            .as_deref()
+            .map(|addr| {
+                crate::monitoring::process_addr(addr, process, args.mesh.hostfile.is_none())
+            })
+            .transpose()
+            .map_err(|e| Failure::usage(anyhow::anyhow!("--metrics-addr {e}")))?,
+        execution: args.fault.execution,
     };
     let outcome = domain.run(info.name, source, options, &mesh)?;
     let Some(report) = outcome.report else {

@@ -127,6 +127,18 @@ pub enum Command {
     Gen(GenArgs),
     /// Print every record value of a Kafka topic, one per line, up to its current end.
     Cat(CatArgs),
+    /// Print a shell completion script (e.g. `sluice completions bash > ~/.local/share/bash-completion/completions/sluice`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per subcommand into a directory.
+    Man {
+        /// Write `sluice.1`, `sluice-run.1`, … here instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `sluice cat` flags.
@@ -148,6 +160,15 @@ pub enum ReportFormat {
     Json,
     /// None (see --report-file).
     None,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields), for log collectors.
+    Json,
 }
 
 /// `--progress` values.
@@ -515,6 +536,24 @@ pub struct RunArgs {
     /// `log`, or `off`.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto, help_heading = "Report")]
     pub progress: ProgressArg,
+
+    /// Serve Prometheus metrics (`/metrics`), a live dashboard (`/`) and health probes
+    /// (`/healthz`, `/readyz`) on HOST:PORT; process i of a mesh on one machine (no --hostfile)
+    /// uses PORT + i.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_listen_addr, help_heading = "Monitoring")]
+    pub metrics_addr: Option<String>,
+    /// Log lines on stderr as text, or as JSON objects (one a line); filter with SLUICE_LOG
+    /// (RUST_LOG syntax, e.g. `info,sluice::checkpoint=debug`).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, help_heading = "Monitoring")]
+    pub log_format: LogFormat,
+
+    /// Read flags from this TOML file (keys are the long flag names, `query` the pipeline);
+    /// precedence: defaults < file < SLUICE_<FLAG> variables < flags.
+    #[arg(long = "config", value_name = "FILE", help_heading = "Configuration")]
+    pub config_file: Option<PathBuf>,
+    /// Print the effective configuration (TOML, secrets redacted, each value's origin) and exit.
+    #[arg(long, help_heading = "Configuration")]
+    pub print_config: bool,
 
     #[command(flatten)]
     /// Kafka settings.
@@ -1054,6 +1093,21 @@ fn parse_base_time(text: &str) -> Result<u64, String> {
     parse_timestamp(text).map_err(|e| e.to_string())
 }
 
+/// `HOST:PORT` to listen on (port 0: any free one).
+fn parse_listen_addr(text: &str) -> Result<String, String> {
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is not HOST:PORT (e.g. 127.0.0.1:9464)"))?;
+    if host.is_empty() {
+        return Err(format!(
+            "{text:?} has no host (e.g. 127.0.0.1:9464, 0.0.0.0:9464)"
+        ));
+    }
+    port.parse::<u16>()
+        .map_err(|_| format!("{port:?} is not a port number (0 to 65535)"))?;
+    Ok(text.to_string())
+}
+
 /// `NAME=VALUE` of `--param`.
 fn parse_param(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -1072,6 +1126,22 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+        // clap checks these only in debug builds; the suite runs in release.
+        for sub in Cli::command().get_subcommands() {
+            let mut ids = std::collections::BTreeSet::new();
+            let mut longs = std::collections::BTreeSet::new();
+            for arg in sub.get_arguments() {
+                assert!(
+                    ids.insert(arg.get_id().clone()),
+                    "{}: id {} twice",
+                    sub.get_name(),
+                    arg.get_id()
+                );
+                if let Some(long) = arg.get_long() {
+                    assert!(longs.insert(long), "{}: --{long} twice", sub.get_name());
+                }
+            }
+        }
     }
 
     #[test]
