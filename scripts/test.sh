@@ -4,7 +4,9 @@
 # an S3-compatible object store) and doc tests. Starts a Kafka broker (scripts/kafka-broker.sh)
 # and an S3 server (scripts/s3-server.sh) on 127.0.0.1 unless SLUICE_KAFKA / SLUICE_S3 name them,
 # and stops them afterwards; installs Mosquitto (scripts/mosquitto.sh), of which each MQTT test
-# starts its own on a loopback port. Nothing binds or connects beyond loopback.
+# starts its own on a loopback port; installs Prometheus and Chromium (scripts/monitoring-tools.sh),
+# which tests/operating.rs starts against a running pipeline; validates the Kubernetes manifests
+# (scripts/validate-manifests.sh). Nothing binds or connects beyond loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cleanup=()
@@ -27,4 +29,6 @@ if [ -z "${SLUICE_S3:-}" ]; then
 fi
 echo "S3-compatible server for the tests: $SLUICE_S3" >&2
 bash scripts/mosquitto.sh install
+bash scripts/monitoring-tools.sh install
+bash scripts/validate-manifests.sh
 cargo test --locked "$@"

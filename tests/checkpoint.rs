@@ -3,7 +3,7 @@
 //! exactly the rows of an independent batch computation over the same input (the fraud model and
 //! rule book: exactly the rows of an uninterrupted run); a damaged newest
 //! checkpoint is reported and the previous one used; a checkpoint of another run is refused;
-//! SIGTERM stops with a final checkpoint that a restore continues from.
+//! SIGTERM stops with a final checkpoint that a restore continues from, at another worker count.
 
 mod common;
 
@@ -557,8 +557,10 @@ fn runs_that_cannot_be_checkpointed_or_restored_are_refused() {
     );
 }
 
+/// Rescaling, as the README and deploy/README.md describe it: stop with SIGTERM (a final
+/// checkpoint), then start again with another worker count and `--restore`.
 #[test]
-fn sigterm_stops_with_a_checkpoint_that_a_restore_continues() {
+fn sigterm_stops_with_a_checkpoint_that_a_rescaled_restore_continues() {
     let dir = tempfile::tempdir().unwrap();
     let ck = dir.path().join("ck");
     let out = dir.path().join("out.jsonl");
@@ -616,7 +618,7 @@ fn sigterm_stops_with_a_checkpoint_that_a_restore_continues() {
         partial > 0 && partial < expected.len(),
         "{partial} rows at the stop"
     );
-    args.extend(["--restore", "--execution", "2"]);
+    args.extend(["--restore", "--execution", "2", "-w", "2"]);
     let restored = sluice(&args);
     assert!(restored.status.success(), "{}", stderr(&restored));
     assert_eq!(canonical(&committed(&out)), expected);
