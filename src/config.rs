@@ -45,6 +45,9 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
+    /// Flags that cannot be given together, one of them (at least) set by a layer.
+    #[error("{0}")]
+    Combination(String),
     /// A value or key is wrong.
     #[error("{origin}: {message}")]
     Invalid {
@@ -95,6 +98,30 @@ pub struct Layered {
 }
 
 impl Layered {
+    /// A clap error about flags the layers added, as one line saying where each was set;
+    /// `None` for errors that name none of them.
+    pub fn annotate(&self, error: &clap::Error) -> Option<String> {
+        // The message up to clap's usage lines, as one line.
+        let text = error.to_string();
+        let message: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        let first = message.join(" ");
+        let first = first.strip_prefix("error: ").unwrap_or(&first);
+        let named: Vec<String> = self
+            .origins
+            .iter()
+            .filter(|(key, _)| first.contains(&format!("'--{key}")))
+            .map(|(key, origin)| format!("--{key} was set by {origin}"))
+            .collect();
+        if named.is_empty() {
+            return None;
+        }
+        Some(format!("{first} ({})", named.join("; ")))
+    }
+
     /// `message` (an error naming a flag, `--name …`) with where that flag's value came from,
     /// when it came from the file or the environment.
     pub fn explain(&self, message: &str) -> String {
@@ -155,17 +182,36 @@ fn scalar(value: &toml::Value) -> Option<String> {
     }
 }
 
+/// `NAME=VALUE` for each entry of a table, nested tables joined with dots: unquoted
+/// `security.protocol = "SSL"` in `[kafka-prop]` is the property `security.protocol`.
+fn flatten(
+    key: &str,
+    prefix: &str,
+    table: &toml::map::Map<String, toml::Value>,
+    out: &mut Vec<String>,
+) -> Result<(), String> {
+    for (name, value) in table {
+        let name = format!("{prefix}{name}");
+        match value {
+            toml::Value::Table(inner) => flatten(key, &format!("{name}."), inner, out)?,
+            other => out.push(
+                scalar(other)
+                    .map(|v| format!("{name}={v}"))
+                    .ok_or_else(|| format!("{key}.{name}: expected a string, number or boolean"))?,
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// The values of one key of the file, as arguments of `arg`.
 fn file_values(key: &str, arg: &Arg, value: &toml::Value) -> Result<Vec<String>, String> {
     match value {
-        toml::Value::Table(table) if is_list(arg) => table
-            .iter()
-            .map(|(name, v)| {
-                scalar(v)
-                    .map(|v| format!("{name}={v}"))
-                    .ok_or_else(|| format!("{key}.{name}: expected a string, number or boolean"))
-            })
-            .collect(),
+        toml::Value::Table(table) if is_list(arg) => {
+            let mut values = Vec::new();
+            flatten(key, "", table, &mut values)?;
+            Ok(values)
+        }
         toml::Value::Array(items) if is_list(arg) => items
             .iter()
             .map(|v| {
@@ -181,6 +227,36 @@ fn file_values(key: &str, arg: &Arg, value: &toml::Value) -> Result<Vec<String>,
         _ if is_switch(arg) => Err(format!("{key}: expected true or false")),
         other => Ok(scalar(other).into_iter().collect()),
     }
+}
+
+/// Whether the flags of keys `a` and `b` cannot be given together.
+fn conflicting(run: &Command, known: &[(String, &Arg)], a: &str, b: &str) -> bool {
+    let arg = |key: &str| known.iter().find(|(k, _)| k == key).map(|(_, arg)| *arg);
+    let (Some(a), Some(b)) = (arg(a), arg(b)) else {
+        return false;
+    };
+    let names = |x: &Arg, y: &Arg| {
+        run.get_arg_conflicts_with(x)
+            .iter()
+            .any(|c| c.get_id() == y.get_id())
+    };
+    names(a, b) || names(b, a)
+}
+
+/// The key of `name` (a long flag, an alias of one, or with `_` for `-`), with its argument.
+fn find_key<'a>(known: &[(String, &'a Arg)], name: &str) -> Option<(String, &'a Arg)> {
+    let name = name.replace('_', "-");
+    known
+        .iter()
+        .find(|(key, arg)| {
+            *key == name
+                || arg
+                    .get_all_aliases()
+                    .into_iter()
+                    .flatten()
+                    .any(|alias| alias == name)
+        })
+        .map(|(key, arg)| (key.clone(), *arg))
 }
 
 /// Reads a configuration file into settings by key.
@@ -207,7 +283,7 @@ fn read_file(path: &Path, run: &Command) -> Result<BTreeMap<String, Setting>, Co
         let line = line_of(&text, key.span().start);
         let origin = at(line);
         let name = key.get_ref().replace('_', "-");
-        let Some((_, arg)) = known.iter().find(|(k, _)| *k == name) else {
+        let Some((name, arg)) = find_key(&known, &name) else {
             let message = if NOT_CONFIGURABLE.contains(&name.as_str()) {
                 format!("{name} belongs on the command line, not in a configuration file")
             } else {
@@ -243,7 +319,16 @@ fn read_env(
         if !name.starts_with(ENV_PREFIX) || OTHER_VARIABLES.contains(&name.as_str()) {
             continue;
         }
-        let Some((key, arg)) = known.iter().find(|(k, _)| env_name(k) == *name) else {
+        let alias = |arg: &Arg| {
+            arg.get_all_aliases()
+                .into_iter()
+                .flatten()
+                .any(|a| env_name(a) == *name)
+        };
+        let Some((key, arg)) = known
+            .iter()
+            .find(|(k, arg)| env_name(k) == *name || alias(arg))
+        else {
             // Tests, scripts and other tools share the prefix: a variable that names no flag
             // is left alone.
             continue;
@@ -267,6 +352,9 @@ fn read_env(
                 .filter(|v| !v.is_empty())
                 .map(str::to_string)
                 .collect()
+        } else if value.is_empty() {
+            // An empty variable is unset, as for a switch.
+            continue;
         } else {
             vec![value.clone()]
         };
@@ -297,15 +385,30 @@ pub fn layer(
     file: Option<&Path>,
     vars: &[(String, String)],
 ) -> Result<Layered, ConfigError> {
-    let mut settings = match file {
+    let file_settings = match file {
         Some(path) => read_file(path, run)?,
         None => BTreeMap::new(),
     };
-    settings.extend(read_env(vars, run)?);
-    for key in given_on_command_line(run, matches) {
-        settings.remove(&key);
-    }
+    let env_settings = read_env(vars, run)?;
     let known = keys(run);
+    // A layer gives way to the ones above it: for the keys they set, and for the keys that
+    // cannot be given with those (a file's `unbounded` yields to `--events` on the command line).
+    let yields = |key: &str, above: &[String]| {
+        above
+            .iter()
+            .any(|a| a == key || conflicting(run, &known, a, key))
+    };
+    let mut above = given_on_command_line(run, matches);
+    let env_settings: BTreeMap<String, Setting> = env_settings
+        .into_iter()
+        .filter(|(key, _)| !yields(key, &above))
+        .collect();
+    above.extend(env_settings.keys().cloned());
+    let mut settings: BTreeMap<String, Setting> = file_settings
+        .into_iter()
+        .filter(|(key, _)| !yields(key, &above))
+        .collect();
+    settings.extend(env_settings);
     let mut added: Vec<OsString> = Vec::new();
     let mut positional = Vec::new();
     let mut origins = BTreeMap::new();
@@ -359,12 +462,24 @@ pub fn resolve(
 ) -> Result<(ArgMatches, Layered), ResolveError> {
     // First pass: which flags the command line gives, and the configuration file — with the
     // pipeline optional, as the file may name it.
+    // What the layers may complete — a flag that needs another (`--restore` needs
+    // `checkpoint-dir`) — is checked by the full parse.
+    // (clap reads the setting on the command it parses from; help and version still show.)
     let lenient = command
         .clone()
+        .ignore_errors(true)
         .mut_subcommand("run", |run| run.mut_arg("query", |q| q.required(false)));
-    let first = lenient
-        .try_get_matches_from(argv)
-        .map_err(ResolveError::Clap)?;
+    // Help, version: the full command's own (its usage names the pipeline as required).
+    let first = match lenient.try_get_matches_from(argv) {
+        Ok(first) => first,
+        Err(_) => {
+            return command
+                .clone()
+                .try_get_matches_from(argv)
+                .map(|matches| (matches, Layered::default()))
+                .map_err(ResolveError::Clap)
+        }
+    };
     let run = command.find_subcommand("run");
     let (Some(("run", run_matches)), Some(run)) = (first.subcommand(), run) else {
         let matches = command
@@ -386,7 +501,10 @@ pub fn resolve(
     let matches = command
         .clone()
         .try_get_matches_from(&layered.argv)
-        .map_err(ResolveError::Clap)?;
+        .map_err(|e| match layered.annotate(&e) {
+            Some(message) => ResolveError::Config(ConfigError::Combination(message)),
+            None => ResolveError::Clap(e),
+        })?;
     Ok((matches, layered))
 }
 
@@ -441,7 +559,9 @@ pub fn print(run: &Command, matches: &ArgMatches, layered: &Layered) -> String {
         "# The effective configuration of this run (sluice run --print-config).".to_string(),
         "# Precedence: built-in defaults < --config file < SLUICE_* environment < flags."
             .to_string(),
-        "# Defaults are shown commented out; read back with --config, this sets the same run."
+        "# Defaults and secrets are commented out; read back with --config, this sets the same"
+            .to_string(),
+        "# run once the secrets are given again (SLUICE_KAFKA_PROP, a --kafka-config file)."
             .to_string(),
     ];
     let mut tables = Vec::new();
@@ -471,18 +591,26 @@ pub fn print(run: &Command, matches: &ArgMatches, layered: &Layered) -> String {
             let mut table = vec![format!("[{key}]  # {source}")];
             for v in &raw {
                 let (name, value) = v.split_once('=').unwrap_or((v, ""));
-                let value = if secret(name) { "<redacted>" } else { value };
-                table.push(format!("{} = {}", quote(name), quote(value)));
+                if secret(name) {
+                    // Commented out: read back, the printout leaves the secret unset.
+                    table.push(format!("# {} = <redacted>", quote(name)));
+                } else {
+                    table.push(format!("{} = {}", quote(name), quote(value)));
+                }
             }
             tables.push(table.join("\n"));
         } else if is_list(arg) {
             let items: Vec<String> = raw.iter().map(|v| quote(v)).collect();
             lines.push(format!("{key} = [{}]  # {source}", items.join(", ")));
         } else if let Some(v) = raw.first() {
-            let v = if secret(&key) { "<redacted>" } else { v };
-            // A default stays a comment: the printout read back as a file sets only what was set.
-            let comment = if defaulted { "# " } else { "" };
-            lines.push(format!("{comment}{key} = {}  # {source}", quote(v)));
+            if secret(&key) {
+                lines.push(format!("# {key} = <redacted>  # {source}"));
+            } else {
+                // A default stays a comment: read back as a file, the printout sets only what
+                // was set.
+                let comment = if defaulted { "# " } else { "" };
+                lines.push(format!("{comment}{key} = {}  # {source}", quote(v)));
+            }
         } else {
             lines.push(format!("# {key} = …  (not set)"));
         }
@@ -782,6 +910,46 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_completes_what_a_flag_needs_and_yields_to_a_conflicting_flag() {
+        // --restore needs --checkpoint-dir: the file may give it.
+        let (m, _) =
+            resolve_run(&["q5", "--restore"], Some("checkpoint-dir = \"ck\"\n"), &[]).unwrap();
+        assert_eq!(raw(&m, "checkpoint_dir"), ["ck"]);
+        // The file's `unbounded` gives way to --events (or SLUICE_EVENTS) above it.
+        let file = Some("unbounded = true\nrate = 500\n");
+        let (m, layered) = resolve_run(&["q5", "--events", "5"], file, &[]).unwrap();
+        assert!(!m.get_flag("unbounded"));
+        assert_eq!(raw(&m, "rate"), ["500"]);
+        assert!(!layered.origins.contains_key("unbounded"));
+        let (m, _) = resolve_run(&["q5"], file, &[("SLUICE_EVENTS", "5")]).unwrap();
+        assert!(!m.get_flag("unbounded"));
+        assert_eq!(raw(&m, "events"), ["5"]);
+        // Two conflicting keys of one layer: a one-line error saying where they were set.
+        let e = resolve_run(&["q5"], Some("unbounded = true\nevents = 5\n"), &[]).unwrap_err();
+        assert!(e.contains("cannot be used with"), "{e}");
+        assert!(
+            e.contains(".toml line 1") && e.contains(".toml line 2"),
+            "{e}"
+        );
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
+
+    #[test]
+    fn dotted_properties_aliases_and_empty_variables() {
+        let file =
+            "threads = 3\n[kafka-prop]\nsecurity.protocol = \"ssl\"\n\"client.id\" = \"x\"\n";
+        let (m, _) = resolve_run(&["q5"], Some(file), &[]).unwrap();
+        assert_eq!(raw(&m, "workers"), ["3"]);
+        let mut props = raw(&m, "props");
+        props.sort();
+        assert_eq!(props, ["client.id=x", "security.protocol=ssl"]);
+        let vars = [("SLUICE_THREADS", "4"), ("SLUICE_SOURCE", "")];
+        let (m, _) = resolve_run(&["q5"], None, &vars).unwrap();
+        assert_eq!(raw(&m, "workers"), ["4"]);
+        assert_eq!(m.value_source("source"), None);
+    }
+
+    #[test]
     fn variables_that_name_no_flag_are_left_alone() {
         let vars = [("SLUICE_LOG", "debug"), ("SLUICE_SOMETHING_ELSE", "x")];
         let (_, layered) = resolve_run(&["q5"], None, &vars).unwrap();
@@ -795,6 +963,10 @@ mod tests {
         let run = run_command();
         let printed = print(&run, &m, &layered);
         assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("# \"sasl.password\" = <redacted>"),
+            "{printed}"
+        );
         assert!(printed.contains("rate = \"500\"  # "), "{printed}");
         assert!(
             printed.contains("events = \"9000\"  # command line"),
