@@ -651,9 +651,7 @@ fn run_process(
         metrics_addr: args
             .metrics_addr
             .as_deref()
-            .map(|addr| {
-                crate::monitoring::process_addr(addr, process, args.mesh.hostfile.is_none())
-            })
+            .map(|addr| crate::monitoring::process_addr(addr, process, mesh.on_one_host()))
             .transpose()
             .map_err(|e| Failure::usage(anyhow::anyhow!("--metrics-addr {e}")))?,
         execution: args.fault.execution,

@@ -266,7 +266,9 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
         workers: mesh.workers(),
         execution: options.execution,
     });
-    let monitor = match &options.metrics_addr {
+    // The endpoint answers until this function returns: through the sink's flush and the
+    // report files, so that a last scrape sees a finished run's final counts.
+    let _monitor = match &options.metrics_addr {
         Some(addr) => {
             let graph = pipeline_graph(config.pipeline, options.ingest.policy);
             Some(Monitor::start(addr, Arc::clone(&live), graph)?)
@@ -302,8 +304,6 @@ pub fn run<R: Record>(config: RunConfig<R>, mesh: &Mesh) -> Result<RunOutcome, R
         run_worker(worker, &worker_config, shared, *start, processes)
     });
     reporter.finish();
-    // The endpoint answers until the workers are done (a last scrape sees the final counts).
-    drop(monitor);
     let results = results?;
     let mut reports = None;
     let mut positions = Vec::new();

@@ -40,6 +40,7 @@
 use crate::checkpoint::WorkerCheckpoint;
 use crate::connectors::{Ingest, Position, ReadStatus, Reader, SourceError};
 use crate::deadletter::DeadLetter;
+use crate::metrics::live::PUBLISH_EVERY;
 use crate::metrics::{Ledger, KEPT_UP_MS};
 use crate::record::Record;
 use crate::stop::{Stop, StopCause};
@@ -307,6 +308,8 @@ pub fn ingest<'s, R: Record>(
         let (mut accepted, mut rejected) = (0u64, 0u64);
         let mut in_flight = InFlight::default();
         let mut paused_since: Option<Instant> = None;
+        // When the partitions' progress is next copied into the ledger for monitoring.
+        let mut progress_due = Instant::now();
 
         move |_frontiers| {
             let (Some(cap), Some(dcap), Some(ccap)) =
@@ -426,6 +429,11 @@ pub fn ingest<'s, R: Record>(
                     );
                 }
                 dead_out.activate().session(&*dcap).give_iterator(buf.dead.drain(..));
+            }
+
+            if now >= progress_due {
+                progress_due = now + PUBLISH_EVERY;
+                ledger.borrow_mut().partitions = reader.progress(now);
             }
 
             let give_up = config.give_up_behind.is_some_and(|g| buf.behind > g);

@@ -86,6 +86,15 @@ pub const DEFAULT_IDLE_SPIN: Duration =
     Duration::from_micros(WorkerConfig::DEFAULT_IDLE_SPIN_MICROS);
 
 impl Mesh {
+    /// Whether every process of the mesh runs on one host (a loopback mesh, or a hostfile
+    /// that names one host throughout): then each needs ports of its own.
+    pub fn on_one_host(&self) -> bool {
+        let host = |a: &String| a.rsplit_once(':').map_or(a.clone(), |(h, _)| h.to_string());
+        self.addresses
+            .windows(2)
+            .all(|w| host(&w[0]) == host(&w[1]))
+    }
+
     /// A single-process mesh of `workers` threads.
     pub fn local(workers: usize) -> Self {
         Mesh {

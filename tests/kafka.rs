@@ -2,8 +2,8 @@
 //! in `SLUICE_KAFKA`): multi-partition topics give the same rows as the file source (also out of
 //! order, at -w 1 and -w 2, and across two processes without duplicates), Kafka sinks hold the
 //! rows, bad records are dead letters with topic/partition/offset, committed offsets resume a
-//! run (also after a graceful stop), idle partitions do not stall windows, and missing brokers or
-//! topics fail fast.
+//! run (also after a graceful stop, whose metrics endpoint showed each partition's offset), idle
+//! partitions do not stall windows, and missing brokers or topics fail fast.
 #![cfg(feature = "kafka")]
 
 mod common;
@@ -484,10 +484,12 @@ fn a_graceful_stop_commits_what_was_read() {
     let out = dir.path().join("rows.jsonl");
     let bids = reference_q0(&lines).len();
     // An unbounded run over the topic: it reads everything, then waits for more.
+    let metrics = format!("127.0.0.1:{}", free_port_pair());
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["run", "q0", "--source", &url(&t), "--kafka-group", &group])
         .args(["--kafka-start", "committed", "--progress", "off", "--sink"])
         .arg(format!("file:{}", out.display()))
+        .args(["--metrics-addr", &metrics])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -498,6 +500,56 @@ fn a_graceful_stop_commits_what_was_read() {
             panic!("the run did not write its rows");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // The metrics endpoint shows each partition's progress, labelled with topic and partition.
+    let offsets = |text: &str| -> Vec<String> {
+        let mut found: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("sluice_partition_next_offset{"))
+            .map(|l| {
+                let partition = l
+                    .split("partition=\"")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('"')
+                    .next();
+                format!(
+                    "p{} {}",
+                    partition.unwrap_or("?"),
+                    l.rsplit(' ').next().unwrap_or("")
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    let start = Instant::now();
+    let exposition = loop {
+        let text = ureq::get(&format!("http://{metrics}/metrics"))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_to_string().ok())
+            .unwrap_or_default();
+        if offsets(&text) == ["p0 1500.0", "p1 1500.0"] {
+            break text;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "partition offsets {:?} in {text}",
+            offsets(&text)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let topic_label = format!("topic=\"{t}\"");
+    for family in [
+        "sluice_partition_event_time_seconds",
+        "sluice_partition_idle",
+    ] {
+        let samples: Vec<&str> = exposition
+            .lines()
+            .filter(|l| l.starts_with(family) && l.contains(&topic_label))
+            .collect();
+        assert_eq!(samples.len(), 2, "{family} in {exposition}");
     }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),

@@ -152,6 +152,12 @@ pub trait Reader<R> {
         Vec::new()
     }
 
+    /// Monitoring: how far the reader has read each partition of its input as of `now`
+    /// (Kafka); empty for sources of one stream.
+    fn progress(&self, _now: Instant) -> Vec<PartitionProgress> {
+        Vec::new()
+    }
+
     /// The run checkpoints every `interval` of event time: keep what [`Reader::cut`] needs.
     fn checkpoints_every(&mut self, _interval: EventTime) {}
 
@@ -193,6 +199,22 @@ pub struct Position {
     pub partition: i32,
     /// The offset of the next record to read.
     pub next_offset: i64,
+}
+
+/// How far a reader has read one partition, for monitoring.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionProgress {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset of the next record to read (`None`: nothing read yet).
+    pub next_offset: Option<i64>,
+    /// The largest event time read from it.
+    pub max_event_time: Option<EventTime>,
+    /// Read to its end, or silent for longer than the idle timeout: it does not hold the
+    /// watermark back.
+    pub idle: bool,
 }
 
 /// A reader with nothing to read.

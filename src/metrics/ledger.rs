@@ -17,6 +17,7 @@
 
 use super::histogram::new_histogram;
 use super::timeline::Timeline;
+use crate::connectors::PartitionProgress;
 use crate::deadletter::{DeadLetterCounts, Reason};
 use crate::stop::StopCause;
 use crate::time::EventTime;
@@ -87,6 +88,9 @@ pub struct Ledger {
     /// The source reads on a wall-clock schedule: its event time is not Unix time, and the
     /// watermark's lag is measured against the schedule ([`Ledger::watermark_wall`]).
     pub paced: bool,
+    /// How far the source has read each partition, refreshed every
+    /// [`PUBLISH_EVERY`](super::live::PUBLISH_EVERY) (Kafka; empty for other sources).
+    pub partitions: Vec<PartitionProgress>,
 }
 
 /// Settings of the run's measurements.
@@ -132,6 +136,7 @@ impl Default for Ledger {
             watermark: None,
             watermark_wall: None,
             paced: false,
+            partitions: Vec::new(),
         }
     }
 }

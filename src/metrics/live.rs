@@ -8,6 +8,7 @@
 
 use super::Ledger;
 use crate::checkpoint::protocol::CheckpointStats;
+use crate::connectors::PartitionProgress;
 use crate::deadletter::Reason;
 use crate::time::EventTime;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -89,6 +90,8 @@ pub struct WorkerLive {
     pub latency_buckets: Vec<u64>,
     /// Sum of the latency samples, seconds.
     pub latency_sum: f64,
+    /// How far the source has read each partition (Kafka).
+    pub partitions: Vec<PartitionProgress>,
     /// The input has ended and every output is complete.
     pub done: bool,
 }
@@ -97,19 +100,13 @@ impl WorkerLive {
     /// The worker's state from its ledger; `frontier` is its output probe's.
     pub fn from_ledger(ledger: &Ledger, frontier: Option<EventTime>, now: Instant) -> Self {
         let h = &ledger.latency;
-        let mut buckets = Vec::with_capacity(LATENCY_BUCKETS.len() + 1);
-        let mut below = 0;
-        for bound in LATENCY_BUCKETS {
-            let ns = (bound * 1e9) as u64;
-            let upto = if h.is_empty() {
-                0
-            } else {
-                h.count_between(0, ns.min(h.high()))
-            };
-            buckets.push(upto.saturating_sub(below));
-            below = below.max(upto);
+        // One pass over the recorded values (not one scan of the histogram per bound).
+        let mut buckets = vec![0u64; LATENCY_BUCKETS.len() + 1];
+        for v in h.iter_recorded() {
+            let secs = h.lowest_equivalent(v.value_iterated_to()) as f64 / 1e9;
+            let slot = LATENCY_BUCKETS.partition_point(|&bound| bound < secs);
+            buckets[slot] += v.count_at_value();
         }
-        buckets.push(h.len().saturating_sub(below));
         let recent = ledger
             .first_read
             .and_then(|origin| ledger.timeline.recent_quantiles_ns(origin, now));
@@ -132,6 +129,7 @@ impl WorkerLive {
             recent,
             latency_buckets: buckets,
             latency_sum: h.mean() * h.len() as f64 / 1e9,
+            partitions: ledger.partitions.clone(),
             done: frontier.is_none() && ledger.finished.is_some(),
         }
     }

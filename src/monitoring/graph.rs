@@ -73,6 +73,11 @@ impl Graph {
             }
             worker.step();
         }
+        // A dataflow that did not finish (an operator holding a capability past its closed
+        // input) must not keep the worker busy: the graph is all that is wanted of it.
+        for dataflow in worker.installed_dataflows() {
+            worker.drop_dataflow(dataflow);
+        }
         if let Some(mut register) = worker.log_register() {
             drop(register.remove("timely"));
         }

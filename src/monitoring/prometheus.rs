@@ -5,6 +5,7 @@
 //! global index, as in the report); a mesh is summed in PromQL (`sum by (pipeline) (…)`).
 //! README's "Operating Sluice" lists every metric.
 
+use crate::connectors::PartitionProgress;
 use crate::metrics::live::{LiveMetrics, WorkerLive, LATENCY_BUCKETS};
 use crate::metrics::timeline::resident_bytes;
 use prometheus_client::collector::Collector;
@@ -241,6 +242,46 @@ impl Collector for Live {
                 .collect(),
         };
         family(&mut encoder, dead)?;
+
+        // Per partition of a partitioned source (Kafka), labelled with its topic and number.
+        let per_partition = |name, help, value: &dyn Fn(&PartitionProgress) -> Option<f64>| {
+            let mut samples = Vec::new();
+            for (slot, w) in workers.iter().enumerate() {
+                for p in &w.partitions {
+                    if let Some(v) = value(p) {
+                        let mut labels = labelled(slot);
+                        labels.push(("topic", p.topic.clone()));
+                        labels.push(("partition", p.partition.to_string()));
+                        samples.push((labels, Value::Gauge(v)));
+                    }
+                }
+            }
+            Family {
+                name,
+                help,
+                kind: MetricType::Gauge,
+                samples,
+            }
+        };
+        for f in [
+            per_partition(
+                "sluice_partition_event_time_seconds",
+                "The largest event time read from a partition (Unix seconds)",
+                &|p| p.max_event_time.map(|t| t as f64 / 1e3),
+            ),
+            per_partition(
+                "sluice_partition_next_offset",
+                "The offset of the next record to read from a partition",
+                &|p| p.next_offset.map(|o| o as f64),
+            ),
+            per_partition(
+                "sluice_partition_idle",
+                "1 while a partition is read to its end or silent beyond --idle-timeout (it does not hold the watermark back)",
+                &|p| Some(f64::from(u8::from(p.idle))),
+            ),
+        ] {
+            family(&mut encoder, f)?;
+        }
 
         let recent = Family {
             name: "sluice_recent_latency_seconds",

@@ -42,7 +42,9 @@
 use super::client::{self, Logged};
 use super::{KafkaError, KafkaSourceOptions, KafkaUrl, StartOffset};
 use crate::connectors::format::Decoder;
-use crate::connectors::{Ingest, InputFormat, Position, ReadStatus, Reader, SourceError};
+use crate::connectors::{
+    Ingest, InputFormat, PartitionProgress, Position, ReadStatus, Reader, SourceError,
+};
 use crate::deadletter::{DeadLetter, Origin, Reason};
 use crate::record::Record;
 use crate::time::EventTime;
@@ -671,6 +673,21 @@ impl<R: Record> Reader<R> for KafkaReader<R> {
                     partition: p.id,
                     next_offset,
                 })
+            })
+            .collect()
+    }
+
+    fn progress(&self, now: Instant) -> Vec<PartitionProgress> {
+        let idle = self.options.idle_timeout;
+        self.partitions
+            .iter()
+            .map(|p| PartitionProgress {
+                topic: self.url.topic.clone(),
+                partition: p.id,
+                next_offset: p.next_offset,
+                max_event_time: p.max_event_time,
+                // As the watermark sees it (watermark_basis).
+                idle: p.finished || now.saturating_duration_since(p.last_record) >= idle,
             })
             .collect()
     }
