@@ -45,6 +45,13 @@ impl Failure {
             error: error.into(),
         }
     }
+
+    fn unavailable(error: impl Into<anyhow::Error>) -> Self {
+        Failure {
+            code: UNAVAILABLE,
+            error: error.into(),
+        }
+    }
 }
 
 impl From<anyhow::Error> for Failure {
@@ -208,10 +215,7 @@ fn manual(command: &clap::Command, dir: Option<&std::path::Path>) -> Result<u8, 
     };
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating {}", dir.display()))
-        .map_err(|error| Failure {
-            code: UNAVAILABLE,
-            error,
-        })?;
+        .map_err(Failure::unavailable)?;
     let name = command.get_name().to_string();
     let mut pages = vec![(name.clone(), command.clone())];
     for sub in command.get_subcommands().filter(|s| !s.is_hide_set()) {
@@ -226,10 +230,7 @@ fn manual(command: &clap::Command, dir: Option<&std::path::Path>) -> Result<u8, 
             .context("rendering the manual page")?;
         std::fs::write(&path, bytes)
             .with_context(|| format!("writing {}", path.display()))
-            .map_err(|error| Failure {
-                code: UNAVAILABLE,
-                error,
-            })?;
+            .map_err(Failure::unavailable)?;
     }
     Ok(0)
 }
@@ -346,10 +347,7 @@ fn generate(
     } else {
         let file = std::fs::File::create(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))
-            .map_err(|error| Failure {
-                code: UNAVAILABLE,
-                error,
-            })?;
+            .map_err(Failure::unavailable)?;
         Box::new(file)
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, target);
@@ -574,13 +572,8 @@ fn run_pipeline(
                 checkpoint_dir: dir,
                 max_restarts: args.fault.max_restarts,
             });
-            let code =
-                crate::local::run_local_mesh(&argv, processes, supervision).map_err(|e| {
-                    Failure {
-                        code: UNAVAILABLE,
-                        error: e.into(),
-                    }
-                })?;
+            let code = crate::local::run_local_mesh(&argv, processes, supervision)
+                .map_err(Failure::unavailable)?;
             return Ok(u8::try_from(code).unwrap_or(FAILED));
         }
         return run_process(domain, info, args, &source, sink, 0);

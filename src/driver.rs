@@ -543,12 +543,16 @@ struct PublishLive {
     next: Instant,
 }
 
-impl PublishLive {
-    fn publish(&self, now: Instant) {
-        let frontier = self.probe.with_frontier(|f| f.first().copied());
-        let state = WorkerLive::from_ledger(&self.ledger.borrow(), frontier, now);
-        self.live.publish(self.slot, state);
-    }
+/// Publishes local worker `slot`'s state as of `now`: its ledger and its output frontier.
+fn publish_worker(
+    live: &LiveMetrics,
+    slot: usize,
+    ledger: &Ledger,
+    probe: &ProbeHandle<EventTime>,
+    now: Instant,
+) {
+    let frontier = probe.with_frontier(|f| f.first().copied());
+    live.publish(slot, WorkerLive::from_ledger(ledger, frontier, now));
 }
 
 impl Observer for PublishLive {
@@ -557,7 +561,13 @@ impl Observer for PublishLive {
             return;
         }
         self.next = now + PUBLISH_EVERY;
-        self.publish(now);
+        publish_worker(
+            &self.live,
+            self.slot,
+            &self.ledger.borrow(),
+            &self.probe,
+            now,
+        );
     }
 }
 
@@ -823,16 +833,9 @@ fn run_worker<R: Record>(
         }
     }
     ledger.borrow_mut().settle(&probe, Instant::now());
-    {
-        let now = Instant::now();
-        let frontier = probe.with_frontier(|f| f.first().copied());
-        live.publish(
-            local,
-            WorkerLive::from_ledger(&ledger.borrow(), frontier, now),
-        );
-        if let (0, Some(protocol)) = (local, protocol.as_ref()) {
-            live.publish_checkpoints(protocol.live());
-        }
+    publish_worker(&live, local, &ledger.borrow(), &probe, Instant::now());
+    if let (0, Some(protocol)) = (local, protocol.as_ref()) {
+        live.publish_checkpoints(protocol.live());
     }
     let positions = positions.borrow().clone();
     let mine =

@@ -203,6 +203,7 @@ pub fn ingest<'s, R: Record>(
         positions,
         checkpoint,
     } = shared;
+    ledger.borrow_mut().paced = reader.paced();
     // Checkpoints: the reader keeps what its cuts need; a restore starts it at the checkpoint.
     let interval = checkpoint.as_ref().map(|c| c.interval());
     let mut restored_max = None;
@@ -362,11 +363,7 @@ pub fn ingest<'s, R: Record>(
                 None => config.batch as u64,
             };
             let max = (config.batch as u64).min(room.max(1)) as usize;
-            let first_read = {
-                let mut ledger = ledger.borrow_mut();
-                ledger.paced = reader.paced();
-                *ledger.first_read.get_or_insert(now)
-            };
+            let first_read = *ledger.borrow_mut().first_read.get_or_insert(now);
             buf.clear();
             let stopped = stop_cause.is_some()
                 || config

@@ -134,6 +134,12 @@ impl WorkerLive {
         }
     }
 
+    /// Event time between the watermark and the output frontier, when both are known.
+    pub fn output_behind(&self) -> Option<Duration> {
+        let behind = self.watermark?.saturating_sub(self.frontier?);
+        Some(Duration::from_millis(behind))
+    }
+
     /// Dead letters of every reason.
     pub fn dead_letters(&self) -> u64 {
         self.dead.iter().map(|(_, n)| n).sum()

@@ -148,8 +148,9 @@ fn across(workers: &[WorkerLive]) -> Across {
         frontier: workers.iter().filter_map(|w| w.frontier).min(),
         behind_s: workers
             .iter()
-            .filter_map(|w| Some(w.watermark?.saturating_sub(w.frontier?) as f64 / 1e3))
-            .reduce(f64::max),
+            .filter_map(WorkerLive::output_behind)
+            .max()
+            .map(|d| d.as_secs_f64()),
         lag_s: workers
             .iter()
             .filter_map(|w| w.watermark_lag)

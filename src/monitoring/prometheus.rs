@@ -214,10 +214,7 @@ impl Collector for Live {
                 "sluice_output_behind_watermark_seconds",
                 "Event time between the watermark and the output frontier",
                 MetricType::Gauge,
-                &|w| match (w.watermark, w.frontier) {
-                    (Some(wm), Some(f)) => Some(Value::Gauge(wm.saturating_sub(f) as f64 / 1e3)),
-                    _ => None,
-                },
+                &|w| w.output_behind().map(|d| Value::Gauge(d.as_secs_f64())),
             ),
         ];
         for f in families {
