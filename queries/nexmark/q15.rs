@@ -14,11 +14,11 @@
 //! each day once, final, when the watermark passes the day's end (or the input ends).
 
 use crate::nexmark::model::{Bid, Event};
+use crate::operators::distinct::IdBits;
 use crate::operators::{by, Aggregate, Windowing, Windows};
 use crate::pipeline::{Context, Pipeline};
 use crate::time::{format_timestamp, EventTime};
 use serde::{Deserialize, Serialize};
-use rustc_hash::FxHashMap;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
@@ -41,23 +41,18 @@ pub fn day_of(t: EventTime) -> String {
 
 /// Bids, distinct bidders and distinct auctions: in total (index 0) and per band (1–3). Each
 /// bidder and auction is kept once, with the bands it was seen in as bits (`1 << band`): one
-/// hash operation per value and record instead of one per band, one map instead of four.
+/// set operation per value and record instead of one per band. Nexmark's ids cluster (recent
+/// auctions and people), which [`IdBits`] keeps in dense pages.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct BandAcc {
     bids: [u64; 4],
-    bidders: FxHashMap<u64, u8>,
-    auctions: FxHashMap<u64, u8>,
+    bidders: IdBits,
+    auctions: IdBits,
 }
 
 /// How many of `seen`'s values were seen in each band: `[all, band 1, band 2, band 3]`.
-fn distinct(seen: &FxHashMap<u64, u8>) -> [u64; 4] {
-    let mut n = [seen.len() as u64, 0, 0, 0];
-    for bands in seen.values() {
-        for (b, count) in n.iter_mut().enumerate().skip(1) {
-            *count += u64::from(bands >> b & 1);
-        }
-    }
-    n
+fn distinct(seen: &IdBits) -> [u64; 4] {
+    [seen.len(), seen.with_bit(1), seen.with_bit(2), seen.with_bit(3)]
 }
 
 /// The counts of a [`BandAcc`].
@@ -106,21 +101,15 @@ impl Aggregate for BandStats {
         let b = band(price);
         acc.bids[0] += 1;
         acc.bids[b] += 1;
-        *acc.bidders.entry(bidder).or_insert(0) |= 1 << b;
-        *acc.auctions.entry(auction).or_insert(0) |= 1 << b;
+        acc.bidders.insert(bidder, 1 << b);
+        acc.auctions.insert(auction, 1 << b);
     }
     fn merge(&self, acc: &mut BandAcc, other: &BandAcc) {
         for i in 0..4 {
             acc.bids[i] += other.bids[i];
         }
-        for (mine, theirs) in [
-            (&mut acc.bidders, &other.bidders),
-            (&mut acc.auctions, &other.auctions),
-        ] {
-            for (&id, &bands) in theirs {
-                *mine.entry(id).or_insert(0) |= bands;
-            }
-        }
+        acc.bidders.merge(&other.bidders);
+        acc.auctions.merge(&other.auctions);
     }
     fn finish(&self, acc: &BandAcc) -> BandCounts {
         let (bidders, auctions) = (distinct(&acc.bidders), distinct(&acc.auctions));

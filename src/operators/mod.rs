@@ -3,12 +3,14 @@
 //! One keyed event-time core ([`keyed`]: routing, order, due times, lateness, state in and out)
 //! carries windows fired by the frontier (tumbling, and sliding with shared panes), sessions,
 //! count windows and per-window gathering, each a small [`KeyedLogic`]. Beside them:
-//! processing-time windows, partitioned files, the aggregations windows fold records into,
+//! processing-time windows, partitioned files, the aggregations windows fold records into
+//! (with [`distinct`] sets of ids for their accumulators),
 //! [`split`] (a stream several ways, without copies) and [`ingested`] (the wall-clock instant
 //! a record was received, carried with it).
 
 pub mod aggregate;
 pub mod count_window;
+pub mod distinct;
 pub mod gather;
 pub mod ingested;
 pub mod keyed;

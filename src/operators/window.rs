@@ -24,6 +24,7 @@ use super::spec::Fold;
 use crate::deadletter::DeadLetter;
 use crate::time::EventTime;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use timely::dataflow::StreamVec;
 use timely::ExchangeData;
 
@@ -258,15 +259,15 @@ type In<R, F> = <<F as Fold<R>>::Agg as Aggregate>::In;
 pub struct Stashed<A, I> {
     /// `(pane start, accumulator)`.
     folded: Vec<(EventTime, A)>,
-    /// `(pane start, value)`.
-    values: Vec<(EventTime, I)>,
+    /// `(pane start, value)`: most keys have one record per stamp, kept inline.
+    values: SmallVec<[(EventTime, I); 1]>,
 }
 
 impl<A, I> Default for Stashed<A, I> {
     fn default() -> Self {
         Stashed {
             folded: Vec::new(),
-            values: Vec::new(),
+            values: SmallVec::new(),
         }
     }
 }
