@@ -44,10 +44,14 @@ pub struct Row {
 /// Ordered, serialized and read back exactly as the [`Bid`] it was made from.
 #[derive(Clone, Debug)]
 pub struct SharedBid {
-    auction: u64,
-    bidder: u64,
-    price: u64,
-    date_time: Timestamp,
+    /// Auction id.
+    pub auction: u64,
+    /// Bidder's person id.
+    pub bidder: u64,
+    /// Price, cents.
+    pub price: u64,
+    /// Event time.
+    pub date_time: Timestamp,
     /// Channel, URL and extra, one after the other.
     text: Arc<str>,
     channel_end: usize,

@@ -11,15 +11,16 @@
 //! **State:** keyed event time — `q19.top10_per_auction` ([`Updating`]): per auction, its ten
 //! best bids only; a bid that ranks below them can never rank again and is not kept. The
 //! auctions grow with the history; `--state-ttl` retires an auction without bids that long (its
-//! rows are retracted).
+//! rows are retracted). Bids are kept as q18's [`SharedBid`] (three strings, one allocation,
+//! shared by the state and the rows).
 
-use crate::nexmark::model::{Bid, Event};
+use super::q18::SharedBid;
+use crate::nexmark::model::Event;
 use crate::operators::updating::{Updating, UpdatingFold};
 use crate::pipeline::{Context, Pipeline};
 use crate::time::{EventTime, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::sync::Arc;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::StreamVec;
 
@@ -32,7 +33,7 @@ pub const TOP: usize = 10;
 pub struct Row {
     /// The bid.
     #[serde(flatten)]
-    pub bid: Arc<Bid>,
+    pub bid: SharedBid,
     /// 1 for the highest bid.
     pub rank_number: u64,
     /// +1 insert, −1 retraction.
@@ -40,24 +41,24 @@ pub struct Row {
 }
 
 /// A bid in rank order: highest price first, then the earliest, then the least bid.
-type Ranked = (Reverse<u64>, Timestamp, Arc<Bid>);
+type Ranked = (Reverse<u64>, Timestamp, SharedBid);
 
 /// The ten best bids of an auction, in rank order.
 struct TopTen;
 
 impl UpdatingFold for TopTen {
-    type Record = Bid;
+    type Record = SharedBid;
     type Key = u64;
     type Acc = Vec<Ranked>;
     /// (rank from 1, bid).
-    type Row = (u64, Arc<Bid>);
+    type Row = (u64, SharedBid);
 
-    fn key(&self, bid: &Bid) -> u64 {
+    fn key(&self, bid: &SharedBid) -> u64 {
         bid.auction
     }
 
-    fn add(&self, top: &mut Vec<Ranked>, bid: Bid) {
-        let ranked = (Reverse(bid.price), bid.date_time, Arc::new(bid));
+    fn add(&self, top: &mut Vec<Ranked>, bid: SharedBid) {
+        let ranked = (Reverse(bid.price), bid.date_time, bid);
         let at = top.partition_point(|r| *r <= ranked);
         if at < TOP {
             top.insert(at, ranked);
@@ -65,20 +66,20 @@ impl UpdatingFold for TopTen {
         }
     }
 
-    fn changes(&self, top: &Vec<Ranked>, bid: &Bid) -> bool {
+    fn changes(&self, top: &Vec<Ranked>, bid: &SharedBid) -> bool {
         // Ranked below a full top ten: never in it.
         top.get(TOP - 1)
-            .is_none_or(|last| (Reverse(bid.price), bid.date_time, bid) < (last.0, last.1, &*last.2))
+            .is_none_or(|last| (Reverse(bid.price), bid.date_time, bid) < (last.0, last.1, &last.2))
     }
 
-    fn rows(&self, _auction: &u64, top: &Vec<Ranked>, rows: &mut Vec<(u64, Arc<Bid>)>) {
+    fn rows(&self, _auction: &u64, top: &Vec<Ranked>, rows: &mut Vec<(u64, SharedBid)>) {
         rows.extend(top.iter().enumerate().map(|(i, r)| (i as u64 + 1, r.2.clone())));
     }
 }
 
 fn build<'s>(events: StreamVec<'s, EventTime, Event>, ctx: &mut Context<'s>) {
     let (top, _never_late) = events
-        .flat_map(Event::into_bid)
+        .flat_map(|e| e.into_bid().map(|bid| SharedBid::of(&bid)))
         .updating_retiring("q19.top10_per_auction", TopTen, ctx.state_ttl());
     ctx.emit(top.map(|((rank_number, bid), diff)| Row {
         bid,
