@@ -10,7 +10,7 @@
 //! bit is kept as ids are added, so counting is free.
 
 use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Ids per dense page (one byte each).
 const PAGE: usize = 256;
@@ -38,8 +38,7 @@ const TOO_SPARSE: usize = 128;
 /// assert_eq!(bidders.with_bit(0), 1);
 /// assert_eq!(bidders.with_bit(1), 2);
 /// ```
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(into = "Vec<(u64, u8)>", from = "Vec<(u64, u8)>")]
+#[derive(Clone, Debug, Default)]
 pub struct IdBits {
     store: Store,
     len: u64,
@@ -159,8 +158,13 @@ struct Pages {
 }
 
 impl Pages {
+    /// The page number of `id` and its offset in the page.
+    fn locate(id: u64) -> (u64, usize) {
+        (id / PAGE as u64, (id % PAGE as u64) as usize)
+    }
+
     fn slot(&mut self, id: u64) -> &mut u8 {
-        let (number, offset) = (id / PAGE as u64, (id % PAGE as u64) as usize);
+        let (number, offset) = Self::locate(id);
         let at = match self.last {
             Some((n, at)) if n == number => at,
             _ => {
@@ -177,7 +181,7 @@ impl Pages {
     }
 
     fn get(&self, id: u64) -> u8 {
-        let (number, offset) = (id / PAGE as u64, (id % PAGE as u64) as usize);
+        let (number, offset) = Self::locate(id);
         self.index
             .get(&number)
             .map_or(0, |&at| self.pages[at as usize][offset])
@@ -307,22 +311,23 @@ impl IdBits {
     }
 }
 
-/// A checkpoint keeps the ids and their bits, not the form they were held in.
-impl From<IdBits> for Vec<(u64, u8)> {
-    fn from(set: IdBits) -> Self {
-        let mut entries = set.entries();
+/// A checkpoint keeps the ids and their bits, in id order, not the form they were held in
+/// (written from the set itself: the state a checkpoint copies is not copied again).
+impl Serialize for IdBits {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries = self.entries();
         entries.sort_unstable();
-        entries
+        entries.serialize(serializer)
     }
 }
 
-impl From<Vec<(u64, u8)>> for IdBits {
-    fn from(entries: Vec<(u64, u8)>) -> Self {
+impl<'de> Deserialize<'de> for IdBits {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut set = IdBits::default();
-        for (id, bits) in entries {
+        for (id, bits) in Vec::<(u64, u8)>::deserialize(deserializer)? {
             set.insert(id, bits);
         }
-        set
+        Ok(set)
     }
 }
 
@@ -343,7 +348,7 @@ mod tests {
     }
 
     fn check(set: &IdBits, expected: &BTreeMap<u64, u8>) {
-        let mut got = Vec::<(u64, u8)>::from(set.clone());
+        let mut got = set.entries();
         got.sort_unstable();
         let want: Vec<(u64, u8)> = expected.iter().map(|(&i, &b)| (i, b)).collect();
         assert_eq!(got, want);
